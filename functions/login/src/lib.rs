@@ -1,0 +1,116 @@
+//! `POST /login`: rate-limited password check that returns an access token.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::audit::Audit;
+use shared::config::{self, Argon2Config, ConfigError, LoginLimits, Tables, TokenConfig};
+use shared::http::{json_response, read_json_object, require_method};
+use shared::password::Passwords;
+use shared::rate_limit::{RateLimiter, Refusal};
+use shared::store::UserStore;
+use shared::store::dynamo::DynamoStore;
+use shared::token::Tokens;
+use shared::validation::{Credentials, Purpose};
+use shared::{ApiError, RequestMeta, unix_now};
+
+/// What the handler needs, built once per cold start.
+pub struct Deps {
+    pub users: Arc<dyn UserStore>,
+    pub limiter: RateLimiter,
+    pub limits: LoginLimits,
+    pub passwords: Passwords,
+    pub tokens: Tokens,
+    pub audit: Audit,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let store = Arc::new(DynamoStore::from_env(Tables::from_env()?).await);
+        Ok(Self {
+            users: store.clone(),
+            limiter: RateLimiter::new(store),
+            limits: LoginLimits::from_env()?,
+            passwords: Passwords::new(Argon2Config::from_env()?)?,
+            tokens: Tokens::new(&TokenConfig::from_env()?),
+            audit: Audit {
+                log_usernames: config::audit_log_usernames()?,
+            },
+        })
+    }
+}
+
+/// Handles one request; every outcome, error or not, is a response.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let meta = RequestMeta::of(&req);
+    login(deps, &req, &meta)
+        .await
+        .unwrap_or_else(|e| e.into_response(&meta))
+}
+
+fn refused(deps: &Deps, meta: &RequestMeta, refusal: Refusal, username: &str) -> ApiError {
+    deps.audit
+        .record(meta, "login", "refused", refusal.policy.name, username);
+    ApiError::RateLimited(refusal)
+}
+
+async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::POST)?;
+    let body = read_json_object(req)?;
+    let now = unix_now();
+
+    // Every attempt counts against the source IP, before any other work.
+    let ip_slot = deps
+        .limiter
+        .take(&deps.limits.per_ip, &meta.source_ip, now)
+        .await?
+        .map_err(|r| refused(deps, meta, r, ""))?;
+
+    let credentials = Credentials::parse(&body, Purpose::Login)?;
+    let username = credentials.username.as_ref();
+    let key = credentials.username.key();
+
+    // Failures count against the username: a slot is taken now (so concurrent guesses cannot
+    // overshoot the limit) and given back if the password turns out right. The user is read in
+    // parallel; both finish before any hashing.
+    let (user_slot, user) = tokio::try_join!(
+        async {
+            deps.limiter
+                .take(&deps.limits.per_user, &key, now)
+                .await
+                .map_err(ApiError::from)
+        },
+        async { deps.users.find(&key).await.map_err(ApiError::from) },
+    )?;
+    let user_slot = user_slot.map_err(|r| refused(deps, meta, r, username))?;
+
+    // One argon2 verification whether or not the user exists (a dummy hash otherwise), so both
+    // failures cost the same and answer the same bytes.
+    let stored = user.as_ref().map(|u| u.password_hash.as_str());
+    let matched = deps.passwords.verify(&credentials.password, stored).await?;
+    let Some(user) = user.filter(|_| matched) else {
+        deps.audit
+            .record(meta, "login", "failure", "invalid_credentials", username);
+        return Err(ApiError::InvalidCredentials);
+    };
+
+    if let Err(e) = deps.limiter.give_back(&user_slot).await {
+        // The login itself succeeded; an unreturned slot only makes the limit a little stricter.
+        tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
+    }
+    let issued = deps.tokens.issue(&user.username, now)?;
+    deps.audit
+        .record(meta, "login", "success", "authenticated", &user.username);
+    let mut response = json_response(
+        StatusCode::OK,
+        &json!({
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        }),
+    );
+    ip_slot.write_headers(&deps.limits.per_ip, response.headers_mut());
+    Ok(response)
+}

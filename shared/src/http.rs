@@ -1,0 +1,189 @@
+//! Small HTTP helpers: request metadata, JSON bodies in and out, bearer tokens, methods.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (64 KiB); larger is 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest bearer token looked at; longer ones are rejected without decoding.
+pub const MAX_TOKEN_BYTES: usize = 4 * 1024;
+
+/// What every response and log line needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// The Lambda request id (or API Gateway's, when run outside Lambda).
+    pub request_id: String,
+    /// `requestContext.http.sourceIp`: the address API Gateway saw. Client-supplied headers such
+    /// as `X-Forwarded-For` are never trusted for this.
+    pub source_ip: String,
+}
+
+impl RequestMeta {
+    pub fn of(req: &Request) -> Self {
+        let apigw = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => Some(ctx),
+            _ => None,
+        };
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty())
+            .or_else(|| apigw.and_then(|c| c.request_id.clone()))
+            .unwrap_or_else(|| "unknown".into());
+        let source_ip = apigw
+            .and_then(|c| c.http.source_ip.clone())
+            .unwrap_or_else(|| "unknown".into());
+        Self {
+            request_id,
+            source_ip,
+        }
+    }
+}
+
+/// A JSON response with the headers every response of this API carries.
+///
+/// `no-store` everywhere: responses of an auth API are per-user or carry tokens, and none is
+/// worth caching. `nosniff` keeps browsers from reinterpreting JSON as anything else.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serialising our own plain structs cannot fail; if it ever did, an empty object is still JSON.
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Body::Binary(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Refuses any method but `allowed` with 405 and an `Allow` header.
+pub fn require_method(req: &Request, allowed: Method) -> Result<(), ApiError> {
+    if req.method() == allowed {
+        return Ok(());
+    }
+    Err(ApiError::MethodNotAllowed {
+        allow: crate::routes::allow_header(&allowed),
+    })
+}
+
+/// Bounds, then parses the body as a JSON object.
+pub fn read_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        other => other.as_ref(),
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+        Err(_) => Err(ApiError::invalid("body", "must be valid JSON")),
+    }
+}
+
+/// The bearer token of the `Authorization` header.
+///
+/// No header, an empty one, or another scheme: `missing_token` (RFC 6750 section 3.1: no error
+/// code when the request has no bearer credentials). The scheme is matched case-insensitively, as
+/// RFC 9110 section 11.1 requires. A present but unusable token: `invalid_token`.
+pub fn bearer_token<'r>(req: &'r Request, realm: &str) -> Result<&'r str, ApiError> {
+    let missing = || ApiError::MissingToken {
+        realm: realm.to_owned(),
+    };
+    let invalid = || ApiError::InvalidToken {
+        realm: realm.to_owned(),
+    };
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(missing());
+    };
+    let value = value.to_str().map_err(|_| invalid())?.trim();
+    if value.is_empty() {
+        return Err(missing());
+    }
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(missing());
+    }
+    let token = token.trim();
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid());
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn request(auth: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder().method("POST").uri("/login");
+        if let Some(a) = auth {
+            builder = builder.header("authorization", a);
+        }
+        builder.body(Body::from(body)).unwrap()
+    }
+
+    #[test]
+    fn bearer_token_accepts_any_scheme_case() {
+        for header in ["Bearer abc", "bearer abc", "BEARER   abc  "] {
+            assert_eq!(
+                bearer_token(&request(Some(header), ""), "r").unwrap(),
+                "abc"
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_token_without_credentials_is_missing() {
+        for header in [None, Some(""), Some("   "), Some("Basic dXNlcjpwYXNz")] {
+            let err = bearer_token(&request(header, ""), "r").unwrap_err();
+            assert_eq!(err.code(), "missing_token", "{header:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_token_empty_or_huge_is_invalid() {
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
+        for header in ["Bearer", "Bearer    ", huge.as_str()] {
+            let err = bearer_token(&request(Some(header), ""), "r").unwrap_err();
+            assert_eq!(err.code(), "invalid_token", "{header:.20}");
+        }
+    }
+
+    #[test]
+    fn json_object_bodies_are_bounded_and_typed() {
+        assert!(read_json_object(&request(None, r#"{"a":1}"#)).is_ok());
+        let cases = [
+            ("", "validation_error"),
+            ("not json", "validation_error"),
+            ("[1,2]", "validation_error"),
+            ("null", "validation_error"),
+            ("\"str\"", "validation_error"),
+        ];
+        for (body, code) in cases {
+            let err = read_json_object(&request(None, body)).unwrap_err();
+            assert_eq!(err.code(), code, "body {body:?}");
+        }
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(
+            read_json_object(&request(None, &big)).unwrap_err().code(),
+            "payload_too_large"
+        );
+    }
+}

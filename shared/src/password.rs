@@ -1,0 +1,174 @@
+//! argon2id password hashing, always off the async thread.
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, generate_salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, Version};
+
+use crate::config::{Argon2Config, ConfigError};
+use crate::error::ApiError;
+use crate::validation::Password;
+
+/// Hashes and verifies passwords with one set of argon2id parameters.
+#[derive(Clone)]
+pub struct Passwords {
+    params: Params,
+    /// A PHC string with the configured parameters that matches no password. Unknown users are
+    /// verified against it, so they cost exactly as much as a wrong password.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        name: "ARGON2_*",
+        reason: reason.to_string(),
+    }
+}
+
+impl Passwords {
+    pub fn new(config: Argon2Config) -> Result<Self, ConfigError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            Some(Params::DEFAULT_OUTPUT_LEN),
+        )
+        .map_err(invalid)?;
+        // Built, not computed: verification cost depends only on the parameters in the string,
+        // so a random salt and an all-zero output give a full-price check without paying for a
+        // hash at cold start. No password hashes to all zeros in practice.
+        let dummy = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(invalid)?,
+            salt: Some(Salt::new(&generate_salt()).map_err(invalid)?),
+            hash: Some(Output::new(&[0u8; Params::DEFAULT_OUTPUT_LEN]).map_err(invalid)?),
+        };
+        Ok(Self {
+            params,
+            dummy_hash: dummy.to_string(),
+        })
+    }
+
+    fn hasher(params: Params) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Hashes `password` into a PHC string with a fresh random salt.
+    pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
+        let password = password.clone();
+        let params = self.params.clone();
+        blocking(move || {
+            Self::hasher(params)
+                .hash_password(password.expose().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| ApiError::Internal(format!("hashing password: {e}").into()))
+        })
+        .await
+    }
+
+    /// Verifies `password` against `stored`, or against the dummy hash when there is no user, so
+    /// that both cases cost one full argon2 computation. True only for a real match.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let password = password.clone();
+        let is_real = stored.is_some();
+        let phc = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let params = self.params.clone();
+        let matched = blocking(move || {
+            let parsed = PasswordHash::new(&phc)
+                .map_err(|e| ApiError::Internal(format!("stored hash unreadable: {e}").into()))?;
+            // The hash's own parameters apply, so older hashes keep verifying after a change.
+            Ok(Self::hasher(params)
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await?;
+        Ok(matched && is_real)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("password task failed: {e}").into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::validation::{Credentials, Purpose};
+
+    fn password(p: &str) -> Password {
+        let body = serde_json::json!({"username": "alice", "password": p});
+        Credentials::parse(body.as_object().unwrap(), Purpose::Login)
+            .unwrap()
+            .password
+    }
+
+    fn cheap() -> Passwords {
+        Passwords::new(Argon2Config {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_is_argon2id_phc_and_verifies() {
+        let p = cheap();
+        let hash = p.hash(&password("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+        assert!(
+            p.verify(&password("correct horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !p.verify(&password("wrong horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_verifies() {
+        let p = cheap();
+        assert!(!p.verify(&password("x"), None).await.unwrap());
+        assert!(!p.verify(&password("anything"), None).await.unwrap());
+    }
+
+    #[test]
+    fn dummy_hash_has_the_configured_parameters() {
+        let p = Passwords::new(Argon2Config::default()).unwrap();
+        assert!(
+            p.dummy_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            p.dummy_hash
+        );
+        assert!(PasswordHash::new(&p.dummy_hash).is_ok());
+    }
+
+    #[tokio::test]
+    async fn unreadable_stored_hash_is_internal_error() {
+        let err = cheap()
+            .verify(&password("x"), Some("not a phc"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "internal");
+    }
+}

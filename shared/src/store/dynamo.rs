@@ -1,0 +1,252 @@
+//! The DynamoDB implementation of the store traits.
+//!
+//! Both writes are conditional: a user is put only if its key is absent, and a counter is
+//! incremented only while below its limit. DynamoDB evaluates the condition and the write as one
+//! atomic step, which is what makes concurrent registrations and logins exact.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Tables;
+use crate::error::BoxError;
+use crate::store::{
+    CounterStore, CreateUserError, NewUser, StoreError, Take, UserRecord, UserStore,
+};
+
+/// SDK retry and timeout settings, explicit rather than SDK defaults so the worst case fits
+/// well inside the 10 s Lambda timeout: 3 attempts with exponential backoff, each attempt at
+/// most 1 s, the whole call at most 3 s, connecting at most 1 s.
+pub fn sdk_settings() -> (RetryConfig, TimeoutConfig) {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(25));
+    let timeout = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(3))
+        .build();
+    (retry, timeout)
+}
+
+/// Loads the SDK configuration from the environment (region, credentials and, for local runs,
+/// `AWS_ENDPOINT_URL_DYNAMODB`). Does no network I/O: credentials resolve lazily.
+pub async fn load_sdk_config() -> SdkConfig {
+    let (retry, timeout) = sdk_settings();
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeout)
+        .load()
+        .await
+}
+
+/// Users and counters in DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    /// A store from the environment: SDK config plus `USERS_TABLE` / `RATE_LIMIT_TABLE`.
+    pub async fn from_env(tables: Tables) -> Self {
+        Self::new(Client::new(&load_sdk_config().await), tables)
+    }
+}
+
+/// The user item. The key `pk` is the lower-cased username.
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    username: String,
+    password_hash: String,
+    created_at: u64,
+}
+
+#[derive(Deserialize)]
+struct CounterItem {
+    count: u32,
+}
+
+/// Sorts an SDK error into "retry later" (503) or "something is wrong" (500).
+fn classify<E>(
+    op: &'static str,
+    err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let unavailable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            e.raw().status().is_server_error()
+                || matches!(
+                    e.err().code(),
+                    Some(
+                        "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "LimitExceededException"
+                            | "InternalServerError"
+                            | "ServiceUnavailable"
+                    )
+                )
+        }
+        _ => false,
+    };
+    let source: BoxError = Box::new(err);
+    if unavailable {
+        StoreError::Unavailable { op, source }
+    } else {
+        StoreError::Failed { op, source }
+    }
+}
+
+fn decode_failed(op: &'static str, e: serde_dynamo::Error) -> StoreError {
+    StoreError::Failed {
+        op,
+        source: Box::new(e),
+    }
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    #[tracing::instrument(name = "users.create", skip_all)]
+    async fn create(&self, user: &NewUser) -> Result<(), CreateUserError> {
+        const OP: &str = "creating user";
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(UserItem {
+            pk: user.key.clone(),
+            username: user.username.clone(),
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+        })
+        .map_err(|e| decode_failed(OP, e))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.users)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(CreateUserError::AlreadyExists)
+            }
+            Err(e) => Err(classify(OP, e).into()),
+        }
+    }
+
+    #[tracing::instrument(name = "users.find", skip_all)]
+    async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
+        const OP: &str = "reading user";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let user: UserItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
+        Ok(Some(UserRecord {
+            username: user.username,
+            password_hash: user.password_hash,
+        }))
+    }
+}
+
+#[async_trait]
+impl CounterStore for DynamoStore {
+    #[tracing::instrument(name = "counters.take", skip_all)]
+    async fn take(&self, key: &str, limit: u32, expires_at: u64) -> Result<Take, StoreError> {
+        const OP: &str = "taking rate-limit slot";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.rate_limits)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("ADD #count :one SET #expires = if_not_exists(#expires, :expires)")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            // A refusal then carries the current item, so a 429 costs no extra read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let counter: CounterItem =
+                    serde_dynamo::from_item(output.attributes.unwrap_or_default())
+                        .map_err(|e| decode_failed(OP, e))?;
+                Ok(Take::Taken {
+                    count: counter.count,
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Take::Refused)
+            }
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
+    #[tracing::instrument(name = "counters.give_back", skip_all)]
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.rate_limits)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Nothing to give back (already zero or gone): that is the goal state anyway.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("giving back rate-limit slot", e)),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Storage behind small domain-shaped traits, so handlers do not know about DynamoDB and the
+//! conditional-write rules live in one implementation ([`dynamo`]) proven against a real server.
+
+use async_trait::async_trait;
+
+use crate::error::{ApiError, BoxError};
+
+#[cfg(feature = "dynamo")]
+pub mod dynamo;
+
+/// A failed storage call. `Unavailable` covers throttling, timeouts, refused connections and
+/// 5xx answers: the client may retry (503). `Failed` is anything else (500).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{op}: store unavailable")]
+    Unavailable {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{op}: store call failed")]
+    Failed {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable { .. } => ApiError::Unavailable(Box::new(e)),
+            StoreError::Failed { .. } => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Lower-cased username: the uniqueness key.
+    pub key: String,
+    /// The username as the user typed it.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+}
+
+/// A stored user, as login needs it.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub username: String,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("username", &self.username)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a user was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("a user with this key already exists")]
+    AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user unless one with the same key exists; atomic, so concurrent calls with one
+    /// key create exactly one user.
+    async fn create(&self, user: &NewUser) -> Result<(), CreateUserError>;
+    /// The user stored under `key` (lower-cased username), if any.
+    async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError>;
+}
+
+/// The result of trying to take one unit from a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Taken; the counter now stands at `count`.
+    Taken { count: u32 },
+    /// Refused: the counter had already reached the limit.
+    Refused,
+}
+
+#[async_trait]
+pub trait CounterStore: Send + Sync {
+    /// Adds one to the counter `key` unless it has reached `limit`, as one atomic step, and
+    /// stamps `expires_at` (epoch seconds) on a new counter for TTL clean-up.
+    async fn take(&self, key: &str, limit: u32, expires_at: u64) -> Result<Take, StoreError>;
+    /// Gives one back (never below zero).
+    async fn give_back(&self, key: &str) -> Result<(), StoreError>;
+}

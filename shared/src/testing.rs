@@ -1,0 +1,114 @@
+//! Test helpers (feature `test-util`): sample events, response bodies and the local store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+
+use crate::config::Tables;
+use crate::store::dynamo::DynamoStore;
+
+/// The workspace's `events/` folder.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A sample API Gateway HTTP API (payload 2.0) event from `events/`, to tweak and send.
+#[derive(Debug, Clone)]
+pub struct Event(pub Value);
+
+impl Event {
+    /// Loads `events/<name>.json`.
+    pub fn load(name: &str) -> Self {
+        let path = events_dir().join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        Self(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+    }
+
+    /// Replaces the body with this JSON value.
+    pub fn json(self, body: Value) -> Self {
+        self.raw_body(&body.to_string())
+    }
+
+    /// Replaces the body with this text.
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.0["body"] = Value::String(body.to_owned());
+        self.0["isBase64Encoded"] = Value::Bool(false);
+        self
+    }
+
+    /// Sets (or with `None`, removes) a header.
+    pub fn header(mut self, name: &str, value: Option<&str>) -> Self {
+        let headers = self.0["headers"]
+            .as_object_mut()
+            .expect("event has headers");
+        match value {
+            Some(v) => headers.insert(name.to_ascii_lowercase(), Value::String(v.to_owned())),
+            None => headers.remove(&name.to_ascii_lowercase()),
+        };
+        self
+    }
+
+    /// Sets `requestContext.http.sourceIp`.
+    pub fn source_ip(mut self, ip: &str) -> Self {
+        self.0["requestContext"]["http"]["sourceIp"] = Value::String(ip.to_owned());
+        self
+    }
+
+    /// Sets the method and path, as API Gateway would for another route.
+    pub fn route(mut self, method: &str, path: &str) -> Self {
+        self.0["rawPath"] = Value::String(path.to_owned());
+        self.0["routeKey"] = Value::String(format!("{method} {path}"));
+        self.0["requestContext"]["http"]["method"] = Value::String(method.to_owned());
+        self.0["requestContext"]["http"]["path"] = Value::String(path.to_owned());
+        self
+    }
+
+    /// The body, as a handler would receive it.
+    pub fn body_text(&self) -> Option<&str> {
+        self.0["body"].as_str()
+    }
+
+    /// Parses the event exactly as the Lambda runtime does.
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.0.to_string())
+            .expect("event parses as an HTTP API request")
+    }
+}
+
+/// The response body as JSON.
+pub fn body_json(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).expect("response body is JSON")
+}
+
+/// A name unique within this test run and across runs (tests share one local server).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}{n}", &run[..8])
+}
+
+/// A random private IPv4 address, so tests sharing the local server do not share IP limits.
+pub fn unique_ip() -> String {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    format!("10.{}.{}.{}", b[0], b[1], b[2])
+}
+
+/// The table names `make test` created on the local DynamoDB-compatible server.
+pub fn tables() -> Tables {
+    Tables::from_env().unwrap_or_else(|e| {
+        panic!("{e}: run the integration tests through `make test`, which starts the local server")
+    })
+}
+
+/// A store on the local server started by `make test`.
+pub async fn local_store() -> DynamoStore {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests through `make test`"
+    );
+    DynamoStore::from_env(tables()).await
+}

@@ -1,0 +1,320 @@
+//! Validated input as types: a [`Username`] or [`Password`] exists only once it has passed the
+//! rules, so stores and tokens never see raw request text.
+
+use std::borrow::Cow;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use validator::{Validate, ValidationError, ValidationErrors};
+
+use crate::config::{PASSWORD_MAX_CHARS, PasswordPolicy};
+use crate::error::{ApiError, FieldErrors};
+
+/// A username as the user typed it: 3..=32 characters of `[A-Za-z0-9_.-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// The key users are stored under: uniqueness is case-insensitive, so `Alice` and `alice`
+    /// are one account. The charset is ASCII, so ASCII lower-casing is exact.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl AsRef<str> for Username {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password; its `Debug` is redacted and it is only exposed to the hasher.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// Which rules the password must meet: registration applies the policy's minimum length; login
+/// only bounds the length so that no attacker-sized input reaches argon2.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Register(PasswordPolicy),
+    Login,
+}
+
+/// `username` and `password` from a request body.
+#[derive(Debug)]
+pub struct Credentials {
+    pub username: Username,
+    pub password: Password,
+}
+
+/// `validator` takes lengths as `u64`.
+const PASSWORD_MAX: u64 = PASSWORD_MAX_CHARS as u64;
+
+#[derive(Validate)]
+struct CredentialsInput {
+    #[validate(
+        length(min = 3, max = 32, message = "must be 3 to 32 characters"),
+        custom(function = "username_charset")
+    )]
+    username: String,
+    #[validate(length(
+        min = 1,
+        max = "PASSWORD_MAX",
+        message = "must be at most 128 characters"
+    ))]
+    password: String,
+}
+
+fn username_charset(value: &str) -> Result<(), ValidationError> {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Ok(());
+    }
+    Err(ValidationError::new("charset").with_message(Cow::Borrowed(
+        "may only contain letters A-Z, digits, '_', '.' and '-'",
+    )))
+}
+
+impl Credentials {
+    /// Validates a body's `username` and `password`, reporting every problem at once.
+    pub fn parse(body: &Map<String, Value>, purpose: Purpose) -> Result<Self, ApiError> {
+        let mut details = FieldErrors::new();
+        let username = string_field(body, "username", &mut details);
+        let password = string_field(body, "password", &mut details);
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(ApiError::Validation(details));
+        };
+        let input = CredentialsInput { username, password };
+        if let Err(errors) = input.validate() {
+            collect(&errors, &mut details);
+        }
+        if let Purpose::Register(policy) = purpose {
+            let chars = input.password.chars().count();
+            if chars < policy.min_chars && !details.contains_key("password") {
+                details.insert(
+                    "password".into(),
+                    vec![format!("must be at least {} characters", policy.min_chars)],
+                );
+            }
+        }
+        if !details.is_empty() {
+            return Err(ApiError::Validation(details));
+        }
+        Ok(Self {
+            username: Username(input.username),
+            password: Password(SecretString::from(input.password)),
+        })
+    }
+}
+
+fn string_field(
+    body: &Map<String, Value>,
+    name: &str,
+    details: &mut FieldErrors,
+) -> Option<String> {
+    match body.get(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            details.insert(name.into(), vec!["must be a string".into()]);
+            None
+        }
+        None => {
+            details.insert(name.into(), vec!["is required".into()]);
+            None
+        }
+    }
+}
+
+fn collect(errors: &ValidationErrors, details: &mut FieldErrors) {
+    for (field, list) in errors.field_errors() {
+        let messages = details.entry(field.to_string()).or_default();
+        for e in list {
+            messages.push(
+                e.message
+                    .as_deref()
+                    .map_or_else(|| e.code.to_string(), str::to_owned),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value, purpose: Purpose) -> Result<Credentials, FieldErrors> {
+        let Value::Object(map) = body else {
+            panic!("test bodies are objects")
+        };
+        Credentials::parse(&map, purpose).map_err(|e| match e {
+            ApiError::Validation(d) => d,
+            other => panic!("unexpected {other:?}"),
+        })
+    }
+
+    const REGISTER: Purpose = Purpose::Register(PasswordPolicy { min_chars: 8 });
+
+    #[test]
+    fn valid_credentials_parse() {
+        let c = parse(
+            json!({"username": "Alice.B-1_x", "password": "correct horse"}),
+            REGISTER,
+        )
+        .unwrap();
+        assert_eq!(c.username.as_ref(), "Alice.B-1_x");
+        assert_eq!(c.username.key(), "alice.b-1_x");
+        assert_eq!(c.password.expose(), "correct horse");
+    }
+
+    #[test]
+    fn invalid_credentials_are_rejected_with_field_messages() {
+        let long_pw = "p".repeat(129);
+        let cases: Vec<(Value, &str, &str, &str)> = vec![
+            (
+                json!({"password": "longenough"}),
+                "username",
+                "is required",
+                "missing username",
+            ),
+            (
+                json!({"username": "alice"}),
+                "password",
+                "is required",
+                "missing password",
+            ),
+            (
+                json!({"username": 42, "password": "longenough"}),
+                "username",
+                "must be a string",
+                "number username",
+            ),
+            (
+                json!({"username": "alice", "password": null}),
+                "password",
+                "must be a string",
+                "null password",
+            ),
+            (
+                json!({"username": ["a"], "password": "longenough"}),
+                "username",
+                "must be a string",
+                "array username",
+            ),
+            (
+                json!({"username": "ab", "password": "longenough"}),
+                "username",
+                "must be 3 to 32 characters",
+                "too short",
+            ),
+            (
+                json!({"username": "a".repeat(33), "password": "longenough"}),
+                "username",
+                "must be 3 to 32 characters",
+                "too long",
+            ),
+            (
+                json!({"username": "al ice", "password": "longenough"}),
+                "username",
+                "may only contain letters A-Z, digits, '_', '.' and '-'",
+                "space",
+            ),
+            (
+                json!({"username": "alicé", "password": "longenough"}),
+                "username",
+                "may only contain letters A-Z, digits, '_', '.' and '-'",
+                "non-ascii",
+            ),
+            (
+                json!({"username": "al\u{0}ce", "password": "longenough"}),
+                "username",
+                "may only contain letters A-Z, digits, '_', '.' and '-'",
+                "nul byte",
+            ),
+            (
+                json!({"username": "alice", "password": "short"}),
+                "password",
+                "must be at least 8 characters",
+                "short password",
+            ),
+            (
+                json!({"username": "alice", "password": long_pw}),
+                "password",
+                "must be at most 128 characters",
+                "long password",
+            ),
+        ];
+        for (body, field, message, case) in cases {
+            let details = parse(body, REGISTER).expect_err(case);
+            assert_eq!(details[field], vec![message.to_string()], "{case}");
+        }
+    }
+
+    #[test]
+    fn both_fields_are_reported_together() {
+        let details = parse(json!({}), REGISTER).unwrap_err();
+        assert_eq!(details.len(), 2);
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        // 128 four-byte characters: 512 bytes, but exactly the maximum length.
+        let pw = "😀".repeat(128);
+        assert!(parse(json!({"username": "alice", "password": pw}), REGISTER).is_ok());
+    }
+
+    #[test]
+    fn minimum_length_is_configurable() {
+        let strict = Purpose::Register(PasswordPolicy { min_chars: 12 });
+        let details = parse(
+            json!({"username": "alice", "password": "elevenchars"}),
+            strict,
+        )
+        .unwrap_err();
+        assert_eq!(details["password"], vec!["must be at least 12 characters"]);
+    }
+
+    #[test]
+    fn login_skips_the_minimum_but_keeps_the_bound() {
+        assert!(
+            parse(
+                json!({"username": "alice", "password": "short"}),
+                Purpose::Login
+            )
+            .is_ok()
+        );
+        let long = "p".repeat(129);
+        assert!(
+            parse(
+                json!({"username": "alice", "password": long}),
+                Purpose::Login
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let c = parse(
+            json!({"username": "alice", "password": "hunter2hunter2"}),
+            REGISTER,
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
