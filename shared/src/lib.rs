@@ -24,6 +24,15 @@ pub mod testing;
 pub use error::ApiError;
 pub use http::RequestMeta;
 
+/// A source of "now" in epoch seconds. Handlers read it once per request; tests pin it so that a
+/// rate-limit window cannot roll over in the middle of an assertion.
+pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(unix_now)
+}
+
 /// Seconds since the Unix epoch. Everything time-based (tokens, rate-limit windows) takes `now`
 /// as an argument so tests can move the clock; handlers read it here once per request.
 pub fn unix_now() -> u64 {

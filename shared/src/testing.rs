@@ -112,3 +112,50 @@ pub async fn local_store() -> DynamoStore {
     );
     DynamoStore::from_env(tables()).await
 }
+
+/// A store whose endpoint refuses connections: every call fails like an unreachable DynamoDB.
+pub async fn unreachable_store() -> DynamoStore {
+    let closed_port = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    };
+    let sdk = crate::store::dynamo::load_sdk_config().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
+}
+
+/// Token settings for tests (never a deployed secret).
+pub fn token_config() -> crate::config::TokenConfig {
+    crate::config::TokenConfig {
+        secret: secrecy::SecretString::from("test-only-secret-0123456789abcdef0123"),
+        issuer: "auth-api-test".into(),
+        audience: "auth-api-test".into(),
+        ttl_seconds: 900,
+        leeway_seconds: 30,
+    }
+}
+
+/// argon2id at minimal cost, so handler tests stay fast; the production parameters are covered
+/// by the password module's own tests.
+pub fn cheap_argon2() -> crate::config::Argon2Config {
+    crate::config::Argon2Config {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// Every sample event's name (file stem), for checks that each one is exercised.
+pub fn event_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "json").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -189,7 +189,7 @@ mod tests {
             base64_like::encode_json(&serde_json::json!({"alg": "none", "typ": "JWT"}));
         let none_payload = base64_like::encode_json(&claims_at(t));
         let alg_none = format!("{none_header}.{none_payload}.");
-        let mut with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
             let mut c = claims_at(t);
             f(&mut c);
             sign(&c, Algorithm::HS256, SECRET)

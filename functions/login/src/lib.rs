@@ -14,7 +14,7 @@ use shared::store::UserStore;
 use shared::store::dynamo::DynamoStore;
 use shared::token::Tokens;
 use shared::validation::{Credentials, Purpose};
-use shared::{ApiError, RequestMeta, unix_now};
+use shared::{ApiError, Clock, RequestMeta, system_clock};
 
 /// What the handler needs, built once per cold start.
 pub struct Deps {
@@ -24,6 +24,7 @@ pub struct Deps {
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub audit: Audit,
+    pub clock: Clock,
 }
 
 impl Deps {
@@ -38,6 +39,7 @@ impl Deps {
             audit: Audit {
                 log_usernames: config::audit_log_usernames()?,
             },
+            clock: system_clock(),
         })
     }
 }
@@ -59,7 +61,7 @@ fn refused(deps: &Deps, meta: &RequestMeta, refusal: Refusal, username: &str) ->
 async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::POST)?;
     let body = read_json_object(req)?;
-    let now = unix_now();
+    let now = (deps.clock)();
 
     // Every attempt counts against the source IP, before any other work.
     let ip_slot = deps

@@ -1,0 +1,58 @@
+# Two commands do all set-up: `make dev` (serve the API on http://127.0.0.1:9000) and
+# `make test` (every test, against a local DynamoDB-compatible server it starts and stops).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+# One venv at one fixed path: cargo-lambda's build cache is keyed on its install path.
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: dev test lint ci fmt build sam-build deploy tools clean
+
+## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
+dev: tools
+	scripts/dev.sh
+
+## test: unit, handler, integration (local DynamoDB) and end-to-end HTTP tests
+test: tools
+	scripts/test.sh
+
+## lint: rustfmt, clippy (warnings are errors), cfn-lint and sam validate on the template
+lint: tools $(VENV)/.sam-installed
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint template.yaml
+	sam validate --lint --region us-east-1 --template template.yaml
+
+## ci: what .ci/run runs
+ci: lint test
+
+fmt:
+	cargo fmt --all
+
+## build: release cross-build of every function for Lambda (arm64), as `sam build` does
+build: tools
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64
+
+sam-build: tools $(VENV)/.sam-installed
+	sam build
+
+## deploy: build and deploy with SAM (asks for stack name and region the first time)
+deploy: sam-build
+	sam deploy --guided
+
+tools: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(VENV)/.sam-installed: requirements-sam.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .aws-sam .dev

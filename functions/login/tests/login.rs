@@ -1,0 +1,341 @@
+//! `POST /login` against the real local DynamoDB-compatible server (`make test` starts it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use login::{Deps, handle};
+use serde_json::{Value, json};
+use shared::audit::Audit;
+use shared::config::{Limit, LoginLimits};
+use shared::password::Passwords;
+use shared::rate_limit::RateLimiter;
+use shared::store::NewUser;
+use shared::store::dynamo::DynamoStore;
+use shared::testing::{
+    Event, body_json, cheap_argon2, local_store, token_config, unique, unique_ip, unreachable_store,
+};
+use shared::token::Tokens;
+use shared::validation::{Credentials, Purpose};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn limits() -> LoginLimits {
+    LoginLimits {
+        per_ip: Limit {
+            name: "login-ip",
+            limit: 5,
+            window_seconds: 60,
+        },
+        per_user: Limit {
+            name: "login-user",
+            limit: 5,
+            window_seconds: 60,
+        },
+    }
+}
+
+fn deps_with(store: DynamoStore) -> Deps {
+    let now = shared::unix_now();
+    let store = Arc::new(store);
+    Deps {
+        users: store.clone(),
+        limiter: RateLimiter::new(store),
+        limits: limits(),
+        passwords: Passwords::new(cheap_argon2()).unwrap(),
+        tokens: Tokens::new(&token_config()),
+        audit: Audit {
+            log_usernames: true,
+        },
+        // Pinned for the whole test: a window rolling over mid-test would double the limit.
+        clock: Arc::new(move || now),
+    }
+}
+
+async fn deps() -> Deps {
+    deps_with(local_store().await)
+}
+
+/// Registers `username` with [`PASSWORD`] directly through the store.
+async fn create_user(deps: &Deps, username: &str) {
+    let body = json!({"username": username, "password": PASSWORD});
+    let credentials = Credentials::parse(body.as_object().unwrap(), Purpose::Login).unwrap();
+    let password_hash = deps.passwords.hash(&credentials.password).await.unwrap();
+    let user = NewUser {
+        key: username.to_lowercase(),
+        username: username.to_owned(),
+        password_hash,
+        created_at: 0,
+    };
+    deps.users.create(&user).await.unwrap();
+}
+
+fn login_event(username: &str, password: &str, ip: &str) -> Event {
+    Event::load("login")
+        .json(json!({"username": username, "password": password}))
+        .source_ip(ip)
+}
+
+async fn status_of(deps: &Deps, event: Event) -> u16 {
+    handle(deps, event.request()).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn sample_event_logs_in_with_a_bearer_token() {
+    let deps = deps().await;
+    let event = Event::load("login").source_ip(&unique_ip());
+    let sample: Value = serde_json::from_str(event.body_text().unwrap()).unwrap();
+    let username = unique("sample_");
+    create_user(&deps, &username).await;
+    assert_eq!(
+        sample["password"], PASSWORD,
+        "the sample's password is the one registered here"
+    );
+    let event = event.json(json!({"username": username, "password": sample["password"]}));
+
+    let response = handle(&deps, event.request()).await;
+
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["ratelimit-policy"], "\"login-ip\";q=5;w=60");
+    assert!(
+        headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"login-ip\";r=4;t=")
+    );
+    let body = body_json(&response);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+    let claims = Tokens::new(&token_config())
+        .verify(body["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims.sub, username);
+}
+
+#[tokio::test]
+async fn login_is_case_insensitive_and_reports_the_registered_name() {
+    let deps = deps().await;
+    let username = unique("Mixed_");
+    create_user(&deps, &username).await;
+
+    let response = handle(
+        &deps,
+        login_event(&username.to_uppercase(), PASSWORD, &unique_ip()).request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let token = body_json(&response)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        Tokens::new(&token_config()).verify(&token).unwrap().sub,
+        username
+    );
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_byte_identical_401s() {
+    let deps = deps().await;
+    let username = unique("known_");
+    create_user(&deps, &username).await;
+
+    let wrong = handle(
+        &deps,
+        Event::load("login-wrong-password")
+            .json(json!({"username": username, "password": "not the password"}))
+            .source_ip(&unique_ip())
+            .request(),
+    )
+    .await;
+    let unknown = handle(
+        &deps,
+        login_event(&unique("ghost_"), "not the password", &unique_ip()).request(),
+    )
+    .await;
+
+    for response in [&wrong, &unknown] {
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            body_json(response),
+            json!({"msg": "Bad username or password", "error": "invalid_credentials"})
+        );
+    }
+    assert_eq!(wrong.body().as_ref(), unknown.body().as_ref());
+    let names = |r: &lambda_http::Response<lambda_http::Body>| {
+        let mut v: Vec<String> = r.headers().keys().map(|k| k.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&wrong), names(&unknown));
+}
+
+#[tokio::test]
+async fn wrong_password_sample_event_returns_401() {
+    let deps = deps().await;
+    let event = Event::load("login-wrong-password").source_ip(&unique_ip());
+    let response = handle(&deps, event.request()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_credentials");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_logins_from_one_ip_admit_exactly_five() {
+    let deps = Arc::new(deps().await);
+    let username = unique("burst_");
+    create_user(&deps, &username).await;
+    let ip = unique_ip();
+    let attempts = (0..20).map(|_| {
+        let (deps, event) = (deps.clone(), login_event(&username, PASSWORD, &ip));
+        tokio::spawn(async move { handle(&deps, event.request()).await })
+    });
+    let mut responses = Vec::new();
+    for a in attempts {
+        responses.push(a.await.unwrap());
+    }
+
+    let limited: Vec<_> = responses.iter().filter(|r| r.status() == 429).collect();
+    assert_eq!(responses.len() - limited.len(), 5, "admitted");
+    assert!(
+        responses
+            .iter()
+            .filter(|r| r.status() != 429)
+            .all(|r| r.status() == 200)
+    );
+    for r in limited {
+        assert_eq!(body_json(r)["error"], "rate_limited");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "retry-after {retry}");
+        assert_eq!(r.headers()["ratelimit-policy"], "\"login-ip\";q=5;w=60");
+        assert_eq!(
+            r.headers()["ratelimit"],
+            format!("\"login-ip\";r=0;t={retry}").as_str()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_for_one_user_admit_exactly_five_guesses() {
+    let deps = Arc::new(deps().await);
+    let username = unique("target_");
+    create_user(&deps, &username).await;
+    // Each guess from its own IP: only the per-user limit applies.
+    let attempts = (0..20).map(|i| {
+        let (deps, event) = (
+            deps.clone(),
+            login_event(&username, &format!("guess number {i}"), &unique_ip()),
+        );
+        tokio::spawn(async move { status_of(&deps, event).await })
+    });
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    // Once locked, even the right password waits for the window.
+    assert_eq!(
+        status_of(&deps, login_event(&username, PASSWORD, &unique_ip())).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_use_up_the_per_user_limit() {
+    let deps = deps().await;
+    let username = unique("regular_");
+    create_user(&deps, &username).await;
+
+    for i in 0..8 {
+        let status = status_of(&deps, login_event(&username, PASSWORD, &unique_ip())).await;
+        assert_eq!(status, 200, "login {i}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_usernames_are_limited_like_known_ones() {
+    let deps = deps().await;
+    let ghost = unique("ghost_");
+    for _ in 0..5 {
+        assert_eq!(
+            status_of(&deps, login_event(&ghost, "whatever1", &unique_ip())).await,
+            401
+        );
+    }
+    assert_eq!(
+        status_of(&deps, login_event(&ghost, "whatever1", &unique_ip())).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn invalid_bodies_return_400_and_oversized_413() {
+    let deps = deps().await;
+    let cases = [
+        (json!({"username": "alice"}), "password"),
+        (json!({"username": "a", "password": "x"}), "username"),
+        (
+            json!({"username": "alice", "password": "p".repeat(129)}),
+            "password",
+        ),
+        (json!({"username": ["alice"], "password": "x"}), "username"),
+    ];
+    for (body, field) in cases {
+        let event = Event::load("login")
+            .json(body.clone())
+            .source_ip(&unique_ip());
+        let response = handle(&deps, event.request()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert!(body_json(&response)["details"][field].is_array(), "{body}");
+    }
+    let big = json!({"username": "alice", "password": "x".repeat(70 * 1024)});
+    let response = handle(
+        &deps,
+        Event::load("login")
+            .json(big)
+            .source_ip(&unique_ip())
+            .request(),
+    )
+    .await;
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn wrong_method_returns_405_with_allow() {
+    let event = Event::load("login").route("GET", "/login");
+    let response = handle(&deps().await, event.request()).await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_returns_503_json_and_fails_closed() {
+    let deps = deps_with(unreachable_store().await);
+
+    let response = handle(
+        &deps,
+        login_event("alice", PASSWORD, &unique_ip()).request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(body_json(&response)["error"], "service_unavailable");
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test`: starts a local DynamoDB-compatible server on a free port, runs every Rust test
+# against it, then serves the functions with `cargo lambda watch` and runs the end-to-end HTTP
+# tests. Stops everything it started, pass or fail.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load_env_file dev.env
+DYNAMO_PORT="$(free_port)"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMO_PORT"
+
+echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
+start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-test.log"
+
+echo "==> cargo test (unit, handler and integration tests)"
+cargo test --workspace --all-targets ${CARGO_TEST_ARGS:-}
+
+echo "==> end-to-end over HTTP through cargo lambda watch"
+API_PORT="$(free_port)"
+grep -v '^AWS_ENDPOINT_URL_DYNAMODB=' dev.env > "$STATE/test.env"
+echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$STATE/test.env"
+cargo build --workspace --bins
+setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$STATE/test.env" \
+  >"$STATE/watch-test.log" 2>&1 &
+PIDS+=("$!")
+if ! wait_http "http://127.0.0.1:$API_PORT/" 120; then
+  echo "cargo lambda watch did not answer on port $API_PORT:" >&2
+  cat "$STATE/watch-test.log" >&2
+  exit 1
+fi
+if ! python tests/e2e.py "http://127.0.0.1:$API_PORT"; then
+  echo "--- cargo lambda watch log (last 50 lines) ---" >&2
+  tail -n 50 "$STATE/watch-test.log" >&2
+  exit 1
+fi
