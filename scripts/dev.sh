@@ -8,6 +8,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 load_env_file dev.env
+ensure_dev_keys
 API_PORT="${API_PORT:-9000}"
 DYNAMO_PORT="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
 for p in "$API_PORT" "$DYNAMO_PORT"; do

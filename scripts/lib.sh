@@ -18,7 +18,7 @@ cleanup() {
   done
 }
 
-# Reads KEY=VALUE lines (no comments) from an env file into the environment.
+# Reads KEY=VALUE lines (blank lines and # comments skipped) from an env file.
 load_env_file() {
   local line
   while IFS= read -r line || [ -n "$line" ]; do
@@ -41,6 +41,7 @@ start_dynamo() {
   rm -f "$ready"
   setsid python "$ROOT/scripts/local_dynamo.py" --port "$port" \
     --table "UsersTable=$USERS_TABLE" --table "RateLimitTable=$RATE_LIMIT_TABLE" \
+    --table "SessionsTable=$SESSIONS_TABLE" \
     --ready-file "$ready" >"$log" 2>&1 &
   PIDS+=("$!")
   local pid=$! i
@@ -70,4 +71,12 @@ while time.monotonic() < deadline:
         time.sleep(0.2)
 sys.exit(1)
 PY
+}
+
+# ensure_dev_keys: a local signing key set in .dev/jwt-keys.json (never committed), made once.
+ensure_dev_keys() {
+  local file="$ROOT/.dev/jwt-keys.json"
+  [ -s "$file" ] && return 0
+  echo "==> generating a local signing key set in .dev/jwt-keys.json"
+  (umask 077 && cargo run --quiet -p keygen -- new dev-key > "$file.tmp") && mv "$file.tmp" "$file"
 }

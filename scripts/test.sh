@@ -9,6 +9,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 load_env_file dev.env
+ensure_dev_keys
 DYNAMO_PORT="$(free_port)"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMO_PORT"
 
@@ -16,7 +17,7 @@ echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
 start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-test.log"
 
 echo "==> cargo test (unit, handler and integration tests)"
-cargo test --workspace --all-targets ${CARGO_TEST_ARGS:-}
+cargo test --workspace --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
 
 echo "==> end-to-end over HTTP through cargo lambda watch"
 API_PORT="$(free_port)"

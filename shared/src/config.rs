@@ -5,8 +5,6 @@
 
 use std::str::FromStr;
 
-use secrecy::{ExposeSecret, SecretString};
-
 /// A setting that is missing or cannot be used. Returned from `main`, so the function fails its
 /// init phase instead of serving requests with a broken configuration.
 #[derive(Debug, thiserror::Error)]
@@ -57,52 +55,50 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     Ok(value)
 }
 
-/// DynamoDB table names (`USERS_TABLE`, `RATE_LIMIT_TABLE`).
-#[derive(Debug, Clone)]
+/// DynamoDB table names (`USERS_TABLE`, `RATE_LIMIT_TABLE`, `SESSIONS_TABLE`). Each function
+/// requires the ones it uses; the others stay empty and are never called.
+#[derive(Debug, Clone, Default)]
 pub struct Tables {
     pub users: String,
     pub rate_limits: String,
+    pub sessions: String,
+}
+
+/// One of the tables.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Users,
+    RateLimits,
+    Sessions,
 }
 
 impl Tables {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            users: required("USERS_TABLE")?,
-            rate_limits: required("RATE_LIMIT_TABLE")?,
-        })
+    /// Reads the names of `needed` tables; refuses to start if one is missing.
+    pub fn from_env(needed: &[Table]) -> Result<Self, ConfigError> {
+        let mut tables = Self::default();
+        for table in needed {
+            match table {
+                Table::Users => tables.users = required("USERS_TABLE")?,
+                Table::RateLimits => tables.rate_limits = required("RATE_LIMIT_TABLE")?,
+                Table::Sessions => tables.sessions = required("SESSIONS_TABLE")?,
+            }
+        }
+        Ok(tables)
     }
 }
 
-/// Minimum bytes of an HS256 secret (RFC 7518 section 3.2: at least the hash output size).
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// Access-token settings.
-#[derive(Clone)]
+/// Access-token settings. The keys themselves come from [`crate::keys`].
+#[derive(Debug, Clone)]
 pub struct TokenConfig {
-    pub secret: SecretString,
     pub issuer: String,
     pub audience: String,
     pub ttl_seconds: u64,
     pub leeway_seconds: u64,
 }
 
-impl std::fmt::Debug for TokenConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenConfig")
-            .field("secret", &"[redacted]")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("ttl_seconds", &self.ttl_seconds)
-            .field("leeway_seconds", &self.leeway_seconds)
-            .finish()
-    }
-}
-
 impl TokenConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let secret = SecretString::from(required("JWT_SECRET")?);
-        let config = Self {
-            secret,
+        Ok(Self {
             issuer: var("JWT_ISSUER").unwrap_or_else(|| "auth-api".into()),
             audience: var("JWT_AUDIENCE").unwrap_or_else(|| "auth-api".into()),
             ttl_seconds: in_range(
@@ -117,20 +113,36 @@ impl TokenConfig {
                 0,
                 30,
             )?,
-        };
-        config.check_secret("JWT_SECRET")?;
-        Ok(config)
+        })
     }
+}
 
-    /// Refuses secrets too short to resist brute force.
-    pub fn check_secret(&self, name: &'static str) -> Result<(), ConfigError> {
-        if self.secret.expose_secret().len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-            });
-        }
-        Ok(())
+/// Refresh sessions: absolute lifetime and the optional reuse grace window.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    /// `SESSION_TTL_SECONDS`: a session ends this long after login, however often it refreshes.
+    pub ttl_seconds: u64,
+    /// `REFRESH_GRACE_SECONDS` (0 = off, at most 60): how long the previous refresh token may
+    /// still fetch the current generation instead of counting as reuse.
+    pub grace_seconds: u64,
+}
+
+impl SessionConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            ttl_seconds: in_range(
+                "SESSION_TTL_SECONDS",
+                parsed("SESSION_TTL_SECONDS", 30 * 86_400)?,
+                300,
+                365 * 86_400,
+            )?,
+            grace_seconds: in_range(
+                "REFRESH_GRACE_SECONDS",
+                parsed("REFRESH_GRACE_SECONDS", 0)?,
+                0,
+                60,
+            )?,
+        })
     }
 }
 
@@ -230,6 +242,26 @@ impl Limit {
 pub struct LoginLimits {
     pub per_ip: Limit,
     pub per_user: Limit,
+}
+
+/// `REFRESH_IP_LIMIT` per `REFRESH_IP_WINDOW_SECONDS` (default 30 per 60 s): every refresh
+/// attempt counts against the source IP.
+pub fn refresh_limit() -> Result<Limit, ConfigError> {
+    Ok(Limit {
+        name: "refresh-ip",
+        limit: in_range(
+            "REFRESH_IP_LIMIT",
+            parsed("REFRESH_IP_LIMIT", 30)?,
+            1,
+            1_000_000,
+        )?,
+        window_seconds: in_range(
+            "REFRESH_IP_WINDOW_SECONDS",
+            parsed("REFRESH_IP_WINDOW_SECONDS", 60)?,
+            1,
+            86_400,
+        )?,
+    })
 }
 
 impl LoginLimits {

@@ -35,6 +35,8 @@ pub enum ApiError {
     MissingToken { realm: String },
     #[error("invalid bearer token")]
     InvalidToken { realm: String },
+    #[error("refresh token refused")]
+    InvalidGrant,
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -70,9 +72,10 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::UserExists => StatusCode::CONFLICT,
-            Self::InvalidCredentials | Self::MissingToken { .. } | Self::InvalidToken { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidCredentials
+            | Self::MissingToken { .. }
+            | Self::InvalidToken { .. }
+            | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -91,6 +94,7 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
+            Self::InvalidGrant => "invalid_grant",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -107,6 +111,7 @@ impl ApiError {
             Self::RateLimited(_) => "Too many attempts, try again later",
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
+            Self::InvalidGrant => "Invalid, expired or revoked refresh token",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::PayloadTooLarge { .. } => "Request body too large",
@@ -219,6 +224,7 @@ mod tests {
                 401,
                 "invalid_token",
             ),
+            (ApiError::InvalidGrant, 401, "invalid_grant"),
             (ApiError::NotFound, 404, "not_found"),
             (
                 ApiError::MethodNotAllowed { allow: "POST" },

@@ -68,6 +68,19 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     response
 }
 
+/// A response with no body (for 204), with the same security headers as [`json_response`].
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 /// Refuses any method but `allowed` with 405 and an `Allow` header.
 pub fn require_method(req: &Request, allowed: Method) -> Result<(), ApiError> {
     if req.method() == allowed {
@@ -102,13 +115,21 @@ pub fn read_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
 /// code when the request has no bearer credentials). The scheme is matched case-insensitively, as
 /// RFC 9110 section 11.1 requires. A present but unusable token: `invalid_token`.
 pub fn bearer_token<'r>(req: &'r Request, realm: &str) -> Result<&'r str, ApiError> {
+    bearer_from_headers(req.headers(), realm)
+}
+
+/// [`bearer_token`] for a bare header map (the gateway authorizer's event has no `Request`).
+pub fn bearer_from_headers<'h>(
+    headers: &'h http::HeaderMap,
+    realm: &str,
+) -> Result<&'h str, ApiError> {
     let missing = || ApiError::MissingToken {
         realm: realm.to_owned(),
     };
     let invalid = || ApiError::InvalidToken {
         realm: realm.to_owned(),
     };
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(missing());
     };
     let value = value.to_str().map_err(|_| invalid())?.trim();

@@ -8,6 +8,10 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/register", Method::POST),
     ("/login", Method::POST),
     ("/protected", Method::GET),
+    ("/refresh", Method::POST),
+    ("/logout", Method::POST),
+    ("/.well-known/jwks.json", Method::GET),
+    ("/me", Method::GET),
 ];
 
 /// The `Allow` header value for a route served with `method`.

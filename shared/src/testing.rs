@@ -99,7 +99,8 @@ pub fn unique_ip() -> String {
 
 /// The table names `make test` created on the local DynamoDB-compatible server.
 pub fn tables() -> Tables {
-    Tables::from_env().unwrap_or_else(|e| {
+    use crate::config::Table;
+    Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions]).unwrap_or_else(|e| {
         panic!("{e}: run the integration tests through `make test`, which starts the local server")
     })
 }
@@ -126,15 +127,32 @@ pub async fn unreachable_store() -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
 }
 
-/// Token settings for tests (never a deployed secret).
+/// Token settings for tests.
 pub fn token_config() -> crate::config::TokenConfig {
     crate::config::TokenConfig {
-        secret: secrecy::SecretString::from("test-only-secret-0123456789abcdef0123"),
         issuer: "auth-api-test".into(),
         audience: "auth-api-test".into(),
         ttl_seconds: 900,
         leeway_seconds: 30,
     }
+}
+
+/// One key-set document per test process (generated, never a deployed key).
+pub fn key_document() -> &'static crate::keys::KeySetDocument {
+    static DOC: std::sync::OnceLock<crate::keys::KeySetDocument> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| crate::keys::generate_document("test-key").unwrap())
+}
+
+/// The key set of [`key_document`].
+pub fn key_set() -> std::sync::Arc<crate::keys::KeySet> {
+    std::sync::Arc::new(
+        crate::keys::KeySet::parse(&serde_json::to_string(key_document()).unwrap()).unwrap(),
+    )
+}
+
+/// Access tokens signed and verified with [`key_set`].
+pub fn tokens() -> crate::token::Tokens {
+    crate::token::Tokens::new(&token_config(), key_set())
 }
 
 /// argon2id at minimal cost, so handler tests stay fast; the production parameters are covered
@@ -158,4 +176,43 @@ pub fn event_names() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Signs `claims` with the test key set's signing key as an EdDSA JWT with the given `kid` and
+/// `typ` header values, for hand-made good and bad tokens.
+pub fn sign_claims(claims: &Value, kid: Option<&str>, typ: Option<&str>) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let doc = key_document();
+    let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
+        &B64.decode(key.d.as_ref().unwrap()).unwrap(),
+        &B64.decode(&key.x).unwrap(),
+    )
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = kid.map(str::to_owned);
+    header.typ = typ.map(str::to_owned);
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(pair.to_pkcs8().unwrap().as_ref());
+    jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+}
+
+/// Valid access-token claims for `sub` at `now`, matching [`token_config`].
+pub fn claims_at(sub: &str, now: u64) -> Value {
+    serde_json::json!({
+        "sub": sub, "sid": "test-session", "iat": now, "nbf": now, "exp": now + 900,
+        "jti": "test-jti", "iss": "auth-api-test", "aud": "auth-api-test"
+    })
+}
+
+/// Sessions on `store` with the test key set, a 1-hour lifetime and the given grace window.
+pub fn sessions(store: DynamoStore, grace_seconds: u64) -> crate::refresh::Sessions {
+    crate::refresh::Sessions::new(
+        std::sync::Arc::new(store),
+        crate::refresh::RefreshTokens::new(&key_set()).unwrap(),
+        crate::config::SessionConfig {
+            ttl_seconds: 3600,
+            grace_seconds,
+        },
+    )
 }

@@ -69,11 +69,7 @@ struct CredentialsInput {
         custom(function = "username_charset")
     )]
     username: String,
-    #[validate(length(
-        min = 1,
-        max = "PASSWORD_MAX",
-        message = "must be at most 128 characters"
-    ))]
+    #[validate(length(max = "PASSWORD_MAX", message = "must be at most 128 characters"))]
     password: String,
 }
 
@@ -102,14 +98,16 @@ impl Credentials {
         if let Err(errors) = input.validate() {
             collect(&errors, &mut details);
         }
-        if let Purpose::Register(policy) = purpose {
-            let chars = input.password.chars().count();
-            if chars < policy.min_chars && !details.contains_key("password") {
-                details.insert(
-                    "password".into(),
-                    vec![format!("must be at least {} characters", policy.min_chars)],
-                );
-            }
+        let min_chars = match purpose {
+            Purpose::Register(policy) => policy.min_chars,
+            Purpose::Login => 1,
+        };
+        if input.password.chars().count() < min_chars && !details.contains_key("password") {
+            let message = match purpose {
+                Purpose::Register(_) => format!("must be at least {min_chars} characters"),
+                Purpose::Login => "must not be empty".to_owned(),
+            };
+            details.insert("password".into(), vec![message]);
         }
         if !details.is_empty() {
             return Err(ApiError::Validation(details));
@@ -119,6 +117,12 @@ impl Credentials {
             password: Password(SecretString::from(input.password)),
         })
     }
+}
+
+/// A required string field, or a 400 naming it.
+pub fn required_string(body: &Map<String, Value>, name: &str) -> Result<String, ApiError> {
+    let mut details = FieldErrors::new();
+    string_field(body, name, &mut details).ok_or(ApiError::Validation(details))
 }
 
 fn string_field(
@@ -306,6 +310,13 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn empty_login_password_is_reported_as_empty() {
+        let details =
+            parse(json!({"username": "alice", "password": ""}), Purpose::Login).unwrap_err();
+        assert_eq!(details["password"], vec!["must not be empty"]);
     }
 
     #[test]

@@ -58,7 +58,12 @@ fn every_sample_event_parses_and_is_used_by_a_test() {
     let names = event_names();
     assert!(names.len() >= 8, "{names:?}");
     for name in names {
-        Event::load(&name).request();
+        let event = Event::load(&name);
+        // Authorizer events (payload 2.0 `type: REQUEST`) are not HTTP requests; the authorizer's
+        // own tests parse them as its event type.
+        if event.0["type"] != "REQUEST" {
+            event.request();
+        }
         assert!(
             sources.contains(&format!("Event::load(\"{name}\")")),
             "events/{name}.json is not used by any test"

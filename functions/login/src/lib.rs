@@ -1,4 +1,5 @@
-//! `POST /login`: rate-limited password check that returns an access token.
+//! `POST /login`: rate-limited password check that starts a session and returns an access
+//! token and a refresh token.
 
 use std::sync::Arc;
 
@@ -6,10 +7,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::audit::Audit;
-use shared::config::{self, Argon2Config, ConfigError, LoginLimits, Tables, TokenConfig};
+use shared::config::{
+    self, Argon2Config, ConfigError, LoginLimits, SessionConfig, Table, Tables, TokenConfig,
+};
 use shared::http::{json_response, read_json_object, require_method};
+use shared::keys;
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, Refusal};
+use shared::refresh::{RefreshTokens, Sessions};
 use shared::store::UserStore;
 use shared::store::dynamo::DynamoStore;
 use shared::token::Tokens;
@@ -23,19 +28,27 @@ pub struct Deps {
     pub limits: LoginLimits,
     pub passwords: Passwords,
     pub tokens: Tokens,
+    pub sessions: Sessions,
     pub audit: Audit,
     pub clock: Clock,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let store = Arc::new(DynamoStore::from_env(Tables::from_env()?).await);
+        let tables = Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions])?;
+        let store = Arc::new(DynamoStore::from_env(tables).await);
+        let keys = Arc::new(keys::load_from_env().await?);
         Ok(Self {
             users: store.clone(),
-            limiter: RateLimiter::new(store),
+            limiter: RateLimiter::new(store.clone()),
             limits: LoginLimits::from_env()?,
             passwords: Passwords::new(Argon2Config::from_env()?)?,
-            tokens: Tokens::new(&TokenConfig::from_env()?),
+            tokens: Tokens::new(&TokenConfig::from_env()?, keys.clone()),
+            sessions: Sessions::new(
+                store,
+                RefreshTokens::new(&keys)?,
+                SessionConfig::from_env()?,
+            ),
             audit: Audit {
                 log_usernames: config::audit_log_usernames()?,
             },
@@ -102,7 +115,8 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         // The login itself succeeded; an unreturned slot only makes the limit a little stricter.
         tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
     }
-    let issued = deps.tokens.issue(&user.username, now)?;
+    let (sid, refresh_token) = deps.sessions.start(&user.username, now).await?;
+    let issued = deps.tokens.issue(&user.username, &sid, now)?;
     deps.audit
         .record(meta, "login", "success", "authenticated", &user.username);
     let mut response = json_response(
@@ -111,6 +125,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
             "access_token": issued.token,
             "token_type": "Bearer",
             "expires_in": issued.expires_in,
+            "refresh_token": refresh_token,
         }),
     );
     ip_slot.write_headers(&deps.limits.per_ip, response.headers_mut());

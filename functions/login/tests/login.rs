@@ -12,9 +12,9 @@ use shared::rate_limit::RateLimiter;
 use shared::store::NewUser;
 use shared::store::dynamo::DynamoStore;
 use shared::testing::{
-    Event, body_json, cheap_argon2, local_store, token_config, unique, unique_ip, unreachable_store,
+    Event, body_json, cheap_argon2, local_store, sessions, tokens, unique, unique_ip,
+    unreachable_store,
 };
-use shared::token::Tokens;
 use shared::validation::{Credentials, Purpose};
 
 const PASSWORD: &str = "correct horse battery";
@@ -36,13 +36,15 @@ fn limits() -> LoginLimits {
 
 fn deps_with(store: DynamoStore) -> Deps {
     let now = shared::unix_now();
+    let sessions = sessions(store.clone(), 0);
     let store = Arc::new(store);
     Deps {
         users: store.clone(),
         limiter: RateLimiter::new(store),
         limits: limits(),
         passwords: Passwords::new(cheap_argon2()).unwrap(),
-        tokens: Tokens::new(&token_config()),
+        tokens: tokens(),
+        sessions,
         audit: Audit {
             log_usernames: true,
         },
@@ -108,11 +110,24 @@ async fn sample_event_logs_in_with_a_bearer_token() {
     let body = body_json(&response);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
-    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
-    let claims = Tokens::new(&token_config())
+    assert_eq!(body.as_object().unwrap().len(), 4, "{body}");
+    let claims = tokens()
         .verify(body["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(claims.sub, username);
+    // The refresh token is opaque, belongs to the access token's session, and is not a JWT.
+    let refresh = body["refresh_token"].as_str().unwrap();
+    assert!(
+        refresh.starts_with("rt1_") && !refresh.contains('.'),
+        "{refresh}"
+    );
+    let rotated = sessions(local_store().await, 0)
+        .refresh(refresh, shared::unix_now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.sid, claims.sid);
+    assert_eq!(rotated.username, username);
 }
 
 #[tokio::test]
@@ -132,10 +147,7 @@ async fn login_is_case_insensitive_and_reports_the_registered_name() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        Tokens::new(&token_config()).verify(&token).unwrap().sub,
-        username
-    );
+    assert_eq!(tokens().verify(&token).unwrap().sub, username);
 }
 
 #[tokio::test]

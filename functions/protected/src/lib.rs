@@ -3,8 +3,11 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use std::sync::Arc;
+
 use shared::config::{self, ConfigError, TokenConfig};
 use shared::http::{bearer_token, json_response, require_method};
+use shared::keys;
 use shared::token::Tokens;
 use shared::{ApiError, RequestMeta};
 
@@ -15,9 +18,11 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        // Verify-only: the private parts of the key set are dropped at once.
+        let keys = Arc::new(keys::load_from_env().await?.public_only());
         Ok(Self {
-            tokens: Tokens::new(&TokenConfig::from_env()?),
+            tokens: Tokens::new(&TokenConfig::from_env()?, keys),
             realm: config::realm(),
         })
     }

@@ -4,13 +4,12 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use protected::{Deps, handle};
 use serde_json::json;
-use shared::testing::{Event, body_json, token_config};
-use shared::token::Tokens;
+use shared::testing::{Event, body_json, claims_at, key_document, sign_claims, tokens};
 use shared::unix_now;
 
 fn deps() -> Deps {
     Deps {
-        tokens: Tokens::new(&token_config()),
+        tokens: tokens(),
         realm: "auth-api-test".into(),
     }
 }
@@ -19,18 +18,15 @@ fn with_token(token: &str) -> Event {
     Event::load("protected").header("authorization", Some(&format!("Bearer {token}")))
 }
 
-fn sign(claims: serde_json::Value, alg: Algorithm, secret: &[u8]) -> String {
-    encode(
-        &Header::new(alg),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
+/// Signed with the test key set's signing key, as login would.
+fn sign(claims: serde_json::Value) -> String {
+    sign_claims(&claims, Some(&key_document().signing_kid), Some("at+jwt"))
 }
 
-fn claims(now: u64) -> serde_json::Value {
-    json!({"sub": "alice", "iat": now, "nbf": now, "exp": now + 900, "jti": "j",
-           "iss": "auth-api-test", "aud": "auth-api-test"})
+fn changed(now: u64, field: &str, value: serde_json::Value) -> String {
+    let mut c = claims_at("alice", now);
+    c[field] = value;
+    sign(c)
 }
 
 const INVALID_CHALLENGE: &str = "Bearer realm=\"auth-api-test\", error=\"invalid_token\"";
@@ -44,8 +40,8 @@ async fn sample_event_with_a_valid_token_returns_200() {
             .unwrap()
             .starts_with("Bearer ")
     );
-    let token = Tokens::new(&token_config())
-        .issue("Alice", unix_now())
+    let token = tokens()
+        .issue("Alice", "session-1", unix_now())
         .unwrap()
         .token;
 
@@ -85,45 +81,49 @@ async fn missing_or_empty_header_returns_401_missing_token() {
 #[tokio::test]
 async fn bad_tokens_return_401_invalid_token_with_challenge() {
     let now = unix_now();
-    let secret = b"test-only-secret-0123456789abcdef0123";
-    let good = sign(claims(now), Algorithm::HS256, secret);
-    let tampered = {
-        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-        parts[1] = parts[1].replacen('e', "f", 1);
-        parts.join(".")
-    };
-    let mut c = claims(now);
-    c["exp"] = json!(now - 3600);
-    let expired = sign(c, Algorithm::HS256, secret);
-    let mut c = claims(now);
-    c["nbf"] = json!(now + 3600);
-    let not_yet = sign(c, Algorithm::HS256, secret);
-    let mut c = claims(now);
-    c["iss"] = json!("someone-else");
-    let wrong_iss = sign(c, Algorithm::HS256, secret);
-    let mut c = claims(now);
-    c["aud"] = json!("another-api");
-    let wrong_aud = sign(c, Algorithm::HS256, secret);
-    let alg_none = format!(
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        good.split('.').nth(1).unwrap()
-    );
+    let good = sign(claims_at("alice", now));
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.{}.", parts[1]);
+    // HS256 keyed with the public key: the classic algorithm-confusion attack.
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some(key_document().signing_kid.clone());
+    hs.typ = Some("at+jwt".into());
+    let public_x = key_document().keys[0].x.clone();
+    let hs256 = encode(
+        &hs,
+        &claims_at("alice", now),
+        &EncodingKey::from_secret(public_x.as_bytes()),
+    )
+    .unwrap();
+    let refresh_like = format!("rt1_{}", "A".repeat(75));
     let cases = [
         ("garbage".to_owned(), "garbage"),
-        (tampered, "tampered"),
+        (tampered, "tampered payload"),
         (
-            sign(
-                claims(now),
-                Algorithm::HS256,
-                b"a-different-secret-of-32-bytes-000",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                parts[1],
+                &parts[2][..parts[2].len() - 4]
             ),
-            "wrong signature",
+            "truncated signature",
         ),
         (alg_none, "alg none"),
-        (expired, "expired"),
-        (not_yet, "not yet valid"),
-        (wrong_iss, "wrong iss"),
-        (wrong_aud, "wrong aud"),
+        (hs256, "HS256 keyed with the public key"),
+        (
+            sign_claims(
+                &claims_at("alice", now),
+                Some("no-such-key"),
+                Some("at+jwt"),
+            ),
+            "unknown kid",
+        ),
+        (changed(now, "exp", json!(now - 3600)), "expired"),
+        (changed(now, "nbf", json!(now + 3600)), "not yet valid"),
+        (changed(now, "iss", json!("someone-else")), "wrong iss"),
+        (changed(now, "aud", json!("another-api")), "wrong aud"),
+        (refresh_like, "a refresh token"),
     ];
     assert_eq!(
         handle(&deps(), with_token(&good).request()).await.status(),

@@ -6,7 +6,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::audit::Audit;
-use shared::config::{self, Argon2Config, ConfigError, PasswordPolicy, Tables};
+use shared::config::{self, Argon2Config, ConfigError, PasswordPolicy, Table, Tables};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::password::Passwords;
 use shared::store::dynamo::DynamoStore;
@@ -24,7 +24,7 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let store = DynamoStore::from_env(Tables::from_env()?).await;
+        let store = DynamoStore::from_env(Tables::from_env(&[Table::Users])?).await;
         Ok(Self {
             users: Arc::new(store),
             passwords: Passwords::new(Argon2Config::from_env()?)?,

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Tables;
 use crate::error::BoxError;
 use crate::store::{
-    CounterStore, CreateUserError, NewUser, StoreError, Take, UserRecord, UserStore,
+    CounterStore, CreateUserError, NewUser, Session, SessionStore, StoreError, Take, UserRecord,
+    UserStore,
 };
 
 /// SDK retry and timeout settings, explicit rather than SDK defaults so the worst case fits
@@ -75,6 +76,18 @@ struct UserItem {
     created_at: u64,
 }
 
+/// The session item. The key `pk` is the session id; `expires_at` is the TTL attribute.
+#[derive(Serialize, Deserialize)]
+struct SessionItem {
+    pk: String,
+    username: String,
+    created_at: u64,
+    expires_at: u64,
+    generation: u64,
+    rotated_at: u64,
+    revoked: bool,
+}
+
 #[derive(Deserialize)]
 struct CounterItem {
     count: u32,
@@ -121,6 +134,15 @@ fn decode_failed(op: &'static str, e: serde_dynamo::Error) -> StoreError {
         op,
         source: Box::new(e),
     }
+}
+
+fn is_condition_failure<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 fn n(v: impl ToString) -> AttributeValue {
@@ -247,6 +269,104 @@ impl CounterStore for DynamoStore {
                 Ok(())
             }
             Err(e) => Err(classify("giving back rate-limit slot", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    #[tracing::instrument(name = "sessions.create", skip_all)]
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        const OP: &str = "creating session";
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(SessionItem {
+            pk: session.id.clone(),
+            username: session.username.clone(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            generation: session.generation,
+            rotated_at: session.rotated_at,
+            revoked: session.revoked,
+        })
+        .map_err(|e| decode_failed(OP, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.tables.sessions)
+            .set_item(Some(item))
+            // 128 random bits never collide in practice; the condition makes sure of it.
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "sessions.get", skip_all)]
+    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        const OP: &str = "reading session";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let s: SessionItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
+        Ok(Some(Session {
+            id: s.pk,
+            username: s.username,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            generation: s.generation,
+            rotated_at: s.rotated_at,
+            revoked: s.revoked,
+        }))
+    }
+
+    #[tracing::instrument(name = "sessions.advance", skip_all)]
+    async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET #gen = :next, rotated_at = :now")
+            .condition_expression("#gen = :from AND revoked = :false AND expires_at > :now")
+            .expression_attribute_names("#gen", "generation")
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":next", n(from + 1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("rotating session", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "sessions.revoke", skip_all)]
+    async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET revoked = :true, revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(classify("revoking session", e)),
         }
     }
 }

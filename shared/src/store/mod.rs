@@ -99,3 +99,32 @@ pub trait CounterStore: Send + Sync {
     /// Gives one back (never below zero).
     async fn give_back(&self, key: &str) -> Result<(), StoreError>;
 }
+
+/// A refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Random 128-bit id, base64url.
+    pub id: String,
+    pub username: String,
+    pub created_at: u64,
+    /// Absolute end (epoch seconds), also the TTL attribute.
+    pub expires_at: u64,
+    /// The generation whose refresh token is current.
+    pub generation: u64,
+    /// When the current generation was minted.
+    pub rotated_at: u64,
+    pub revoked: bool,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session (its id must be new).
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session, read consistently.
+    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Moves the session from generation `from` to `from + 1`, as one conditional write that
+    /// succeeds only if `from` is still current and the session is live. False when it was not.
+    async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError>;
+    /// Marks the session revoked (idempotent; a missing session is left missing).
+    async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError>;
+}

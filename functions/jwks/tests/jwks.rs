@@ -1,0 +1,81 @@
+//! `GET /.well-known/jwks.json`: public keys only, verifiable with a JWK parser.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use jwks::{Deps, handle};
+use shared::keys::{KeySet, generate_document, rotate_document};
+use shared::testing::{Event, body_json, key_document, key_set, tokens};
+use shared::token::Claims;
+
+#[tokio::test]
+async fn sample_event_serves_the_public_keys_with_caching() {
+    let deps = Deps::new(&key_set(), 300).unwrap();
+
+    let response = handle(&deps, Event::load("jwks").request()).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = body_json(&response);
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["alg"], "EdDSA");
+    assert_eq!(key["kid"], key_document().signing_kid.as_str());
+    assert_eq!(key["x"], key_document().keys[0].x.as_str());
+}
+
+#[tokio::test]
+async fn never_serves_private_parts() {
+    let doc = rotate_document(&generate_document("old").unwrap(), "new").unwrap();
+    let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+    let response = handle(&Deps::new(&set, 60).unwrap(), Event::load("jwks").request()).await;
+    let text = String::from_utf8(response.body().to_vec()).unwrap();
+    assert_eq!(body_json(&response)["keys"].as_array().unwrap().len(), 2);
+    assert!(!text.contains("\"d\""), "{text}");
+    assert!(!text.contains("refresh"), "{text}");
+    for k in &doc.keys {
+        if let Some(d) = &k.d {
+            assert!(!text.contains(d.as_str()));
+        }
+    }
+    assert!(!text.contains(&doc.refresh_secret));
+}
+
+#[tokio::test]
+async fn an_issued_token_verifies_against_the_served_jwk_set() {
+    let deps = Deps::new(&key_set(), 300).unwrap();
+    let response = handle(&deps, Event::load("jwks").request()).await;
+    let set: JwkSet = serde_json::from_slice(response.body()).unwrap();
+    let token = tokens()
+        .issue("alice", "s1", shared::unix_now())
+        .unwrap()
+        .token;
+
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let jwk = set.find(&kid).expect("token's kid is in the set");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&["auth-api-test"]);
+    let claims = decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims.sub, "alice");
+}
+
+#[tokio::test]
+async fn wrong_method_returns_405() {
+    let deps = Deps::new(&key_set(), 300).unwrap();
+    let response = handle(
+        &deps,
+        Event::load("jwks")
+            .route("POST", "/.well-known/jwks.json")
+            .request(),
+    )
+    .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+}

@@ -1,0 +1,120 @@
+//! `POST /logout` against the real local DynamoDB-compatible server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use logout::{Deps, handle};
+use serde_json::json;
+use shared::audit::Audit;
+use shared::testing::{Event, body_json, local_store, sessions, unique, unreachable_store};
+use shared::unix_now;
+
+async fn deps() -> Deps {
+    let now = unix_now();
+    Deps {
+        sessions: sessions(local_store().await, 0),
+        audit: Audit {
+            log_usernames: false,
+        },
+        clock: Arc::new(move || now),
+    }
+}
+
+fn logout_event(token: &str) -> Event {
+    Event::load("logout").json(json!({"refresh_token": token}))
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_and_answers_204() {
+    let deps = deps().await;
+    let now = unix_now();
+    let (_, token) = deps.sessions.start(&unique("user_"), now).await.unwrap();
+
+    let response = handle(&deps, logout_event(&token).request()).await;
+
+    assert_eq!(response.status(), 204);
+    assert!(response.body().is_empty());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let after = deps.sessions.refresh(&token, now).await.unwrap();
+    assert!(after.is_err(), "the refresh token is dead after logout");
+}
+
+#[tokio::test]
+async fn logout_kills_every_generation_of_the_family() {
+    let deps = deps().await;
+    let now = unix_now();
+    let (_, first) = deps.sessions.start(&unique("user_"), now).await.unwrap();
+    let second = deps
+        .sessions
+        .refresh(&first, now)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token;
+
+    assert_eq!(
+        handle(&deps, logout_event(&second).request())
+            .await
+            .status(),
+        204
+    );
+
+    assert!(deps.sessions.refresh(&second, now).await.unwrap().is_err());
+    assert!(deps.sessions.refresh(&first, now).await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn logout_is_idempotent() {
+    let deps = deps().await;
+    let (_, token) = deps
+        .sessions
+        .start(&unique("user_"), unix_now())
+        .await
+        .unwrap();
+    assert_eq!(
+        handle(&deps, logout_event(&token).request()).await.status(),
+        204
+    );
+    assert_eq!(
+        handle(&deps, logout_event(&token).request()).await.status(),
+        204
+    );
+}
+
+#[tokio::test]
+async fn sample_event_placeholder_token_is_invalid_grant() {
+    let response = handle(&deps().await, Event::load("logout").request()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn missing_field_is_400_and_wrong_method_405() {
+    let deps = deps().await;
+    let response = handle(&deps, Event::load("logout").json(json!({})).request()).await;
+    assert_eq!(response.status(), 400);
+    let response = handle(
+        &deps,
+        Event::load("logout").route("GET", "/logout").request(),
+    )
+    .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_returns_503() {
+    let now = unix_now();
+    let healthy = deps().await;
+    let (_, token) = healthy.sessions.start(&unique("user_"), now).await.unwrap();
+    let down = Deps {
+        sessions: sessions(unreachable_store().await, 0),
+        audit: Audit {
+            log_usernames: false,
+        },
+        clock: Arc::new(move || now),
+    };
+    let response = handle(&down, logout_event(&token).request()).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(body_json(&response)["error"], "service_unavailable");
+}

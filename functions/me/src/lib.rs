@@ -1,0 +1,48 @@
+//! `GET /me`: an example of a route protected by the gateway authorizer. It does no token work
+//! of its own; it returns the identity the authorizer put in `requestContext.authorizer.lambda`.
+//! Deployed, API Gateway never invokes it without a successful authorizer decision; invoked
+//! any other way (locally, `cargo lambda watch` cannot run authorizers) it answers 401.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use shared::http::{json_response, require_method};
+use shared::{ApiError, RequestMeta};
+
+/// Only the realm for the 401 challenge.
+pub struct Deps {
+    pub realm: String,
+}
+
+impl Deps {
+    pub fn from_env() -> Self {
+        Self {
+            realm: shared::config::realm(),
+        }
+    }
+}
+
+/// Handles one request.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let meta = RequestMeta::of(&req);
+    me(deps, &req).unwrap_or_else(|e| e.into_response(&meta))
+}
+
+fn me(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::GET)?;
+    let context = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
+        _ => None,
+    };
+    let field = |name: &str| context.and_then(|c| c.get(name)).and_then(|v| v.as_str());
+    let (Some(sub), Some(sid)) = (field("sub"), field("sid")) else {
+        return Err(ApiError::MissingToken {
+            realm: deps.realm.clone(),
+        });
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"sub": sub, "sid": sid, "authorized_by": "lambda-authorizer"}),
+    ))
+}

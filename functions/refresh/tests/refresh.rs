@@ -1,0 +1,312 @@
+//! `POST /refresh` against the real local DynamoDB-compatible server (`make test` starts it):
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! rotation, reuse detection, the grace window and concurrency.
+
+use std::sync::Arc;
+
+use refresh::{Deps, handle};
+use serde_json::{Value, json};
+use shared::audit::Audit;
+use shared::config::Limit;
+use shared::rate_limit::RateLimiter;
+use shared::refresh::Sessions;
+use shared::store::SessionStore;
+use shared::store::dynamo::DynamoStore;
+use shared::testing::{
+    Event, body_json, local_store, sessions, tokens, unique, unique_ip, unreachable_store,
+};
+use shared::unix_now;
+
+struct Harness {
+    deps: Deps,
+    store: DynamoStore,
+}
+
+async fn harness(grace_seconds: u64, now: u64) -> Harness {
+    let store = local_store().await;
+    harness_on(store, grace_seconds, now)
+}
+
+fn harness_on(store: DynamoStore, grace_seconds: u64, now: u64) -> Harness {
+    let deps = Deps {
+        sessions: sessions(store.clone(), grace_seconds),
+        tokens: tokens(),
+        limiter: RateLimiter::new(Arc::new(store.clone())),
+        limit: Limit {
+            name: "refresh-ip",
+            limit: 1000,
+            window_seconds: 60,
+        },
+        audit: Audit {
+            log_usernames: false,
+        },
+        clock: Arc::new(move || now),
+    };
+    Harness { deps, store }
+}
+
+/// A session as login starts it: its id and first refresh token.
+async fn login(sessions: &Sessions, now: u64) -> (String, String, String) {
+    let user = unique("user_");
+    let (sid, token) = sessions.start(&user, now).await.unwrap();
+    (user, sid, token)
+}
+
+fn refresh_event(token: &str) -> Event {
+    Event::load("refresh")
+        .json(json!({"refresh_token": token}))
+        .source_ip(&unique_ip())
+}
+
+async fn call(deps: &Deps, token: &str) -> (u16, Value) {
+    let response = handle(deps, refresh_event(token).request()).await;
+    let status = response.status().as_u16();
+    (status, body_json(&response))
+}
+
+async fn generation(store: &DynamoStore, sid: &str) -> (u64, bool) {
+    let s = store.get(sid).await.unwrap().unwrap();
+    (s.generation, s.revoked)
+}
+
+#[tokio::test]
+async fn refresh_rotates_to_a_new_access_and_refresh_token() {
+    let now = unix_now();
+    let h = harness(0, now).await;
+    let (user, sid, first) = login(&h.deps.sessions, now).await;
+
+    let response = handle(&h.deps, refresh_event(&first).request()).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = body_json(&response);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    let second = body["refresh_token"].as_str().unwrap();
+    assert_ne!(second, first);
+    let claims = tokens()
+        .verify(body["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.sid.as_str()),
+        (user.as_str(), sid.as_str())
+    );
+    assert_eq!(generation(&h.store, &sid).await, (1, false));
+    // The new token rotates again.
+    assert_eq!(call(&h.deps, second).await.0, 200);
+    assert_eq!(generation(&h.store, &sid).await, (2, false));
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_token_revokes_the_whole_family() {
+    let now = unix_now();
+    let h = harness(0, now).await;
+    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, body) = call(&h.deps, &first).await;
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = call(&h.deps, &first).await;
+
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({"msg": "Invalid, expired or revoked refresh token", "error": "invalid_grant"})
+    );
+    assert_eq!(generation(&h.store, &sid).await, (1, true));
+    assert_eq!(
+        call(&h.deps, &second).await.0,
+        401,
+        "later tokens die with the family"
+    );
+}
+
+#[tokio::test]
+async fn within_the_grace_window_the_previous_token_gets_the_current_generation() {
+    let now = unix_now();
+    let h = harness(10, now).await;
+    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, rotated) = call(&h.deps, &first).await;
+    let current = rotated["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, again) = call(&h.deps, &first).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["refresh_token"],
+        current.as_str(),
+        "the same generation, not a branch"
+    );
+    assert_eq!(generation(&h.store, &sid).await, (1, false));
+    assert_eq!(
+        call(&h.deps, &current).await.0,
+        200,
+        "the current token still rotates"
+    );
+}
+
+#[tokio::test]
+async fn after_the_grace_window_reuse_revokes() {
+    let now = unix_now();
+    let h = harness(10, now).await;
+    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    assert_eq!(call(&h.deps, &first).await.0, 200);
+
+    let later = harness_on(h.store.clone(), 10, now + 11);
+    let (status, _) = call(&later.deps, &first).await;
+
+    assert_eq!(status, 401);
+    assert_eq!(generation(&h.store, &sid).await, (1, true));
+}
+
+async fn race(h: &Arc<Harness>, token: &str) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (h, token) = (h.clone(), token.to_owned());
+            tokio::spawn(async move { call(&h.deps, &token).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_without_grace_mint_one_generation_then_revoke() {
+    let now = unix_now();
+    let h = Arc::new(harness(0, now).await);
+    let (_, sid, first) = login(&h.deps.sessions, now).await;
+
+    let results = race(&h, &first).await;
+
+    let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    assert!(results.iter().all(|(s, _)| *s == 200 || *s == 401));
+    // Exactly one new generation was minted, and the reuse revoked the family.
+    assert_eq!(generation(&h.store, &sid).await, (1, true));
+    let winner_token = winners[0].1["refresh_token"].as_str().unwrap();
+    assert_eq!(call(&h.deps, winner_token).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_with_grace_all_get_the_same_generation() {
+    let now = unix_now();
+    let h = Arc::new(harness(30, now).await);
+    let (_, sid, first) = login(&h.deps.sessions, now).await;
+
+    let results = race(&h, &first).await;
+
+    assert!(
+        results.iter().all(|(s, _)| *s == 200),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let tokens: std::collections::HashSet<_> = results
+        .iter()
+        .map(|(_, b)| b["refresh_token"].to_string())
+        .collect();
+    assert_eq!(tokens.len(), 1, "never two live branches");
+    assert_eq!(generation(&h.store, &sid).await, (1, false));
+}
+
+#[tokio::test]
+async fn expired_sessions_are_refused() {
+    let now = unix_now();
+    let h = harness(0, now).await;
+    let (_, _, first) = login(&h.deps.sessions, now).await;
+
+    let much_later = harness_on(h.store.clone(), 0, now + 3601);
+    assert_eq!(call(&much_later.deps, &first).await.0, 401);
+}
+
+#[tokio::test]
+async fn unknown_forged_and_wrong_kind_tokens_get_the_same_401() {
+    let now = unix_now();
+    let h = harness(0, now).await;
+    let access = tokens().issue("alice", "s", now).unwrap().token;
+    let (_, _, genuine) = login(&h.deps.sessions, now).await;
+    let forged = format!("{}A", &genuine[..genuine.len() - 1]);
+    let sample = Event::load("refresh");
+    let placeholder: Value = serde_json::from_str(sample.body_text().unwrap()).unwrap();
+    let placeholder = placeholder["refresh_token"].as_str().unwrap().to_owned();
+    let other_key = {
+        let doc = shared::keys::generate_document("other").unwrap();
+        let set = shared::keys::KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+        let t = shared::refresh::RefreshTokens::new(&set).unwrap();
+        t.mint(&shared::refresh::new_session_id().unwrap(), 0)
+            .unwrap()
+    };
+    let mut bodies = Vec::new();
+    for (token, case) in [
+        (placeholder.as_str(), "sample placeholder"),
+        ("garbage", "garbage"),
+        (access.as_str(), "an access token"),
+        (forged.as_str(), "forged tag"),
+        (other_key.as_str(), "minted with another key"),
+    ] {
+        let (status, body) = call(&h.deps, token).await;
+        assert_eq!(status, 401, "{case}");
+        bodies.push(body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "one body for every refusal"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_return_400() {
+    let h = harness(0, unix_now()).await;
+    for body in [
+        json!({}),
+        json!({"refresh_token": 5}),
+        json!({"refresh_token": null}),
+    ] {
+        let event = Event::load("refresh")
+            .json(body.clone())
+            .source_ip(&unique_ip());
+        let response = handle(&h.deps, event.request()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert!(body_json(&response)["details"]["refresh_token"].is_array());
+    }
+}
+
+#[tokio::test]
+async fn refresh_is_rate_limited_per_ip() {
+    let now = unix_now();
+    let mut h = harness(0, now).await;
+    h.deps.limit.limit = 3;
+    let ip = unique_ip();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let event = Event::load("refresh")
+            .json(json!({"refresh_token": "x"}))
+            .source_ip(&ip);
+        statuses.push(handle(&h.deps, event.request()).await);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect::<Vec<_>>(),
+        vec![401, 401, 401, 429]
+    );
+    assert_eq!(
+        statuses[3].headers()["ratelimit-policy"],
+        "\"refresh-ip\";q=3;w=60"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_returns_503() {
+    let h = harness_on(unreachable_store().await, 0, unix_now());
+    let response = handle(&h.deps, refresh_event("rt1_x").request()).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+}

@@ -1,0 +1,412 @@
+//! The signing key set: Ed25519 keys for access tokens and the MAC key for refresh tokens.
+//!
+//! One key signs; any number of others only verify, so a key can be rotated with an overlap of
+//! at least the access-token lifetime. The set is a JSON document (a JWK-style list) kept in AWS
+//! Secrets Manager when deployed and in `.dev/jwt-keys.json` locally:
+//!
+//! ```json
+//! { "signing_kid": "2026-11-a",
+//!   "refresh_secret": "<base64url, 32+ random bytes>",
+//!   "keys": [ {"kid": "2026-11-a", "kty": "OKP", "crv": "Ed25519", "x": "<public>", "d": "<seed>"},
+//!             {"kid": "2026-08-z", "kty": "OKP", "crv": "Ed25519", "x": "<public>"} ] }
+//! ```
+//!
+//! A secret that is not JSON (such as the random string CloudFormation generates for a fresh
+//! stack) is a master secret: one signing key and the refresh key are derived from it with HKDF,
+//! so a deployment works with no set-up; rotation with overlap needs the JSON form.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use aws_lc_rs::{hkdf, hmac, rand};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// The key set as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeySetDocument {
+    pub signing_kid: String,
+    pub refresh_secret: String,
+    pub keys: Vec<KeyDocument>,
+}
+
+/// One Ed25519 key in JWK form; `d` (the private seed) only on keys that may sign.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyDocument {
+    pub kid: String,
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d: Option<String>,
+}
+
+/// A public key, as verifiers and the JWKS endpoint see it.
+pub struct PublicKey {
+    pub kid: String,
+    /// base64url of the 32-byte Ed25519 public key (JWK `x`).
+    pub x: String,
+    pub(crate) decoding: DecodingKey,
+}
+
+pub(crate) struct SigningKey {
+    pub(crate) kid: String,
+    pub(crate) encoding: EncodingKey,
+}
+
+/// The loaded key set. Private parts are dropped by [`KeySet::public_only`] in functions that
+/// only verify.
+pub struct KeySet {
+    pub(crate) signing: Option<SigningKey>,
+    public: Vec<PublicKey>,
+    refresh_key: Option<hmac::Key>,
+}
+
+/// Minimum bytes of the refresh MAC key and of a master secret.
+const MIN_SECRET_BYTES: usize = 32;
+
+fn invalid(reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: "JWT_KEYS",
+        reason: reason.into(),
+    }
+}
+
+fn b64(name: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
+    B64.decode(value.trim_end_matches('='))
+        .map_err(|_| invalid(format!("{name} is not base64url")))
+}
+
+impl KeySet {
+    /// Parses a key-set document, or derives a key set from a non-JSON master secret.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let text = text.trim();
+        if text.starts_with('{') {
+            let doc: KeySetDocument =
+                serde_json::from_str(text).map_err(|e| invalid(format!("not a key set: {e}")))?;
+            Self::from_document(&doc)
+        } else {
+            Self::derive(text.as_bytes())
+        }
+    }
+
+    fn from_document(doc: &KeySetDocument) -> Result<Self, ConfigError> {
+        let mut public = Vec::new();
+        let mut signing = None;
+        for key in &doc.keys {
+            if key.kty != "OKP" || key.crv != "Ed25519" {
+                return Err(invalid(format!(
+                    "key {} is not an Ed25519 OKP key",
+                    key.kid
+                )));
+            }
+            if key.kid.is_empty() || public.iter().any(|p: &PublicKey| p.kid == key.kid) {
+                return Err(invalid(format!(
+                    "key id {:?} is empty or repeated",
+                    key.kid
+                )));
+            }
+            let x = b64("x", &key.x)?;
+            if x.len() != 32 {
+                return Err(invalid(format!(
+                    "key {} has a malformed public key",
+                    key.kid
+                )));
+            }
+            if key.kid == doc.signing_kid {
+                let d = key
+                    .d
+                    .as_deref()
+                    .ok_or_else(|| invalid("the signing key has no private part (d)"))?;
+                signing = Some(signing_key(&key.kid, &b64("d", d)?, &x)?);
+            }
+            public.push(PublicKey {
+                kid: key.kid.clone(),
+                x: B64.encode(&x),
+                decoding: DecodingKey::from_ed_der(&x),
+            });
+        }
+        if signing.is_none() {
+            return Err(invalid(format!(
+                "signing_kid {:?} names no key",
+                doc.signing_kid
+            )));
+        }
+        let refresh = b64("refresh_secret", &doc.refresh_secret)?;
+        if refresh.len() < MIN_SECRET_BYTES {
+            return Err(invalid("refresh_secret must be at least 32 bytes"));
+        }
+        Ok(Self {
+            signing,
+            public,
+            refresh_key: Some(hmac::Key::new(hmac::HMAC_SHA256, &refresh)),
+        })
+    }
+
+    fn derive(master: &[u8]) -> Result<Self, ConfigError> {
+        if master.len() < MIN_SECRET_BYTES {
+            return Err(invalid("a master secret must be at least 32 bytes"));
+        }
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"auth-api key set v1").extract(master);
+        let expand = |info: &[u8]| -> Result<[u8; 32], ConfigError> {
+            let mut out = [0u8; 32];
+            prk.expand(&[info], hkdf::HKDF_SHA256)
+                .and_then(|okm| okm.fill(&mut out))
+                .map_err(|_| invalid("key derivation failed"))?;
+            Ok(out)
+        };
+        let seed = expand(b"ed25519 signing seed")?;
+        let refresh = expand(b"refresh token mac")?;
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
+            .map_err(|_| invalid("derived seed rejected"))?;
+        let x = pair.public_key().as_ref().to_vec();
+        let kid = format!(
+            "derived-{}",
+            &B64.encode(digest(&SHA256, &x).as_ref())[..12]
+        );
+        let doc = KeySetDocument {
+            signing_kid: kid.clone(),
+            refresh_secret: B64.encode(refresh),
+            keys: vec![KeyDocument {
+                kid,
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: B64.encode(&x),
+                d: Some(B64.encode(seed)),
+            }],
+        };
+        Self::from_document(&doc)
+    }
+
+    /// Drops the signing key and the refresh key: what verify-only functions keep.
+    pub fn public_only(self) -> Self {
+        Self {
+            signing: None,
+            refresh_key: None,
+            public: self.public,
+        }
+    }
+
+    /// The public keys, signing key included, in document order.
+    pub fn public_keys(&self) -> &[PublicKey] {
+        &self.public
+    }
+
+    pub(crate) fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
+        self.public
+            .iter()
+            .find(|k| k.kid == kid)
+            .map(|k| &k.decoding)
+    }
+
+    /// The refresh-token MAC key, if this set kept it.
+    pub fn refresh_key(&self) -> Option<&hmac::Key> {
+        self.refresh_key.as_ref()
+    }
+
+    /// The id of the signing key, if this set kept it.
+    pub fn signing_kid(&self) -> Option<&str> {
+        self.signing.as_ref().map(|s| s.kid.as_str())
+    }
+}
+
+fn signing_key(kid: &str, seed: &[u8], x: &[u8]) -> Result<SigningKey, ConfigError> {
+    // Checks that `x` really is the public half of `d`.
+    let pair = Ed25519KeyPair::from_seed_and_public_key(seed, x)
+        .map_err(|_| invalid(format!("key {kid}: d and x do not form a key pair")))?;
+    let pkcs8 = pair
+        .to_pkcs8()
+        .map_err(|_| invalid(format!("key {kid}: cannot encode")))?;
+    Ok(SigningKey {
+        kid: kid.to_owned(),
+        encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+    })
+}
+
+/// A new Ed25519 key (with its private part) under `kid`.
+pub fn generate_key(kid: &str) -> Result<KeyDocument, ConfigError> {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed).map_err(|_| invalid("no randomness"))?;
+    let pair =
+        Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| invalid("key generation failed"))?;
+    Ok(KeyDocument {
+        kid: kid.to_owned(),
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x: B64.encode(pair.public_key().as_ref()),
+        d: Some(B64.encode(seed)),
+    })
+}
+
+/// A fresh key set with one signing key `kid` and a random refresh secret.
+pub fn generate_document(kid: &str) -> Result<KeySetDocument, ConfigError> {
+    let mut refresh = [0u8; 32];
+    rand::fill(&mut refresh).map_err(|_| invalid("no randomness"))?;
+    Ok(KeySetDocument {
+        signing_kid: kid.to_owned(),
+        refresh_secret: B64.encode(refresh),
+        keys: vec![generate_key(kid)?],
+    })
+}
+
+/// Rotation step: adds a new signing key `new_kid` and keeps every old key for verification
+/// only (their private parts are removed). The refresh secret is kept, so sessions survive.
+pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, ConfigError> {
+    let mut keys = vec![generate_key(new_kid)?];
+    keys.extend(doc.keys.iter().cloned().map(|mut k| {
+        k.d = None;
+        k
+    }));
+    Ok(KeySetDocument {
+        signing_kid: new_kid.to_owned(),
+        refresh_secret: doc.refresh_secret.clone(),
+        keys,
+    })
+}
+
+/// Loads the key set from, in order: `JWT_KEYS` (the document inline), `JWT_KEYS_FILE` (a path),
+/// or `JWT_KEYS_SECRET_ARN` (AWS Secrets Manager, read once per cold start). Without any of
+/// them the function refuses to start.
+pub async fn load_from_env() -> Result<KeySet, ConfigError> {
+    let var = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
+    if let Some(inline) = var("JWT_KEYS") {
+        return KeySet::parse(&inline);
+    }
+    if let Some(path) = var("JWT_KEYS_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+            name: "JWT_KEYS_FILE",
+            reason: format!("cannot read {path}: {e}"),
+        })?;
+        return KeySet::parse(&text);
+    }
+    if let Some(arn) = var("JWT_KEYS_SECRET_ARN") {
+        return KeySet::parse(&read_secret(&arn).await?);
+    }
+    Err(ConfigError::Missing(
+        "JWT_KEYS_SECRET_ARN (or JWT_KEYS_FILE / JWT_KEYS)",
+    ))
+}
+
+#[cfg(feature = "secrets")]
+async fn read_secret(arn: &str) -> Result<String, ConfigError> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            name: "JWT_KEYS_SECRET_ARN",
+            reason: format!(
+                "cannot read the secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    output.secret_string.ok_or(ConfigError::Invalid {
+        name: "JWT_KEYS_SECRET_ARN",
+        reason: "the secret has no SecretString".into(),
+    })
+}
+
+#[cfg(not(feature = "secrets"))]
+async fn read_secret(_arn: &str) -> Result<String, ConfigError> {
+    Err(ConfigError::Invalid {
+        name: "JWT_KEYS_SECRET_ARN",
+        reason: "this function was built without the `secrets` feature".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_document_round_trips() {
+        let doc = generate_document("k1").unwrap();
+        let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+        assert_eq!(set.signing_kid(), Some("k1"));
+        assert_eq!(set.public_keys().len(), 1);
+        assert!(set.refresh_key().is_some());
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_verify_only() {
+        let old = generate_document("old").unwrap();
+        let new = rotate_document(&old, "new").unwrap();
+        assert_eq!(new.signing_kid, "new");
+        assert!(
+            new.keys
+                .iter()
+                .find(|k| k.kid == "old")
+                .unwrap()
+                .d
+                .is_none()
+        );
+        let set = KeySet::parse(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(set.public_keys().len(), 2);
+        assert_eq!(new.refresh_secret, old.refresh_secret);
+    }
+
+    #[test]
+    fn master_secret_derives_a_stable_key_set() {
+        let a = KeySet::parse("a-master-secret-of-more-than-32-bytes-xyz").unwrap();
+        let b = KeySet::parse("a-master-secret-of-more-than-32-bytes-xyz").unwrap();
+        assert_eq!(a.signing_kid(), b.signing_kid());
+        assert_eq!(a.public_keys()[0].x, b.public_keys()[0].x);
+        let c = KeySet::parse("another-master-secret-of-32-bytes-or-more").unwrap();
+        assert_ne!(a.public_keys()[0].x, c.public_keys()[0].x);
+    }
+
+    #[test]
+    fn broken_documents_are_refused() {
+        let good = generate_document("k1").unwrap();
+        let other = generate_key("k2").unwrap();
+        let mut mismatched = good.clone();
+        mismatched.keys[0].x = other.x.clone();
+        let mut no_private = good.clone();
+        no_private.keys[0].d = None;
+        let mut wrong_kid = good.clone();
+        wrong_kid.signing_kid = "nope".into();
+        let mut short_refresh = good.clone();
+        short_refresh.refresh_secret = B64.encode([0u8; 8]);
+        let mut duplicate = good.clone();
+        duplicate.keys.push(duplicate.keys[0].clone());
+        let mut wrong_curve = good.clone();
+        wrong_curve.keys[0].crv = "P-256".into();
+        for (doc, case) in [
+            (mismatched, "x not matching d"),
+            (no_private, "signing key without d"),
+            (wrong_kid, "signing kid missing"),
+            (short_refresh, "short refresh secret"),
+            (duplicate, "duplicate kid"),
+            (wrong_curve, "not Ed25519"),
+        ] {
+            assert!(
+                KeySet::parse(&serde_json::to_string(&doc).unwrap()).is_err(),
+                "{case}"
+            );
+        }
+        assert!(KeySet::parse("short").is_err(), "short master secret");
+        assert!(KeySet::parse("{not json").is_err(), "bad json");
+    }
+
+    #[test]
+    fn public_only_drops_private_parts() {
+        let set = KeySet::parse(&serde_json::to_string(&generate_document("k").unwrap()).unwrap())
+            .unwrap()
+            .public_only();
+        assert!(set.signing_kid().is_none());
+        assert!(set.refresh_key().is_none());
+        assert_eq!(set.public_keys().len(), 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! Refresh tokens and sessions (refresh-token families).
+//!
+//! A refresh token is `rt1_` + base64url(session id ‖ generation ‖ HMAC-SHA256 tag), the tag
+//! keyed by a server secret. Nothing about the token is stored: the session row holds only the
+//! current generation, and any generation's token can be re-derived, which is what makes the
+//! optional grace window possible. The session id is 128 bits from the CSPRNG; the tag makes
+//! tokens unforgeable. A refresh token has no dots, so it can never parse as a JWT.
+
+use std::sync::Arc;
+
+use aws_lc_rs::{hmac, rand};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+use crate::config::{ConfigError, SessionConfig};
+use crate::error::ApiError;
+use crate::keys::KeySet;
+use crate::store::{Session, SessionStore};
+
+const PREFIX: &str = "rt1_";
+const SID_BYTES: usize = 16;
+const TAG_BYTES: usize = 32;
+const TOKEN_BYTES: usize = SID_BYTES + 8 + TAG_BYTES;
+const MAC_CONTEXT: &[u8] = b"auth-api refresh token v1\0";
+
+/// Mints and opens refresh tokens.
+pub struct RefreshTokens {
+    key: hmac::Key,
+}
+
+impl RefreshTokens {
+    pub fn new(keys: &KeySet) -> Result<Self, ConfigError> {
+        let key = keys.refresh_key().cloned().ok_or(ConfigError::Invalid {
+            name: "JWT_KEYS",
+            reason: "the key set has no refresh secret".into(),
+        })?;
+        Ok(Self { key })
+    }
+
+    fn tag(&self, sid: &[u8], generation: u64) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(MAC_CONTEXT);
+        ctx.update(sid);
+        ctx.update(&generation.to_be_bytes());
+        ctx.sign()
+    }
+
+    /// The refresh token of `generation` in session `sid` (a session id from [`new_session_id`]).
+    pub fn mint(&self, sid: &str, generation: u64) -> Result<String, ApiError> {
+        let sid_bytes = B64
+            .decode(sid)
+            .ok()
+            .filter(|b| b.len() == SID_BYTES)
+            .ok_or_else(|| ApiError::Internal("malformed session id".into()))?;
+        let mut raw = Vec::with_capacity(TOKEN_BYTES);
+        raw.extend_from_slice(&sid_bytes);
+        raw.extend_from_slice(&generation.to_be_bytes());
+        raw.extend_from_slice(self.tag(&sid_bytes, generation).as_ref());
+        Ok(format!("{PREFIX}{}", B64.encode(raw)))
+    }
+
+    /// The session id and generation of a genuine token; `None` for anything else.
+    pub fn open(&self, token: &str) -> Option<(String, u64)> {
+        let body = token.strip_prefix(PREFIX)?;
+        if body.len() > 128 {
+            return None;
+        }
+        let raw = B64.decode(body).ok().filter(|r| r.len() == TOKEN_BYTES)?;
+        let (sid, rest) = raw.split_at(SID_BYTES);
+        let (generation, tag) = rest.split_at(8);
+        let generation = u64::from_be_bytes(generation.try_into().ok()?);
+        // Constant-time comparison of the tag.
+        let mut ctx = Vec::with_capacity(MAC_CONTEXT.len() + SID_BYTES + 8);
+        ctx.extend_from_slice(MAC_CONTEXT);
+        ctx.extend_from_slice(sid);
+        ctx.extend_from_slice(&generation.to_be_bytes());
+        hmac::verify(&self.key, &ctx, tag).ok()?;
+        Some((B64.encode(sid), generation))
+    }
+}
+
+/// A new random session id (128 bits, base64url).
+pub fn new_session_id() -> Result<String, ApiError> {
+    let mut sid = [0u8; SID_BYTES];
+    rand::fill(&mut sid)
+        .map_err(|_| ApiError::Internal("no randomness for a session id".into()))?;
+    Ok(B64.encode(sid))
+}
+
+/// A successful refresh.
+#[derive(Debug)]
+pub struct Refreshed {
+    pub username: String,
+    pub sid: String,
+    pub refresh_token: String,
+    /// True when the grace window handed back the current generation instead of rotating.
+    pub from_grace: bool,
+}
+
+/// Why a refresh token was refused (all answer the same 401 `invalid_grant`).
+pub type GrantRefused = &'static str;
+
+/// Session lifecycle: start at login, rotate on refresh, revoke on reuse or logout.
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    tokens: RefreshTokens,
+    config: SessionConfig,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, tokens: RefreshTokens, config: SessionConfig) -> Self {
+        Self {
+            store,
+            tokens,
+            config,
+        }
+    }
+
+    /// Creates a session for `username` and returns its id and first refresh token.
+    pub async fn start(&self, username: &str, now: u64) -> Result<(String, String), ApiError> {
+        let session = Session {
+            id: new_session_id()?,
+            username: username.to_owned(),
+            created_at: now,
+            expires_at: now + self.config.ttl_seconds,
+            generation: 0,
+            rotated_at: now,
+            revoked: false,
+        };
+        self.store.create(&session).await?;
+        let token = self.tokens.mint(&session.id, 0)?;
+        Ok((session.id, token))
+    }
+
+    /// Exchanges a refresh token for the next generation. Rotation is one conditional write, so
+    /// of concurrent refreshes with one token exactly one advances the session; presenting an
+    /// older generation (outside the grace window) revokes the whole session.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        now: u64,
+    ) -> Result<Result<Refreshed, GrantRefused>, ApiError> {
+        let Some((sid, generation)) = self.tokens.open(presented) else {
+            return Ok(Err("malformed or forged"));
+        };
+        // Two rounds at most: a lost rotation race is looked at once more with fresh state.
+        for _ in 0..2 {
+            let Some(session) = self.store.get(&sid).await? else {
+                return Ok(Err("unknown session"));
+            };
+            if session.revoked {
+                return Ok(Err("session revoked"));
+            }
+            if now >= session.expires_at {
+                return Ok(Err("session expired"));
+            }
+            if generation == session.generation {
+                if self.store.advance(&sid, generation, now).await? {
+                    return Ok(Ok(Refreshed {
+                        username: session.username,
+                        refresh_token: self.tokens.mint(&sid, generation + 1)?,
+                        sid,
+                        from_grace: false,
+                    }));
+                }
+                continue;
+            }
+            let grace = self.config.grace_seconds;
+            if generation + 1 == session.generation
+                && grace > 0
+                && now <= session.rotated_at + grace
+            {
+                return Ok(Ok(Refreshed {
+                    username: session.username,
+                    refresh_token: self.tokens.mint(&sid, session.generation)?,
+                    sid,
+                    from_grace: true,
+                }));
+            }
+            if generation < session.generation {
+                self.store.revoke(&sid, now).await?;
+                return Ok(Err("reuse detected, session revoked"));
+            }
+            return Ok(Err("unknown generation"));
+        }
+        Ok(Err("rotation contention"))
+    }
+
+    /// Revokes the session of a genuine refresh token (idempotent).
+    pub async fn end(
+        &self,
+        presented: &str,
+        now: u64,
+    ) -> Result<Result<(), GrantRefused>, ApiError> {
+        let Some((sid, _)) = self.tokens.open(presented) else {
+            return Ok(Err("malformed or forged"));
+        };
+        self.store.revoke(&sid, now).await?;
+        Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate_document;
+
+    fn tokens() -> RefreshTokens {
+        let doc = generate_document("k").unwrap();
+        RefreshTokens::new(&KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn minted_tokens_open_to_their_session_and_generation() {
+        let t = tokens();
+        let sid = new_session_id().unwrap();
+        let token = t.mint(&sid, 7).unwrap();
+        assert!(token.starts_with("rt1_") && !token.contains('.'), "{token}");
+        assert_eq!(t.open(&token), Some((sid.clone(), 7)));
+        assert_ne!(t.mint(&sid, 8).unwrap(), token);
+        assert_eq!(t.mint(&sid, 7).unwrap(), token, "re-derivable");
+    }
+
+    #[test]
+    fn session_ids_are_random_128_bit() {
+        let a = new_session_id().unwrap();
+        assert_eq!(B64.decode(&a).unwrap().len(), 16);
+        assert_ne!(a, new_session_id().unwrap());
+    }
+
+    #[test]
+    fn forged_or_foreign_tokens_do_not_open() {
+        let t = tokens();
+        let sid = new_session_id().unwrap();
+        let token = t.mint(&sid, 1).unwrap();
+        let mut raw = B64.decode(&token[4..]).unwrap();
+        raw[SID_BYTES + 7] ^= 1; // generation bumped without the key
+        let bumped = format!("rt1_{}", B64.encode(&raw));
+        for (bad, case) in [
+            (bumped, "generation changed"),
+            (tokens().mint(&sid, 1).unwrap(), "other key"),
+            (token[4..].to_string(), "no prefix"),
+            (format!("{token}AA"), "extra bytes"),
+            ("rt1_".to_string(), "empty"),
+            (format!("rt1_{}", "A".repeat(500)), "huge"),
+            ("eyJhbGciOiJFZERTQSJ9.e30.sig".to_string(), "a JWT"),
+        ] {
+            assert!(t.open(&bad).is_none(), "{case}");
+        }
+    }
+}

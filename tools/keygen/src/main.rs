@@ -1,0 +1,78 @@
+//! Key-set tool. Reads and writes the JSON document that `JWT_KEYS_SECRET_ARN` / `JWT_KEYS_FILE`
+//! point at (see `shared::keys`).
+//!
+//! ```text
+//! keygen new [KID]              a fresh key set with one signing key
+//! keygen rotate NEW_KID < set   adds a signing key NEW_KID; older keys become verify-only
+//! keygen retire OLD_KID < set   removes a verify-only key (its tokens stop verifying)
+//! keygen public < set           the key set without private parts (safe to show)
+//! ```
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use shared::keys::{self, KeySet, KeySetDocument};
+
+fn read_stdin() -> Result<KeySetDocument, String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("reading standard input: {e}"))?;
+    // Refuse to touch a document the functions would refuse to load.
+    KeySet::parse(&text).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| format!("not a key set document: {e}"))
+}
+
+fn default_kid() -> String {
+    let secs = shared::unix_now();
+    format!("k{secs}")
+}
+
+fn run(args: &[String]) -> Result<KeySetDocument, String> {
+    let arg = |i: usize| args.get(i).cloned();
+    match arg(1).as_deref() {
+        Some("new") => keys::generate_document(&arg(2).unwrap_or_else(default_kid)).map_err(|e| e.to_string()),
+        Some("rotate") => {
+            let doc = read_stdin()?;
+            let kid = arg(2).unwrap_or_else(default_kid);
+            if doc.keys.iter().any(|k| k.kid == kid) {
+                return Err(format!("key id {kid} is already in the set"));
+            }
+            keys::rotate_document(&doc, &kid).map_err(|e| e.to_string())
+        }
+        Some("retire") => {
+            let mut doc = read_stdin()?;
+            let kid = arg(2).ok_or("retire needs the key id to remove")?;
+            if kid == doc.signing_kid {
+                return Err("cannot retire the signing key; rotate first".into());
+            }
+            let before = doc.keys.len();
+            doc.keys.retain(|k| k.kid != kid);
+            if doc.keys.len() == before {
+                return Err(format!("no key {kid} in the set"));
+            }
+            Ok(doc)
+        }
+        Some("public") => {
+            let mut doc = read_stdin()?;
+            doc.keys.iter_mut().for_each(|k| k.d = None);
+            doc.refresh_secret = String::new();
+            Ok(doc)
+        }
+        _ => Err("usage: keygen new [KID] | rotate NEW_KID | retire OLD_KID | public  (sets on stdin/stdout)".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match run(&args).and_then(|doc| serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keygen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
