@@ -56,14 +56,16 @@ def test_register_again_returns_409():
     expect(json.loads(body) == {"msg": "User already exists", "error": "user_exists"}, f"body {body!r}")
 
 
-def test_login_returns_a_bearer_token():
+def test_login_returns_a_bearer_token_and_a_refresh_token():
     status, headers, body = call("POST", "/login", {"username": USER, "password": PASSWORD})
     expect(status == 200, f"status {status} {body!r}")
     doc = json.loads(body)
     expect(doc["token_type"] == "Bearer" and doc["expires_in"] == 900, f"body {doc}")
     expect(doc["access_token"].count(".") == 2, "access_token is a JWT")
+    expect(doc["refresh_token"].startswith("rt1_") and "." not in doc["refresh_token"], "opaque refresh token")
     expect(header(headers, "cache-control") == "no-store", f"cache-control {headers}")
     state["token"] = doc["access_token"]
+    state["refresh"] = doc["refresh_token"]
 
 
 def test_wrong_password_returns_401():
@@ -91,6 +93,51 @@ def test_protected_without_token_returns_401_missing_token():
     status, headers, body = call("GET", "/protected")
     expect(status == 401 and json.loads(body)["error"] == "missing_token", f"{status} {body!r}")
     expect((header(headers, "www-authenticate") or "").startswith("Bearer realm="), f"{headers}")
+
+
+def test_jwks_verifies_the_access_token_with_an_independent_library():
+    import jwt  # PyJWT: not the Rust code under test
+
+    status, headers, body = call("GET", "/.well-known/jwks.json")
+    expect(status == 200, f"status {status}")
+    expect((header(headers, "cache-control") or "").startswith("public, max-age="), f"{headers}")
+    jwks = jwt.PyJWKSet.from_json(body.decode())
+    expect(all(k.key_type == "OKP" for k in jwks.keys), "Ed25519 keys")
+    expect(b'"d"' not in body, "no private key material")
+    kid = jwt.get_unverified_header(state["token"])["kid"]
+    key = jwks[kid]
+    claims = jwt.decode(
+        state["token"], key, algorithms=["EdDSA"], audience="auth-api-local", issuer="auth-api-local"
+    )
+    expect(claims["sub"] == USER and claims["sid"], f"{claims}")
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family():
+    status, _, body = call("POST", "/refresh", {"refresh_token": state["refresh"]})
+    expect(status == 200, f"status {status} {body!r}")
+    rotated = json.loads(body)
+    expect(rotated["refresh_token"] != state["refresh"], "a new refresh token")
+    status, _, _ = call("GET", "/protected", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    expect(status == 200, "the new access token works")
+    status, _, body = call("POST", "/refresh", {"refresh_token": state["refresh"]})
+    expect(status == 401 and json.loads(body)["error"] == "invalid_grant", f"reuse: {status} {body!r}")
+    status, _, _ = call("POST", "/refresh", {"refresh_token": rotated["refresh_token"]})
+    expect(status == 401, "the family is revoked after reuse")
+
+
+def test_logout_ends_the_session():
+    _, _, body = call("POST", "/login", {"username": USER, "password": PASSWORD})
+    refresh = json.loads(body)["refresh_token"]
+    status, _, body = call("POST", "/logout", {"refresh_token": refresh})
+    expect(status == 204 and body == b"", f"logout {status} {body!r}")
+    status, _, _ = call("POST", "/refresh", {"refresh_token": refresh})
+    expect(status == 401, "refresh after logout is refused")
+
+
+def test_me_without_the_gateway_authorizer_is_401():
+    # `cargo lambda watch` cannot run API Gateway authorizers, so /me sees no authorizer context.
+    status, _, body = call("GET", "/me", headers={"Authorization": f"Bearer {state['token']}"})
+    expect(status == 401 and json.loads(body)["error"] == "missing_token", f"{status} {body!r}")
 
 
 def test_unknown_path_returns_404_json():

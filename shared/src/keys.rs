@@ -252,19 +252,42 @@ pub fn generate_document(kid: &str) -> Result<KeySetDocument, ConfigError> {
     })
 }
 
-/// Rotation step: adds a new signing key `new_kid` and keeps every old key for verification
+/// Rotation, step 1 of 2: adds a new key `new_kid` (with its private part) that verifies but
+/// does not sign yet, so every verifier and JWKS cache can learn it before any token uses it.
+pub fn stage_key(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, ConfigError> {
+    if doc.keys.iter().any(|k| k.kid == new_kid) {
+        return Err(invalid(format!("key id {new_kid} is already in the set")));
+    }
+    let mut next = doc.clone();
+    next.keys.insert(0, generate_key(new_kid)?);
+    Ok(next)
+}
+
+/// Rotation, step 2 of 2: makes the staged key `kid` the signing key; every other key keeps
+/// verifying but loses its private part.
+pub fn promote_key(doc: &KeySetDocument, kid: &str) -> Result<KeySetDocument, ConfigError> {
+    let key = doc
+        .keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| invalid(format!("no key {kid} in the set")))?;
+    if key.d.is_none() {
+        return Err(invalid(format!(
+            "key {kid} has no private part and cannot sign"
+        )));
+    }
+    let mut next = doc.clone();
+    next.signing_kid = kid.to_owned();
+    for k in next.keys.iter_mut().filter(|k| k.kid != kid) {
+        k.d = None;
+    }
+    Ok(next)
+}
+
+/// Both rotation steps at once: adds a new signing key `new_kid` and keeps every old key for verification
 /// only (their private parts are removed). The refresh secret is kept, so sessions survive.
 pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, ConfigError> {
-    let mut keys = vec![generate_key(new_kid)?];
-    keys.extend(doc.keys.iter().cloned().map(|mut k| {
-        k.d = None;
-        k
-    }));
-    Ok(KeySetDocument {
-        signing_kid: new_kid.to_owned(),
-        refresh_secret: doc.refresh_secret.clone(),
-        keys,
-    })
+    promote_key(&stage_key(doc, new_kid)?, new_kid)
 }
 
 /// Loads the key set from, in order: `JWT_KEYS` (the document inline), `JWT_KEYS_FILE` (a path),
@@ -355,6 +378,37 @@ mod tests {
         let set = KeySet::parse(&serde_json::to_string(&new).unwrap()).unwrap();
         assert_eq!(set.public_keys().len(), 2);
         assert_eq!(new.refresh_secret, old.refresh_secret);
+    }
+
+    #[test]
+    fn staged_keys_verify_before_they_sign() {
+        let old = generate_document("old").unwrap();
+        let staged = stage_key(&old, "new").unwrap();
+        let set = KeySet::parse(&serde_json::to_string(&staged).unwrap()).unwrap();
+        assert_eq!(
+            set.signing_kid(),
+            Some("old"),
+            "staging does not switch signing"
+        );
+        assert_eq!(set.public_keys().len(), 2);
+        assert!(stage_key(&staged, "new").is_err(), "kid already present");
+
+        let promoted = promote_key(&staged, "new").unwrap();
+        let set = KeySet::parse(&serde_json::to_string(&promoted).unwrap()).unwrap();
+        assert_eq!(set.signing_kid(), Some("new"));
+        assert!(
+            promoted
+                .keys
+                .iter()
+                .find(|k| k.kid == "old")
+                .unwrap()
+                .d
+                .is_none()
+        );
+        assert!(
+            promote_key(&promoted, "old").is_err(),
+            "a key without d cannot sign"
+        );
     }
 
     #[test]

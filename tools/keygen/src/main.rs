@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! keygen new [KID]              a fresh key set with one signing key
-//! keygen rotate NEW_KID < set   adds a signing key NEW_KID; older keys become verify-only
+//! keygen stage NEW_KID < set    adds key NEW_KID, verify-only for now (rotation step 1)
+//! keygen promote KID < set      makes KID the signing key; others become verify-only (step 2)
+//! keygen rotate NEW_KID < set   stage + promote at once (no overlap for verifier caches)
 //! keygen retire OLD_KID < set   removes a verify-only key (its tokens stop verifying)
 //! keygen public < set           the key set without private parts (safe to show)
 //! ```
@@ -32,14 +34,14 @@ fn run(args: &[String]) -> Result<KeySetDocument, String> {
     let arg = |i: usize| args.get(i).cloned();
     match arg(1).as_deref() {
         Some("new") => keys::generate_document(&arg(2).unwrap_or_else(default_kid)).map_err(|e| e.to_string()),
-        Some("rotate") => {
-            let doc = read_stdin()?;
-            let kid = arg(2).unwrap_or_else(default_kid);
-            if doc.keys.iter().any(|k| k.kid == kid) {
-                return Err(format!("key id {kid} is already in the set"));
-            }
-            keys::rotate_document(&doc, &kid).map_err(|e| e.to_string())
+        Some("stage") => keys::stage_key(&read_stdin()?, &arg(2).unwrap_or_else(default_kid))
+            .map_err(|e| e.to_string()),
+        Some("promote") => {
+            let kid = arg(2).ok_or("promote needs the key id to sign with")?;
+            keys::promote_key(&read_stdin()?, &kid).map_err(|e| e.to_string())
         }
+        Some("rotate") => keys::rotate_document(&read_stdin()?, &arg(2).unwrap_or_else(default_kid))
+            .map_err(|e| e.to_string()),
         Some("retire") => {
             let mut doc = read_stdin()?;
             let kid = arg(2).ok_or("retire needs the key id to remove")?;
@@ -59,7 +61,7 @@ fn run(args: &[String]) -> Result<KeySetDocument, String> {
             doc.refresh_secret = String::new();
             Ok(doc)
         }
-        _ => Err("usage: keygen new [KID] | rotate NEW_KID | retire OLD_KID | public  (sets on stdin/stdout)".into()),
+        _ => Err("usage: keygen new [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public  (key sets on stdin/stdout)".into()),
     }
 }
 
