@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: dev test lint ci fmt build sam-build deploy tools clean
+.PHONY: dev test lint ci fmt build sam-build deploy bench tools clean
 
 ## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
 dev: tools
@@ -17,12 +17,18 @@ dev: tools
 test: tools
 	scripts/test.sh
 
-## lint: rustfmt, clippy (warnings are errors), cfn-lint and sam validate on the template
+## lint: rustfmt, clippy (warnings are errors), cfn-lint + sam validate on the template, openapi.yaml validity
 lint: tools $(VENV)/.sam-installed
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
+	openapi-spec-validator openapi.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
+
+## bench: measure every function under a local Lambda Runtime API against the floor function
+##        (BENCH_ARGS="--check" fails on a missed target; "--invocations 50" for a quick run)
+bench: tools
+	scripts/bench.sh $(BENCH_ARGS)
 
 ## ci: what .ci/run runs
 ci: lint test

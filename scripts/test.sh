@@ -17,7 +17,12 @@ echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
 start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-test.log"
 
 echo "==> cargo test (unit, handler and integration tests)"
+export CONTRACT_RECORDS="$STATE/contract-records.jsonl"
+rm -f "$CONTRACT_RECORDS"
 cargo test --workspace --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
+
+echo "==> OpenAPI contract: every handler response the tests saw, against openapi.yaml"
+python scripts/contract_check.py "$CONTRACT_RECORDS" --require-all-operations
 
 echo "==> end-to-end over HTTP through cargo lambda watch"
 API_PORT="$(free_port)"

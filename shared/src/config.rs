@@ -146,10 +146,12 @@ impl SessionConfig {
     }
 }
 
-/// Password rules applied at registration (`PASSWORD_MIN_LENGTH`, 8 by default).
-#[derive(Debug, Clone, Copy)]
+/// Password rules applied at registration: `PASSWORD_MIN_LENGTH` (8 by default) and
+/// `SERVICE_NAME` (a context word passwords may not contain; `auth-api` by default).
+#[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     pub min_chars: usize,
+    pub service_name: std::borrow::Cow<'static, str>,
 }
 
 /// Passwords longer than this are refused before any hashing (bounds the work per request).
@@ -157,7 +159,10 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_chars: 8 }
+        Self {
+            min_chars: 8,
+            service_name: "auth-api".into(),
+        }
     }
 }
 
@@ -166,6 +171,9 @@ impl PasswordPolicy {
         let min_chars = parsed("PASSWORD_MIN_LENGTH", 8)?;
         Ok(Self {
             min_chars: in_range("PASSWORD_MIN_LENGTH", min_chars, 8, PASSWORD_MAX_CHARS)?,
+            service_name: var("SERVICE_NAME")
+                .unwrap_or_else(|| "auth-api".into())
+                .into(),
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum ApiError {
     MissingToken { realm: String },
     #[error("invalid bearer token")]
     InvalidToken { realm: String },
+    #[error("malformed or repeated bearer credentials")]
+    InvalidRequest { realm: String },
     #[error("refresh token refused")]
     InvalidGrant,
     #[error("no such route")]
@@ -70,7 +72,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::UserExists => StatusCode::CONFLICT,
             Self::InvalidCredentials
             | Self::MissingToken { .. }
@@ -94,6 +96,7 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
+            Self::InvalidRequest { .. } => "invalid_request",
             Self::InvalidGrant => "invalid_grant",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -111,6 +114,7 @@ impl ApiError {
             Self::RateLimited(_) => "Too many attempts, try again later",
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
+            Self::InvalidRequest { .. } => "Malformed Authorization header: send one Bearer token",
             Self::InvalidGrant => "Invalid, expired or revoked refresh token",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -157,6 +161,13 @@ impl ApiError {
                     headers,
                     header::WWW_AUTHENTICATE,
                     &format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
+                );
+            }
+            Self::InvalidRequest { realm } => {
+                insert(
+                    headers,
+                    header::WWW_AUTHENTICATE,
+                    &format!("Bearer realm=\"{realm}\", error=\"invalid_request\""),
                 );
             }
             Self::MethodNotAllowed { allow } => insert(headers, header::ALLOW, allow),
@@ -225,6 +236,11 @@ mod tests {
                 "invalid_token",
             ),
             (ApiError::InvalidGrant, 401, "invalid_grant"),
+            (
+                ApiError::InvalidRequest { realm: "r".into() },
+                400,
+                "invalid_request",
+            ),
             (ApiError::NotFound, 404, "not_found"),
             (
                 ApiError::MethodNotAllowed { allow: "POST" },

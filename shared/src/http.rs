@@ -3,7 +3,8 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
+use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -102,10 +103,43 @@ pub fn read_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
             limit: MAX_BODY_BYTES,
         });
     }
+    // serde_json refuses invalid UTF-8 and nesting deeper than 128 levels, so neither can
+    // cost more than a bounded parse.
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
-        Err(_) => Err(ApiError::invalid("body", "must be valid JSON")),
+        Ok(Value::Object(_)) => {}
+        Ok(_) => return Err(ApiError::invalid("body", "must be a JSON object")),
+        Err(_) => return Err(ApiError::invalid("body", "must be valid JSON")),
+    }
+    // A second, strict pass: `{"password":"a","password":"b"}` is ambiguous (parsers differ on
+    // which one wins), so it is refused rather than guessed at.
+    serde_json::from_slice::<UniqueKeys>(bytes)
+        .map(|u| u.0)
+        .map_err(|_| ApiError::invalid("body", "must not repeat a key"))
+}
+
+/// A JSON object whose top-level keys are all distinct.
+struct UniqueKeys(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with distinct keys")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueKeys, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.insert(key, value).is_some() {
+                        return Err(A::Error::custom("repeated key"));
+                    }
+                }
+                Ok(UniqueKeys(map))
+            }
+        }
+        deserializer.deserialize_map(Keys)
     }
 }
 
@@ -129,9 +163,17 @@ pub fn bearer_from_headers<'h>(
     let invalid = || ApiError::InvalidToken {
         realm: realm.to_owned(),
     };
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let invalid_request = || ApiError::InvalidRequest {
+        realm: realm.to_owned(),
+    };
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Err(missing());
     };
+    // RFC 6750 section 3.1: credentials given more than once are an `invalid_request`.
+    if values.next().is_some() {
+        return Err(invalid_request());
+    }
     let value = value.to_str().map_err(|_| invalid())?.trim();
     if value.is_empty() {
         return Err(missing());
@@ -140,9 +182,15 @@ pub fn bearer_from_headers<'h>(
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(missing());
     }
+    // Extra spaces between scheme and token are tolerated (RFC 9110 allows 1*SP).
     let token = token.trim();
     if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
         return Err(invalid());
+    }
+    // A token never holds spaces or commas; API Gateway joins repeated headers with a comma,
+    // so this is also how two Authorization headers arrive there.
+    if token.contains(|c: char| c.is_whitespace() || c == ',') {
+        return Err(invalid_request());
     }
     Ok(token)
 }

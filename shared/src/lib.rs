@@ -7,6 +7,7 @@
 //! an [`ApiError`], which the handler turns into a JSON response in one place.
 
 pub mod audit;
+pub mod blocklist;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -74,6 +74,21 @@ impl Passwords {
         .await
     }
 
+    /// True when `stored` was made with weaker parameters than the configured ones (less memory
+    /// or fewer iterations), so a successful login should replace it. Unreadable: false (the
+    /// verification itself reports it).
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(hash) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&hash) else {
+            return false;
+        };
+        hash.algorithm != ARGON2ID_IDENT
+            || params.m_cost() < self.params.m_cost()
+            || params.t_cost() < self.params.t_cost()
+    }
+
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user, so
     /// that both cases cost one full argon2 computation. True only for a real match.
     pub async fn verify(
@@ -161,6 +176,24 @@ mod tests {
             p.dummy_hash
         );
         assert!(PasswordHash::new(&p.dummy_hash).is_ok());
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_need_a_rehash_and_current_ones_do_not() {
+        let weak = cheap().hash(&password("correct horse")).await.unwrap();
+        let strong = Passwords::new(Argon2Config {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        assert!(strong.needs_rehash(&weak), "fewer KiB and iterations");
+        let current = strong.hash(&password("correct horse")).await.unwrap();
+        assert!(!strong.needs_rehash(&current));
+        assert!(
+            !cheap().needs_rehash(&current),
+            "stronger than configured is kept"
+        );
     }
 
     #[tokio::test]

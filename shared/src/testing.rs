@@ -216,3 +216,47 @@ pub fn sessions(store: DynamoStore, grace_seconds: u64) -> crate::refresh::Sessi
         },
     )
 }
+
+/// Appends one handler response to the JSONL file named by `CONTRACT_RECORDS` (set by
+/// `make test`), so `scripts/contract_check.py` can check every response the tests saw against
+/// `openapi.yaml`. Does nothing when the variable is unset.
+pub fn record(method: &str, path: &str, response: &Response<Body>) {
+    use std::io::Write;
+    let Ok(file) = std::env::var("CONTRACT_RECORDS") else {
+        return;
+    };
+    let headers: serde_json::Map<String, Value> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(v.to_str().unwrap_or("").to_owned()),
+            )
+        })
+        .collect();
+    let line = serde_json::json!({
+        "method": method,
+        "path": path,
+        "status": response.status().as_u16(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(response.body().as_ref()),
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    // One write per line on an O_APPEND file: lines from parallel tests do not interleave.
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The method and path of a request, taken before the handler consumes it.
+pub fn route_of(req: &Request) -> (String, String) {
+    (
+        req.method().as_str().to_owned(),
+        req.uri().path().to_owned(),
+    )
+}

@@ -5,8 +5,10 @@ use std::borrow::Cow;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use unicode_normalization::UnicodeNormalization;
 use validator::{Validate, ValidationError, ValidationErrors};
 
+use crate::blocklist;
 use crate::config::{PASSWORD_MAX_CHARS, PasswordPolicy};
 use crate::error::{ApiError, FieldErrors};
 
@@ -47,8 +49,8 @@ impl std::fmt::Debug for Password {
 /// Which rules the password must meet: registration applies the policy's minimum length; login
 /// only bounds the length so that no attacker-sized input reaches argon2.
 #[derive(Debug, Clone, Copy)]
-pub enum Purpose {
-    Register(PasswordPolicy),
+pub enum Purpose<'a> {
+    Register(&'a PasswordPolicy),
     Login,
 }
 
@@ -87,13 +89,18 @@ fn username_charset(value: &str) -> Result<(), ValidationError> {
 
 impl Credentials {
     /// Validates a body's `username` and `password`, reporting every problem at once.
-    pub fn parse(body: &Map<String, Value>, purpose: Purpose) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, purpose: Purpose<'_>) -> Result<Self, ApiError> {
         let mut details = FieldErrors::new();
         let username = string_field(body, "username", &mut details);
         let password = string_field(body, "password", &mut details);
         let (Some(username), Some(password)) = (username, password) else {
             return Err(ApiError::Validation(details));
         };
+        // The same Unicode password typed on two systems can arrive in different forms (a
+        // precomposed "é" or "e" + combining accent); NFKC makes them one, at register and login
+        // alike. Nothing else is changed: no trimming, no case folding, no truncation. Inputs
+        // are already bounded by the 64 KiB body limit, so this is cheap.
+        let password: String = password.nfkc().collect();
         let input = CredentialsInput { username, password };
         if let Err(errors) = input.validate() {
             collect(&errors, &mut details);
@@ -108,6 +115,16 @@ impl Credentials {
                 Purpose::Login => "must not be empty".to_owned(),
             };
             details.insert("password".into(), vec![message]);
+        }
+        if let (Purpose::Register(policy), false) = (purpose, details.contains_key("password")) {
+            let name = if details.contains_key("username") {
+                ""
+            } else {
+                input.username.as_str()
+            };
+            if let Some(reason) = blocklist::screen(&input.password, name, &policy.service_name) {
+                details.insert("password".into(), vec![reason.to_owned()]);
+            }
         }
         if !details.is_empty() {
             return Err(ApiError::Validation(details));
@@ -172,7 +189,11 @@ mod tests {
         })
     }
 
-    const REGISTER: Purpose = Purpose::Register(PasswordPolicy { min_chars: 8 });
+    static POLICY: PasswordPolicy = PasswordPolicy {
+        min_chars: 8,
+        service_name: std::borrow::Cow::Borrowed("auth-api"),
+    };
+    const REGISTER: Purpose<'static> = Purpose::Register(&POLICY);
 
     #[test]
     fn valid_credentials_parse() {
@@ -284,7 +305,11 @@ mod tests {
 
     #[test]
     fn minimum_length_is_configurable() {
-        let strict = Purpose::Register(PasswordPolicy { min_chars: 12 });
+        let strict_policy = PasswordPolicy {
+            min_chars: 12,
+            ..PasswordPolicy::default()
+        };
+        let strict = Purpose::Register(&strict_policy);
         let details = parse(
             json!({"username": "alice", "password": "elevenchars"}),
             strict,
@@ -317,6 +342,57 @@ mod tests {
         let details =
             parse(json!({"username": "alice", "password": ""}), Purpose::Login).unwrap_err();
         assert_eq!(details["password"], vec!["must not be empty"]);
+    }
+
+    #[test]
+    fn common_and_context_passwords_are_refused_at_registration_only() {
+        for (password, message) in [
+            (
+                "password1234",
+                "is too common: choose a password that is not on lists of leaked passwords",
+            ),
+            ("Alice2026!!", "must not contain the username"),
+            (
+                "my-auth-api-pass",
+                "must not contain the name of this service",
+            ),
+        ] {
+            let details =
+                parse(json!({"username": "alice", "password": password}), REGISTER).unwrap_err();
+            assert_eq!(details["password"], vec![message], "{password}");
+            assert!(
+                parse(
+                    json!({"username": "alice", "password": password}),
+                    Purpose::Login
+                )
+                .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_are_nfkc_normalised_and_otherwise_untouched() {
+        let composed = parse(
+            json!({"username": "alice", "password": "caf\u{e9} au lait!"}),
+            Purpose::Login,
+        )
+        .unwrap();
+        let decomposed = parse(
+            json!({"username": "alice", "password": "cafe\u{301} au lait!"}),
+            Purpose::Login,
+        )
+        .unwrap();
+        assert_eq!(composed.password.expose(), decomposed.password.expose());
+        let spaced = parse(
+            json!({"username": "alice", "password": "  Keep My Spaces  "}),
+            Purpose::Login,
+        )
+        .unwrap();
+        assert_eq!(
+            spaced.password.expose(),
+            "  Keep My Spaces  ",
+            "no trimming or case folding"
+        );
     }
 
     #[test]

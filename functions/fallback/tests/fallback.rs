@@ -1,9 +1,20 @@
 //! The `$default` route, plus a guard that every sample event is used by some test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use fallback::{Deps, handle};
+use fallback::Deps;
 use serde_json::json;
 use shared::testing::{Event, body_json, event_names, events_dir};
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = fallback::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 #[tokio::test]
 async fn unknown_path_returns_404_json() {

@@ -3,10 +3,21 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-use jwks::{Deps, handle};
+use jwks::Deps;
 use shared::keys::{KeySet, generate_document, rotate_document};
 use shared::testing::{Event, body_json, key_document, key_set, tokens};
 use shared::token::Claims;
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = jwks::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 #[tokio::test]
 async fn sample_event_serves_the_public_keys_with_caching() {

@@ -115,6 +115,9 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         // The login itself succeeded; an unreturned slot only makes the limit a little stricter.
         tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
     }
+    if deps.passwords.needs_rehash(&user.password_hash) {
+        rehash(deps, &key, &user.password_hash, &credentials.password).await;
+    }
     let (sid, refresh_token) = deps.sessions.start(&user.username, now).await?;
     let issued = deps.tokens.issue(&user.username, &sid, now)?;
     deps.audit
@@ -130,4 +133,21 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     );
     ip_slot.write_headers(&deps.limits.per_ip, response.headers_mut());
     Ok(response)
+}
+
+/// Upgrades a hash made with weaker parameters than the configured ones, now that the password
+/// is known to be right. Best effort: a failure leaves the old hash, which still verifies.
+async fn rehash(deps: &Deps, key: &str, old: &str, password: &shared::validation::Password) {
+    let result = match deps.passwords.hash(password).await {
+        Ok(new) => deps
+            .users
+            .replace_hash(key, old, &new)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => tracing::info!("password hash upgraded to the configured parameters"),
+        Err(e) => tracing::warn!(error = %e, "could not upgrade the password hash"),
+    }
 }

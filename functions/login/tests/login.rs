@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use login::{Deps, handle};
+use login::Deps;
 use serde_json::{Value, json};
 use shared::audit::Audit;
 use shared::config::{Limit, LoginLimits};
@@ -16,6 +16,17 @@ use shared::testing::{
     unreachable_store,
 };
 use shared::validation::{Credentials, Purpose};
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = login::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -3,11 +3,22 @@
 
 use std::sync::Arc;
 
-use logout::{Deps, handle};
+use logout::Deps;
 use serde_json::json;
 use shared::audit::Audit;
 use shared::testing::{Event, body_json, local_store, sessions, unique, unreachable_store};
 use shared::unix_now;
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = logout::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 async fn deps() -> Deps {
     let now = unix_now();

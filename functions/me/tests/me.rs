@@ -1,9 +1,20 @@
 //! `GET /me`: returns what the gateway authorizer put in the request context.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use me::{Deps, handle};
+use me::Deps;
 use serde_json::json;
 use shared::testing::{Event, body_json};
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = me::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 fn deps() -> Deps {
     Deps {

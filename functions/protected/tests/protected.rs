@@ -2,10 +2,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use protected::{Deps, handle};
+use protected::Deps;
 use serde_json::json;
 use shared::testing::{Event, body_json, claims_at, key_document, sign_claims, tokens};
 use shared::unix_now;
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = protected::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 fn deps() -> Deps {
     Deps {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use refresh::{Deps, handle};
+use refresh::Deps;
 use serde_json::{Value, json};
 use shared::audit::Audit;
 use shared::config::Limit;
@@ -16,6 +16,17 @@ use shared::testing::{
     Event, body_json, local_store, sessions, tokens, unique, unique_ip, unreachable_store,
 };
 use shared::unix_now;
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = refresh::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 struct Harness {
     deps: Deps,

@@ -51,7 +51,7 @@ async fn register(
 ) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::POST)?;
     let body = read_json_object(req)?;
-    let credentials = Credentials::parse(&body, Purpose::Register(deps.policy))?;
+    let credentials = Credentials::parse(&body, Purpose::Register(&deps.policy))?;
     let password_hash = deps.passwords.hash(&credentials.password).await?;
     let username = credentials.username.as_ref();
     let user = NewUser {

@@ -3,13 +3,24 @@
 
 use std::sync::Arc;
 
-use register::{Deps, handle};
+use register::Deps;
 use serde_json::{Value, json};
 use shared::audit::Audit;
 use shared::config::PasswordPolicy;
 use shared::password::Passwords;
 use shared::store::dynamo::DynamoStore;
 use shared::testing::{Event, body_json, cheap_argon2, local_store, unique, unreachable_store};
+
+/// The handler under test; every response is also recorded for the OpenAPI contract check.
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let (method, path) = shared::testing::route_of(&req);
+    let response = register::handle(deps, req).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
 
 fn deps_with(store: DynamoStore) -> Deps {
     Deps {

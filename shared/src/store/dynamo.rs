@@ -202,6 +202,27 @@ impl UserStore for DynamoStore {
             password_hash: user.password_hash,
         }))
     }
+
+    #[tracing::instrument(name = "users.replace_hash", skip_all)]
+    async fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old")
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":old", AttributeValue::S(old.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Changed meanwhile (another login rehashed it first): keep that one.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(classify("replacing password hash", e)),
+        }
+    }
 }
 
 #[async_trait]

@@ -80,6 +80,8 @@ pub trait UserStore: Send + Sync {
     async fn create(&self, user: &NewUser) -> Result<(), CreateUserError>;
     /// The user stored under `key` (lower-cased username), if any.
     async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces the password hash, only if it is still `old` (a concurrent change wins).
+    async fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<(), StoreError>;
 }
 
 /// The result of trying to take one unit from a counter.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: release-build every function, start a local DynamoDB-compatible server, and run
+# tools/lambda-bench against the binaries. Extra arguments go to lambda-bench (e.g. --check,
+# --invocations 50, --only login,register).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load_env_file dev.env
+DYNAMO_PORT="$(free_port)"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMO_PORT"
+echo "==> release build (first time: several minutes)"
+cargo build --release --workspace --bins
+echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
+start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-bench.log"
+echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+target/release/lambda-bench "$@"

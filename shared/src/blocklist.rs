@@ -1,0 +1,78 @@
+//! Password screening at registration: the most common passwords and context words.
+
+include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
+
+/// How many passwords the blocklist holds.
+pub fn len() -> usize {
+    COMMON_PASSWORDS.len()
+}
+
+/// True when `password`, lower-cased, is on the common-password list. One perfect-hash lookup:
+/// the cost does not grow with the list.
+pub fn is_common(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
+}
+
+/// Why `password` is refused, if it is: too common, or built on the username or the service
+/// name (compared case-insensitively).
+pub fn screen(password: &str, username: &str, service_name: &str) -> Option<&'static str> {
+    if is_common(password) {
+        return Some("is too common: choose a password that is not on lists of leaked passwords");
+    }
+    let lower = password.to_lowercase();
+    if !username.is_empty() && lower.contains(&username.to_lowercase()) {
+        return Some("must not contain the username");
+    }
+    if !service_name.is_empty() && lower.contains(&service_name.to_lowercase()) {
+        return Some("must not contain the name of this service");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_holds_at_least_the_ten_thousand_most_common() {
+        let text = include_str!("../data/common-passwords.txt");
+        let top: Vec<&str> = text.lines().take(10_000).collect();
+        assert_eq!(top.len(), 10_000);
+        assert!(len() >= 10_000);
+        assert!(top.iter().all(|p| is_common(p)));
+    }
+
+    #[test]
+    fn common_passwords_are_refused_in_any_case() {
+        for p in [
+            "password",
+            "PassWord",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou",
+            "baseball",
+        ] {
+            assert!(screen(p, "someone", "auth-api").is_some(), "{p}");
+        }
+    }
+
+    #[test]
+    fn context_words_are_refused() {
+        assert_eq!(
+            screen("Alice-2026-secret", "alice", "auth-api"),
+            Some("must not contain the username")
+        );
+        assert_eq!(
+            screen("my auth-api login", "bob", "auth-api"),
+            Some("must not contain the name of this service")
+        );
+    }
+
+    #[test]
+    fn uncommon_passwords_pass() {
+        assert_eq!(
+            screen("correct horse battery staple", "alice", "auth-api"),
+            None
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! `make bench`: runs each function's release binary under a local Lambda Runtime API (no
+//! Docker), the way the Lambda service does, and reports init time, warm latency, peak memory,
+//! DynamoDB round trips and binary size, each also as a ratio to the `floor` function measured
+//! in the same run. `--check` exits non-zero when a target of the performance issue is missed.
+//!
+//! Expects: release binaries in `target/release` (or `--bin-dir`), the local DynamoDB-compatible
+//! server at `AWS_ENDPOINT_URL_DYNAMODB` with the tables named by `USERS_TABLE`,
+//! `RATE_LIMIT_TABLE` and `SESSIONS_TABLE` (scripts/bench.sh sets all of this up).
+
+mod proxy;
+mod runtime_api;
+mod scenario;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use runtime_api::{Outcome, RuntimeApi};
+use scenario::{Prep, Scenario};
+
+/// Figures for one function.
+#[derive(Debug, Clone)]
+struct Figures {
+    name: String,
+    size: u64,
+    zipped: u64,
+    init_us: u64,
+    warm_us: Vec<u64>,
+    peak_rss_kib: u64,
+    round_trips: Vec<u64>,
+    rt_micros: u64,
+}
+
+impl Figures {
+    fn pct(&self, p: f64) -> u64 {
+        let mut v = self.warm_us.clone();
+        v.sort_unstable();
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v.get(i).copied().unwrap_or(0)
+    }
+    fn median(&self) -> u64 {
+        self.pct(0.5)
+    }
+    fn rt_max(&self) -> u64 {
+        self.round_trips.iter().copied().max().unwrap_or(0)
+    }
+    /// Mean time of one DynamoDB round trip seen at the proxy.
+    fn rt_mean_us(&self) -> u64 {
+        let n: u64 = self.round_trips.iter().sum();
+        self.rt_micros.checked_div(n).unwrap_or(0)
+    }
+}
+
+struct Args {
+    invocations: usize,
+    only: Option<Vec<String>>,
+    check: bool,
+    bin_dir: PathBuf,
+    sizes: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        invocations: 200,
+        only: None,
+        check: false,
+        bin_dir: PathBuf::from("target/release"),
+        sizes: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--invocations" | "-n" => {
+                args.invocations = value()?
+                    .parse()
+                    .map_err(|_| "--invocations takes a number")?
+            }
+            "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--check" => args.check = true,
+            "--bin-dir" => args.bin_dir = PathBuf::from(value()?),
+            "--sizes" => args.sizes = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Size of the file and of its deflate stream (what a zip of it holds, give or take headers).
+fn sizes(path: &Path) -> std::io::Result<(u64, u64)> {
+    let bytes = std::fs::read(path)?;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&bytes)?;
+    let zipped = enc.finish()?.len() as u64;
+    Ok((bytes.len() as u64, zipped))
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+async fn measure(
+    s: &mut Scenario,
+    prep: &Prep,
+    args: &Args,
+    proxy_addr: &str,
+) -> Result<Figures, String> {
+    let path = args.bin_dir.join(s.name);
+    let (size, zipped) = sizes(&path)
+        .map_err(|e| format!("{}: {e} (run `cargo build --release`)", path.display()))?;
+    let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
+    let mut cmd = tokio::process::Command::new(&path);
+    cmd.env_clear()
+        .envs(prep.lambda_env(s, &api.addr.to_string(), proxy_addr))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", s.name))?;
+    let pid = child.id().unwrap_or(0);
+    let init_done = api
+        .wait_init(Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("{}: init failed: {e}", s.name))?;
+    let init_us = init_done.duration_since(started).as_micros() as u64;
+    prep.counters.take();
+    let mut warm_us = Vec::with_capacity(args.invocations);
+    let mut round_trips = Vec::with_capacity(args.invocations);
+    let mut rt_micros = 0;
+    for i in 0..args.invocations {
+        let event = s.event(prep, i).await?;
+        prep.counters.take();
+        let done = api
+            .invoke(format!("{}-{i}", s.name), event, Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("{}: {e}", s.name))?;
+        let (n, us) = prep.counters.take();
+        let body = match done.outcome {
+            Outcome::Response(b) => b,
+            Outcome::Error(b) => {
+                return Err(format!(
+                    "{}: invocation error: {}",
+                    s.name,
+                    String::from_utf8_lossy(&b)
+                ));
+            }
+        };
+        s.check_response(&body)?;
+        warm_us.push(done.answered.duration_since(done.handed_out).as_micros() as u64);
+        round_trips.push(n);
+        rt_micros += us;
+    }
+    let peak = peak_rss_kib(pid);
+    let _ = child.kill().await;
+    Ok(Figures {
+        name: s.name.to_owned(),
+        size,
+        zipped,
+        init_us,
+        warm_us,
+        peak_rss_kib: peak,
+        round_trips,
+        rt_micros,
+    })
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        return "-".into();
+    }
+    format!("{:.2}x", a as f64 / b as f64)
+}
+
+fn print_table(all: &[Figures], floor: &Figures) {
+    println!(
+        "{:<11} {:>9} {:>9} {:>16} {:>16} {:>9} {:>9} {:>15} {:>6}",
+        "function",
+        "size KiB",
+        "zip KiB",
+        "init ms",
+        "warm med ms",
+        "min ms",
+        "p99 ms",
+        "peak RSS MiB",
+        "ddb rt"
+    );
+    for f in all {
+        println!(
+            "{:<11} {:>9} {:>9} {:>16} {:>16} {:>9} {:>9} {:>15} {:>6}",
+            f.name,
+            f.size / 1024,
+            f.zipped / 1024,
+            format!("{} ({})", ms(f.init_us), ratio(f.init_us, floor.init_us)),
+            format!("{} ({})", ms(f.median()), ratio(f.median(), floor.median())),
+            ms(f.pct(0.0)),
+            ms(f.pct(0.99)),
+            format!(
+                "{:.1} ({})",
+                f.peak_rss_kib as f64 / 1024.0,
+                ratio(f.peak_rss_kib, floor.peak_rss_kib)
+            ),
+            f.rt_max(),
+        );
+    }
+}
+
+/// The targets of the performance issue, as (what, pass).
+fn checks(all: &[Figures], floor: &Figures, argon2_us: u64) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let find = |n: &str| all.iter().find(|f| f.name == n);
+    if let Some(p) = find("protected") {
+        for (what, a, b) in [
+            ("warm median", p.median(), floor.median()),
+            ("init", p.init_us, floor.init_us),
+            ("peak RSS", p.peak_rss_kib, floor.peak_rss_kib),
+        ] {
+            out.push((
+                format!("protected {what} {} <= 1.5x floor", ratio(a, b)),
+                a as f64 <= 1.5 * b as f64,
+            ));
+        }
+    }
+    for f in all.iter().filter(|f| f.name != "floor") {
+        out.push((
+            format!(
+                "{} init {} <= 2x floor",
+                f.name,
+                ratio(f.init_us, floor.init_us)
+            ),
+            f.init_us as f64 <= 2.0 * floor.init_us as f64,
+        ));
+    }
+    if let Some(l) = find("login") {
+        out.push((
+            format!("login DynamoDB round trips {} <= 3", l.rt_max()),
+            l.rt_max() <= 3,
+        ));
+        let rest = l.median().saturating_sub(argon2_us);
+        let allowance = 2 * floor.median() + l.rt_max() * l.rt_mean_us();
+        out.push((
+            format!(
+                "login warm minus argon2 {} ms <= 2x floor + round trips {} ms",
+                ms(rest),
+                ms(allowance)
+            ),
+            rest <= allowance,
+        ));
+    }
+    if let Some(r) = find("register") {
+        out.push((
+            format!("register DynamoDB round trips {} <= 2", r.rt_max()),
+            r.rt_max() <= 2,
+        ));
+    }
+    for f in all.iter().filter(|f| f.name != "floor") {
+        let limit = if f.rt_max() > 0 {
+            3 * 1024 * 1024
+        } else {
+            1536 * 1024
+        };
+        out.push((
+            format!(
+                "{} zipped {} KiB <= {} KiB",
+                f.name,
+                f.zipped / 1024,
+                limit / 1024
+            ),
+            f.zipped <= limit,
+        ));
+    }
+    out
+}
+
+fn print_sizes(dir: &Path) -> Result<(), String> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bootstrap"))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    println!("{:<11} {:>10} {:>10}", "function", "size KiB", "zip KiB");
+    for p in entries {
+        let (size, zipped) = sizes(&p).map_err(|e| e.to_string())?;
+        let name = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!("{:<11} {:>10} {:>10}", name, size / 1024, zipped / 1024);
+    }
+    Ok(())
+}
+
+async fn run() -> Result<bool, String> {
+    let args = parse_args()?;
+    if let Some(dir) = &args.sizes {
+        print_sizes(dir)?;
+        return Ok(true);
+    }
+    let prep = Prep::new().await?;
+    let (proxy_addr, _) = (prep.proxy_addr.clone(), ());
+    let argon2_us = prep.argon2_hash_us().await?;
+    let mut figures = Vec::new();
+    for mut s in scenario::all() {
+        if s.name != "floor"
+            && args
+                .only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|n| n == s.name))
+        {
+            continue;
+        }
+        eprintln!("measuring {} ({} invocations)", s.name, args.invocations);
+        figures.push(measure(&mut s, &prep, &args, &proxy_addr).await?);
+    }
+    let floor = figures
+        .iter()
+        .find(|f| f.name == "floor")
+        .cloned()
+        .ok_or("no floor")?;
+    println!();
+    print_table(&figures, &floor);
+    println!(
+        "\nargon2id hash at the configured parameters (m={} KiB, t={}, p={}), in-process median: {} ms",
+        prep.argon2.memory_kib,
+        prep.argon2.iterations,
+        prep.argon2.parallelism,
+        ms(argon2_us)
+    );
+    let results = checks(&figures, &floor, argon2_us);
+    println!("\ntargets:");
+    let mut failed = 0;
+    for (what, pass) in &results {
+        println!("  {} {what}", if *pass { "ok  " } else { "MISS" });
+        failed += usize::from(!pass);
+    }
+    println!(
+        "bench: {} passed, {} failed",
+        results.len() - failed,
+        failed
+    );
+    Ok(!args.check || failed == 0)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("lambda-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! A counting HTTP proxy in front of the local DynamoDB-compatible server: each request a
+//! function sends is one DynamoDB round trip.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+#[derive(Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl Counters {
+    /// Requests and total microseconds since the last call, then zero.
+    pub fn take(&self) -> (u64, u64) {
+        (
+            self.requests.swap(0, Ordering::SeqCst),
+            self.micros.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Starts the proxy to `target` (`host:port`); returns its address and counters.
+pub async fn start(target: String) -> std::io::Result<(SocketAddr, Arc<Counters>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let counters = Arc::new(Counters::default());
+    let client: Client<HttpConnector, Incoming> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let (c, t) = (counters.clone(), Arc::new(target));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (client, counters, target) = (client.clone(), c.clone(), t.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (client, counters, target) =
+                        (client.clone(), counters.clone(), target.clone());
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            forward(&client, &counters, &target, req).await,
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, counters))
+}
+
+async fn forward(
+    client: &Client<HttpConnector, Incoming>,
+    counters: &Counters,
+    target: &str,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
+    let Ok(uri) = format!("http://{target}{path}").parse() else {
+        return bad_gateway();
+    };
+    *req.uri_mut() = uri;
+    let response = match client.request(req).await {
+        Ok(r) => r.map(|b| b.boxed()),
+        Err(_) => bad_gateway(),
+    };
+    counters.requests.fetch_add(1, Ordering::SeqCst);
+    counters
+        .micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::SeqCst);
+    response
+}
+
+fn bad_gateway() -> Response<ProxyBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(b"proxy error"))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = StatusCode::BAD_GATEWAY;
+    r
+}

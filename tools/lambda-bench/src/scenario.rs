@@ -1,0 +1,305 @@
+//! What each function is fed: a sample event from `events/`, made valid for the run (fresh
+//! usernames, real tokens and sessions), and what a correct answer looks like.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use shared::config::{Argon2Config, SessionConfig, Table, Tables, TokenConfig};
+use shared::keys::{KeySet, generate_document};
+use shared::password::Passwords;
+use shared::refresh::{RefreshTokens, Sessions};
+use shared::store::dynamo::DynamoStore;
+use shared::store::{NewUser, UserStore};
+use shared::token::Tokens;
+use shared::validation::{Credentials, Purpose};
+
+use crate::proxy::{self, Counters};
+
+const PASSWORD: &str = "correct horse battery staple";
+const ISSUER: &str = "auth-api-bench";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Floor,
+    Protected,
+    Jwks,
+    Fallback,
+    Me,
+    Authorizer,
+    Register,
+    Login,
+    Refresh,
+    Logout,
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    memory_mb: u32,
+    kind: Kind,
+    expect: u16,
+    chained_refresh: Option<String>,
+}
+
+/// Every function, the floor first.
+pub fn all() -> Vec<Scenario> {
+    let s = |name, kind, memory_mb, expect| Scenario {
+        name,
+        memory_mb,
+        kind,
+        expect,
+        chained_refresh: None,
+    };
+    vec![
+        s("floor", Kind::Floor, 128, 200),
+        s("protected", Kind::Protected, 128, 200),
+        s("jwks", Kind::Jwks, 128, 200),
+        s("fallback", Kind::Fallback, 128, 404),
+        s("me", Kind::Me, 128, 200),
+        s("authorizer", Kind::Authorizer, 128, 0),
+        s("register", Kind::Register, 1024, 201),
+        s("login", Kind::Login, 1024, 200),
+        s("refresh", Kind::Refresh, 128, 200),
+        s("logout", Kind::Logout, 128, 204),
+    ]
+}
+
+/// Shared set-up: the counting proxy, a key set, a user to log in, direct store access.
+pub struct Prep {
+    pub counters: Arc<Counters>,
+    pub proxy_addr: String,
+    pub argon2: Argon2Config,
+    sessions: Sessions,
+    tokens: Tokens,
+    passwords: Passwords,
+    key_file: PathBuf,
+    tables: Tables,
+    login_user: String,
+    run_id: String,
+}
+
+fn load_event(name: &str) -> Result<Value, String> {
+    let path = format!("events/{name}.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e} (run from the repository root)"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+fn with_body(mut event: Value, body: Value) -> Vec<u8> {
+    event["body"] = Value::String(body.to_string());
+    event.to_string().into_bytes()
+}
+
+fn with_bearer(mut event: Value, token: &str) -> Vec<u8> {
+    event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+    event.to_string().into_bytes()
+}
+
+impl Prep {
+    pub async fn new() -> Result<Self, String> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .map_err(|_| "AWS_ENDPOINT_URL_DYNAMODB is not set: run `make bench`".to_string())?;
+        let target = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let (addr, counters) = proxy::start(target).await.map_err(|e| e.to_string())?;
+        let tables = Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions])
+            .map_err(|e| e.to_string())?;
+        let store = DynamoStore::from_env(tables.clone()).await;
+
+        let run_id = format!("{}", shared::unix_now() % 1_000_000_000);
+        let dir = std::env::temp_dir().join(format!("lambda-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let key_file = dir.join("keys.json");
+        let doc = generate_document("bench-key").map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(&key_file, &text).map_err(|e| e.to_string())?;
+        let keys = Arc::new(KeySet::parse(&text).map_err(|e| e.to_string())?);
+
+        let argon2 = Argon2Config::default();
+        let passwords = Passwords::new(argon2).map_err(|e| e.to_string())?;
+        let token_config = TokenConfig {
+            issuer: ISSUER.into(),
+            audience: ISSUER.into(),
+            ttl_seconds: 900,
+            leeway_seconds: 30,
+        };
+        let sessions = Sessions::new(
+            Arc::new(store.clone()),
+            RefreshTokens::new(&keys).map_err(|e| e.to_string())?,
+            SessionConfig {
+                ttl_seconds: 3600,
+                grace_seconds: 0,
+            },
+        );
+        let login_user = format!("bench_{run_id}");
+        let body = json!({"username": login_user, "password": PASSWORD});
+        let credentials = Credentials::parse(body.as_object().ok_or("body")?, Purpose::Login)
+            .map_err(|e| e.to_string())?;
+        let password_hash = passwords
+            .hash(&credentials.password)
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .create(&NewUser {
+                key: login_user.to_lowercase(),
+                username: login_user.clone(),
+                password_hash,
+                created_at: shared::unix_now(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            counters,
+            proxy_addr: addr.to_string(),
+            argon2,
+            sessions,
+            tokens: Tokens::new(&token_config, keys),
+            passwords,
+            key_file,
+            tables,
+            login_user,
+            run_id,
+        })
+    }
+
+    /// Median of a few in-process hashes at the configured parameters.
+    pub async fn argon2_hash_us(&self) -> Result<u64, String> {
+        let body = json!({"username": "bench", "password": PASSWORD});
+        let p = Credentials::parse(body.as_object().ok_or("body")?, Purpose::Login)
+            .map_err(|e| e.to_string())?
+            .password;
+        let mut v = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            self.passwords.hash(&p).await.map_err(|e| e.to_string())?;
+            v.push(t.elapsed().as_micros() as u64);
+        }
+        v.sort_unstable();
+        Ok(v[v.len() / 2])
+    }
+
+    /// The environment a Lambda sandbox gives the function, plus the function's configuration.
+    pub fn lambda_env(
+        &self,
+        s: &Scenario,
+        runtime_api: &str,
+        proxy: &str,
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_NAME", s.name.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", s.memory_mb.to_string()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", s.name),
+            ),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/27/[$LATEST]bench".to_owned(),
+            ),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_rust".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+            ("AWS_SESSION_TOKEN", "bench".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("_HANDLER", "bootstrap".to_owned()),
+            ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
+            ("TZ", ":UTC".to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", format!("http://{proxy}")),
+            ("USERS_TABLE", self.tables.users.clone()),
+            ("RATE_LIMIT_TABLE", self.tables.rate_limits.clone()),
+            ("SESSIONS_TABLE", self.tables.sessions.clone()),
+            ("JWT_KEYS_FILE", self.key_file.display().to_string()),
+            ("JWT_ISSUER", ISSUER.to_owned()),
+            ("JWT_AUDIENCE", ISSUER.to_owned()),
+            // Limits out of the way: the bench measures the admitted path.
+            ("LOGIN_IP_LIMIT", "1000000".to_owned()),
+            ("LOGIN_USER_LIMIT", "1000000".to_owned()),
+            ("REFRESH_IP_LIMIT", "1000000".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.push(("AUDIT_LOG_USERNAMES".into(), "false".into()));
+        env
+    }
+}
+
+impl Scenario {
+    /// The event of invocation `i`; any set-up it needs happens here, outside the timing.
+    pub async fn event(&mut self, prep: &Prep, i: usize) -> Result<Vec<u8>, String> {
+        let now = shared::unix_now();
+        let token = || {
+            prep.tokens
+                .issue("bench", "bench-session", now)
+                .map(|t| t.token)
+                .map_err(|e| e.to_string())
+        };
+        Ok(match self.kind {
+            Kind::Floor | Kind::Jwks => load_event("jwks")?.to_string().into_bytes(),
+            Kind::Fallback => load_event("fallback-not-found")?.to_string().into_bytes(),
+            Kind::Me => load_event("me")?.to_string().into_bytes(),
+            Kind::Protected => with_bearer(load_event("protected")?, &token()?),
+            Kind::Authorizer => with_bearer(load_event("authorizer")?, &token()?),
+            Kind::Register => with_body(
+                load_event("register")?,
+                json!({"username": format!("r{}_{i}", prep.run_id), "password": PASSWORD}),
+            ),
+            Kind::Login => with_body(
+                load_event("login")?,
+                json!({"username": prep.login_user, "password": PASSWORD}),
+            ),
+            Kind::Refresh => {
+                let current = match self.chained_refresh.take() {
+                    Some(t) => t,
+                    None => {
+                        prep.sessions
+                            .start("bench", now)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .1
+                    }
+                };
+                with_body(load_event("refresh")?, json!({"refresh_token": current}))
+            }
+            Kind::Logout => {
+                let (_, t) = prep
+                    .sessions
+                    .start("bench", now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                with_body(load_event("logout")?, json!({"refresh_token": t}))
+            }
+        })
+    }
+
+    /// Fails on an answer that is not the success path (the bench must not time error paths).
+    pub fn check_response(&mut self, body: &[u8]) -> Result<(), String> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("{}: answer is not JSON: {e}", self.name))?;
+        if self.kind == Kind::Authorizer {
+            return if v["isAuthorized"] == true {
+                Ok(())
+            } else {
+                Err(format!("authorizer denied: {v}"))
+            };
+        }
+        if v["statusCode"] != self.expect {
+            return Err(format!("{}: expected {}, got {v}", self.name, self.expect));
+        }
+        if self.kind == Kind::Refresh {
+            let inner: Value =
+                serde_json::from_str(v["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+            self.chained_refresh = inner["refresh_token"].as_str().map(str::to_owned);
+        }
+        Ok(())
+    }
+}
