@@ -11,8 +11,13 @@ trap 'exit 130' INT TERM
 load_env_file dev.env
 DYNAMO_PORT="$(free_port)"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMO_PORT"
-echo "==> release build (first time: several minutes)"
-cargo build --release --workspace --bins
+echo "==> release build, one function at a time (first time: several minutes)"
+# One package per build, as `sam build` / `cargo lambda build --bin` does: a workspace-wide build
+# would unify the shared crate's features and link the AWS SDK into every function.
+for dir in functions/*/; do
+  cargo build --release --quiet -p "$(basename "$dir")"
+done
+cargo build --release --quiet -p lambda-bench
 echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
 start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-bench.log"
 echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

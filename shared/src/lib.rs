@@ -7,6 +7,8 @@
 //! an [`ApiError`], which the handler turns into a JSON response in one place.
 
 pub mod audit;
+#[cfg(any(feature = "dynamo", feature = "secrets"))]
+pub mod aws;
 pub mod blocklist;
 pub mod config;
 pub mod error;

@@ -13,7 +13,7 @@ use shared::config::{
 use shared::http::{json_response, read_json_object, require_method};
 use shared::keys;
 use shared::password::Passwords;
-use shared::rate_limit::{RateLimiter, Refusal};
+use shared::rate_limit::{RateLimiter, Refusal, Slot};
 use shared::refresh::{RefreshTokens, Sessions};
 use shared::store::UserStore;
 use shared::store::dynamo::DynamoStore;
@@ -76,29 +76,38 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     let body = read_json_object(req)?;
     let now = (deps.clock)();
 
-    // Every attempt counts against the source IP, before any other work.
-    let ip_slot = deps
-        .limiter
-        .take(&deps.limits.per_ip, &meta.source_ip, now)
-        .await?
-        .map_err(|r| refused(deps, meta, r, ""))?;
-
     let credentials = Credentials::parse(&body, Purpose::Login)?;
     let username = credentials.username.as_ref();
     let key = credentials.username.key();
+    let limiter = &deps.limiter;
 
-    // Failures count against the username: a slot is taken now (so concurrent guesses cannot
-    // overshoot the limit) and given back if the password turns out right. The user is read in
-    // parallel; both finish before any hashing.
-    let (user_slot, user) = tokio::try_join!(
+    // First wave, three independent requests at once, all finished before any hashing: every
+    // attempt counts against the source IP; failures count against the username (a slot is
+    // taken now, so concurrent guesses cannot overshoot the limit, and given back if the
+    // password is right); and the user is read.
+    let (ip_slot, user_slot, user) = tokio::try_join!(
         async {
-            deps.limiter
-                .take(&deps.limits.per_user, &key, now)
-                .await
-                .map_err(ApiError::from)
+            let taken = limiter
+                .take(&deps.limits.per_ip, &meta.source_ip, now)
+                .await;
+            taken.map_err(ApiError::from)
+        },
+        async {
+            let taken = limiter.take(&deps.limits.per_user, &key, now).await;
+            taken.map_err(ApiError::from)
         },
         async { deps.users.find(&key).await.map_err(ApiError::from) },
     )?;
+    let ip_slot = match ip_slot {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            // Refused before any guess was checked: that is no failed guess for the username.
+            if let Ok(slot) = &user_slot {
+                give_back(limiter, slot).await;
+            }
+            return Err(refused(deps, meta, refusal, username));
+        }
+    };
     let user_slot = user_slot.map_err(|r| refused(deps, meta, r, username))?;
 
     // One argon2 verification whether or not the user exists (a dummy hash otherwise), so both
@@ -111,14 +120,15 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         return Err(ApiError::InvalidCredentials);
     };
 
-    if let Err(e) = deps.limiter.give_back(&user_slot).await {
-        // The login itself succeeded; an unreturned slot only makes the limit a little stricter.
-        tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
-    }
+    // Second wave: start the session and give back the per-user slot together.
+    let (session, ()) = tokio::join!(
+        deps.sessions.start(&user.username, now),
+        give_back(limiter, &user_slot)
+    );
+    let (sid, refresh_token) = session?;
     if deps.passwords.needs_rehash(&user.password_hash) {
         rehash(deps, &key, &user.password_hash, &credentials.password).await;
     }
-    let (sid, refresh_token) = deps.sessions.start(&user.username, now).await?;
     let issued = deps.tokens.issue(&user.username, &sid, now)?;
     deps.audit
         .record(meta, "login", "success", "authenticated", &user.username);
@@ -133,6 +143,14 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     );
     ip_slot.write_headers(&deps.limits.per_ip, response.headers_mut());
     Ok(response)
+}
+
+/// Returns a per-user slot. Best effort: an unreturned slot only makes the limit a little
+/// stricter for the rest of its window.
+async fn give_back(limiter: &RateLimiter, slot: &Slot) {
+    if let Err(e) = limiter.give_back(slot).await {
+        tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
+    }
 }
 
 /// Upgrades a hash made with weaker parameters than the configured ones, now that the password

@@ -4,17 +4,12 @@
 //! incremented only while below its limit. DynamoDB evaluates the condition and the write as one
 //! atomic step, which is what makes concurrent registrations and logins exact.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::config::Tables;
 use crate::error::BoxError;
@@ -23,31 +18,7 @@ use crate::store::{
     UserStore,
 };
 
-/// SDK retry and timeout settings, explicit rather than SDK defaults so the worst case fits
-/// well inside the 10 s Lambda timeout: 3 attempts with exponential backoff, each attempt at
-/// most 1 s, the whole call at most 3 s, connecting at most 1 s.
-pub fn sdk_settings() -> (RetryConfig, TimeoutConfig) {
-    let retry = RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(25));
-    let timeout = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(3))
-        .build();
-    (retry, timeout)
-}
-
-/// Loads the SDK configuration from the environment (region, credentials and, for local runs,
-/// `AWS_ENDPOINT_URL_DYNAMODB`). Does no network I/O: credentials resolve lazily.
-pub async fn load_sdk_config() -> SdkConfig {
-    let (retry, timeout) = sdk_settings();
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeout)
-        .load()
-        .await
-}
+pub use crate::aws::{load_sdk_config, sdk_settings};
 
 /// Users and counters in DynamoDB.
 #[derive(Clone, Debug)]

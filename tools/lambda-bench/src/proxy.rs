@@ -18,19 +18,34 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+/// What the proxy saw since the last [`Counters::take`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    /// DynamoDB requests.
+    pub requests: u64,
+    /// Sequential round trips: requests sent while none was in flight start a new wave;
+    /// requests sent concurrently share one.
+    pub waves: u64,
+    /// Total time requests spent at the proxy.
+    pub micros: u64,
+}
+
 #[derive(Default)]
 pub struct Counters {
     requests: AtomicU64,
+    waves: AtomicU64,
+    in_flight: AtomicU64,
     micros: AtomicU64,
 }
 
 impl Counters {
-    /// Requests and total microseconds since the last call, then zero.
-    pub fn take(&self) -> (u64, u64) {
-        (
-            self.requests.swap(0, Ordering::SeqCst),
-            self.micros.swap(0, Ordering::SeqCst),
-        )
+    /// What was seen since the last call, then zero.
+    pub fn take(&self) -> Seen {
+        Seen {
+            requests: self.requests.swap(0, Ordering::SeqCst),
+            waves: self.waves.swap(0, Ordering::SeqCst),
+            micros: self.micros.swap(0, Ordering::SeqCst),
+        }
     }
 }
 
@@ -73,6 +88,9 @@ async fn forward(
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
+    if counters.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+        counters.waves.fetch_add(1, Ordering::SeqCst);
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -80,6 +98,7 @@ async fn forward(
         .unwrap_or("/")
         .to_owned();
     let Ok(uri) = format!("http://{target}{path}").parse() else {
+        counters.in_flight.fetch_sub(1, Ordering::SeqCst);
         return bad_gateway();
     };
     *req.uri_mut() = uri;
@@ -88,6 +107,7 @@ async fn forward(
         Err(_) => bad_gateway(),
     };
     counters.requests.fetch_add(1, Ordering::SeqCst);
+    counters.in_flight.fetch_sub(1, Ordering::SeqCst);
     counters
         .micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::SeqCst);

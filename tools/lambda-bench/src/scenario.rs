@@ -234,6 +234,12 @@ impl Prep {
 }
 
 impl Scenario {
+    /// Whether the function links an AWS SDK client (DynamoDB or Secrets Manager), which sets
+    /// its size target.
+    pub fn uses_sdk(&self) -> bool {
+        !matches!(self.kind, Kind::Floor | Kind::Fallback | Kind::Me)
+    }
+
     /// The event of invocation `i`; any set-up it needs happens here, outside the timing.
     pub async fn event(&mut self, prep: &Prep, i: usize) -> Result<Vec<u8>, String> {
         let now = shared::unix_now();
