@@ -287,11 +287,7 @@ fn checks(all: &[Figures], floor: &Figures, argon2_us: u64) -> Vec<(String, bool
         ));
     }
     for f in all.iter().filter(|f| f.name != "floor") {
-        let limit = if f.sdk {
-            3 * 1024 * 1024
-        } else {
-            1536 * 1024
-        };
+        let limit = if f.sdk { 3 * 1024 * 1024 } else { 1536 * 1024 };
         out.push((
             format!(
                 "{} zipped {} KiB <= {} KiB",
