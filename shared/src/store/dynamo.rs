@@ -57,6 +57,9 @@ struct SessionItem {
     generation: u64,
     rotated_at: u64,
     revoked: bool,
+    /// A random id written by each rotation, so a retried rotation can recognise its own write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,11 +145,14 @@ impl UserStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(CreateUserError::AlreadyExists)
+            Err(e) if is_condition_failure(&e) => {
+                // The SDK retries a request whose answer was lost; if the first try was written,
+                // the retry fails its condition against our own item. The hash (with its random
+                // salt) tells ours from someone else's, so that is no false 409.
+                match self.find(&user.key).await? {
+                    Some(found) if found.password_hash == user.password_hash => Ok(()),
+                    _ => Err(CreateUserError::AlreadyExists),
+                }
             }
             Err(e) => Err(classify(OP, e).into()),
         }
@@ -227,12 +233,7 @@ impl CounterStore for DynamoStore {
                     count: counter.count,
                 })
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Take::Refused)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(Take::Refused),
             Err(e) => Err(classify(OP, e)),
         }
     }
@@ -278,66 +279,66 @@ impl SessionStore for DynamoStore {
             generation: session.generation,
             rotated_at: session.rotated_at,
             revoked: session.revoked,
+            rotation_id: None,
         })
         .map_err(|e| decode_failed(OP, e))?;
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.tables.sessions)
             .set_item(Some(item))
             // 128 random bits never collide in practice; the condition makes sure of it.
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A retry of a write whose answer was lost finds our own session: that is success.
+            Err(e) if is_condition_failure(&e) => match self.read_session(&session.id).await? {
+                Some((found, _)) if found == *session => Ok(()),
+                _ => Err(classify(OP, e)),
+            },
+            Err(e) => Err(classify(OP, e)),
+        }
     }
 
     #[tracing::instrument(name = "sessions.get", skip_all)]
     async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        const OP: &str = "reading session";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.sessions)
-            .key("pk", AttributeValue::S(id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let s: SessionItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
-        Ok(Some(Session {
-            id: s.pk,
-            username: s.username,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            generation: s.generation,
-            rotated_at: s.rotated_at,
-            revoked: s.revoked,
-        }))
+        Ok(self.read_session(id).await?.map(|(s, _)| s))
     }
 
     #[tracing::instrument(name = "sessions.advance", skip_all)]
     async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError> {
+        let rotation_id = crate::refresh::new_session_id().map_err(|e| StoreError::Failed {
+            op: "rotating session",
+            source: Box::new(e),
+        })?;
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.sessions)
             .key("pk", AttributeValue::S(id.to_owned()))
-            .update_expression("SET #gen = :next, rotated_at = :now")
+            .update_expression("SET #gen = :next, rotated_at = :now, rotation_id = :rid")
             .condition_expression("#gen = :from AND revoked = :false AND expires_at > :now")
             .expression_attribute_names("#gen", "generation")
             .expression_attribute_values(":from", n(from))
             .expression_attribute_values(":next", n(from + 1))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":rid", AttributeValue::S(rotation_id.clone()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            // Lost the race, or a retry of our own rotation whose answer was lost: the rotation
+            // id written with the new generation tells which, so a lost answer neither loses
+            // the rotation nor looks like reuse.
+            Err(e) if is_condition_failure(&e) => {
+                let current = self.read_session(id).await?;
+                Ok(current.is_some_and(|(s, rid)| {
+                    s.generation == from + 1 && rid.as_deref() == Some(rotation_id.as_str())
+                }))
+            }
             Err(e) => Err(classify("rotating session", e)),
         }
     }
@@ -360,5 +361,38 @@ impl SessionStore for DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(classify("revoking session", e)),
         }
+    }
+}
+
+impl DynamoStore {
+    /// A session and the id of its last rotation, read consistently.
+    async fn read_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Session, Option<String>)>, StoreError> {
+        const OP: &str = "reading session";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let s: SessionItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
+        let session = Session {
+            id: s.pk,
+            username: s.username,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            generation: s.generation,
+            rotated_at: s.rotated_at,
+            revoked: s.revoked,
+        };
+        Ok(Some((session, s.rotation_id)))
     }
 }

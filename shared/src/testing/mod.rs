@@ -10,6 +10,8 @@ use serde_json::Value;
 use crate::config::Tables;
 use crate::store::dynamo::DynamoStore;
 
+pub mod faults;
+
 /// The workspace's `events/` folder.
 pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -125,6 +127,35 @@ pub async fn unreachable_store() -> DynamoStore {
         .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
         .build();
     DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
+}
+
+/// A store on the local tables through `endpoint` (a [`faults::FaultProxy`]), with timeouts
+/// short enough that a hanging server fails a test in about a second, not three.
+pub async fn store_at(endpoint: &str) -> DynamoStore {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    let sdk = crate::store::dynamo::load_sdk_config().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_millis(300))
+                .operation_timeout(std::time::Duration::from_secs(1))
+                .build(),
+        )
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
+}
+
+/// The local server's endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, set by `make test`).
+pub fn local_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB: run through `make test`")
 }
 
 /// Token settings for tests.

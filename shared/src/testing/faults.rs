@@ -1,0 +1,182 @@
+//! A fault-injecting HTTP proxy in front of the local DynamoDB-compatible server: each request
+//! is forwarded, or answered with a DynamoDB-shaped failure, as the test's plan says. Faults are
+//! chosen per request by number and operation, so every run injects exactly the same ones.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Pass it to the server and return the answer.
+    Forward,
+    /// 400 `ThrottlingException`, as DynamoDB sends when a table is throttled.
+    Throttle,
+    /// 500 `InternalServerError`.
+    ServerError,
+    /// Never answer (the client's timeout has to fire).
+    Hang,
+    /// Pass it to the server (so it takes effect), then answer 500 instead: a lost response.
+    ForwardThenFail,
+}
+
+type Plan = dyn FnMut(usize, &str) -> Action + Send;
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// A running proxy. `endpoint` goes in `AWS_ENDPOINT_URL_DYNAMODB` (or a store's config).
+pub struct FaultProxy {
+    pub endpoint: String,
+    plan: Arc<Mutex<(usize, Box<Plan>)>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`http://host:port`) that forwards everything until told
+    /// otherwise.
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let plan: Arc<Mutex<(usize, Box<Plan>)>> =
+            Arc::new(Mutex::new((0, Box::new(|_, _| Action::Forward))));
+        let client: Client<HttpConnector, Incoming> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
+        let shared_plan = plan.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (client, upstream, plan) =
+                    (client.clone(), upstream.clone(), shared_plan.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (client, upstream, plan) =
+                            (client.clone(), upstream.clone(), plan.clone());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                handle(&client, &upstream, &plan, req).await,
+                            )
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            endpoint: format!("http://{addr}"),
+            plan,
+        }
+    }
+
+    /// Sets the plan: called with the request's number (from 0, counted from this call) and its
+    /// DynamoDB operation (`PutItem`, `UpdateItem`, ...).
+    pub fn plan(&self, plan: impl FnMut(usize, &str) -> Action + Send + 'static) {
+        *self.plan.lock().unwrap() = (0, Box::new(plan));
+    }
+
+    /// Every request gets `action`.
+    pub fn always(&self, action: Action) {
+        self.plan(move |_, _| action);
+    }
+}
+
+async fn handle(
+    client: &Client<HttpConnector, Incoming>,
+    upstream: &str,
+    plan: &Mutex<(usize, Box<Plan>)>,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let operation = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("")
+        .to_owned();
+    let action = {
+        let mut guard = plan.lock().unwrap();
+        let (count, decide) = &mut *guard;
+        let action = decide(*count, &operation);
+        *count += 1;
+        action
+    };
+    match action {
+        Action::Throttle => dynamodb_error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate of requests exceeds the allowed throughput.",
+        ),
+        Action::ServerError => dynamodb_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Internal server error",
+        ),
+        Action::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            dynamodb_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "late",
+            )
+        }
+        Action::Forward | Action::ForwardThenFail => {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_owned();
+            *req.uri_mut() = format!("{upstream}{path}").parse().unwrap();
+            let answer = client.request(req).await;
+            match (action, answer) {
+                (Action::Forward, Ok(r)) => r.map(|b| b.boxed()),
+                (_, Ok(r)) => {
+                    // Let the write land completely before losing its answer.
+                    let _ = r.into_body().collect().await;
+                    dynamodb_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalServerError",
+                        "Internal server error",
+                    )
+                }
+                (_, Err(_)) => {
+                    dynamodb_error(StatusCode::BAD_GATEWAY, "InternalServerError", "proxy")
+                }
+            }
+        }
+    }
+}
+
+/// An error answer in DynamoDB's JSON protocol shape, which the SDK parses into its error types.
+fn dynamodb_error(status: StatusCode, kind: &str, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": message,
+    });
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().unwrap(),
+    );
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", kind.parse().unwrap());
+    response
+}
