@@ -1,0 +1,177 @@
+//! Hostile input: whatever the body, the answer is a 4xx with the standard error body, never a
+//! 5xx and never a panic, and oversized input is refused before any hashing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use lambda_http::{Body, Response};
+use register::Deps;
+use serde_json::{Value, json};
+use shared::audit::Audit;
+use shared::config::{Argon2Config, PasswordPolicy};
+use shared::password::Passwords;
+use shared::store::UserStore;
+use shared::testing::{Event, body_json, local_store, unique};
+
+async fn deps() -> Deps {
+    Deps {
+        users: Arc::new(local_store().await),
+        // Production-strength hashing: the size checks must win long before it would run.
+        passwords: Passwords::new(Argon2Config::default()).unwrap(),
+        policy: PasswordPolicy::default(),
+        audit: Audit {
+            log_usernames: false,
+        },
+    }
+}
+
+async fn send(event: Event) -> Response<Body> {
+    let request = event.request();
+    let (method, path) = shared::testing::route_of(&request);
+    let response = register::handle(&deps().await, request).await;
+    shared::testing::record(&method, &path, &response);
+    response
+}
+
+fn assert_client_error(response: &Response<Body>, status: u16, field: &str) {
+    assert_eq!(response.status(), status);
+    let body = body_json(response);
+    assert!(body["msg"].is_string());
+    if status == 400 {
+        assert_eq!(body["error"], "validation_error");
+        assert!(body["details"][field].is_array(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn non_utf8_bytes_are_a_400() {
+    let mut event = Event::load("register");
+    event.0["body"] = Value::String(
+        base64::engine::general_purpose::STANDARD.encode([0x7b, 0xff, 0xfe, 0x22, 0x7d]),
+    );
+    event.0["isBase64Encoded"] = Value::Bool(true);
+    assert_client_error(&send(event).await, 400, "body");
+}
+
+#[tokio::test]
+async fn invalid_json_an_array_and_null_are_400s() {
+    for raw in [
+        "{\"username\":",
+        "[\"alice\",\"pw\"]",
+        "null",
+        "42",
+        "\"text\"",
+        "{'single':'quotes'}",
+    ] {
+        assert_client_error(
+            &send(Event::load("register").raw_body(raw)).await,
+            400,
+            "body",
+        );
+    }
+}
+
+#[tokio::test]
+async fn numbers_or_objects_where_strings_are_expected_are_400s() {
+    for body in [
+        json!({"username": 12345, "password": "correct horse battery"}),
+        json!({"username": {"$ne": null}, "password": "correct horse battery"}),
+        json!({"username": "alice", "password": ["a", "b"]}),
+        json!({"username": "alice", "password": true}),
+    ] {
+        let response = send(Event::load("register").json(body.clone())).await;
+        assert_eq!(response.status(), 400, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn nul_control_and_non_ascii_characters_in_usernames_are_400s() {
+    for name in [
+        "ali\u{0}ce",
+        "ali\nce",
+        "ali\u{7f}ce",
+        "\u{202e}ecila",
+        "álice",
+        "аlice",
+        "ali ce",
+        "<script>",
+    ] {
+        let body = json!({"username": name, "password": "correct horse battery"});
+        assert_client_error(
+            &send(Event::load("register").json(body)).await,
+            400,
+            "username",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_1_mb_password_is_refused_by_size_before_parsing() {
+    // 413 comes from the body-size check, which runs before the body is even parsed, so no
+    // hashing can happen (`make bench` times it: see the README).
+    let name = unique("big_");
+    let body = json!({"username": name, "password": "p".repeat(1024 * 1024)});
+    let response = send(Event::load("register").json(body)).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(body_json(&response)["error"], "payload_too_large");
+    assert!(
+        local_store()
+            .await
+            .find(&name.to_lowercase())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_password_just_over_128_characters_is_refused_without_hashing() {
+    let body = json!({"username": unique("long_"), "password": "p".repeat(129)});
+    assert_client_error(
+        &send(Event::load("register").json(body)).await,
+        400,
+        "password",
+    );
+}
+
+#[tokio::test]
+async fn a_1_mb_body_is_a_413() {
+    let raw = format!("{{\"padding\":\"{}\"}}", "x".repeat(1024 * 1024));
+    assert_client_error(
+        &send(Event::load("register").raw_body(&raw)).await,
+        413,
+        "body",
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_a_400() {
+    let raw = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert_client_error(
+        &send(Event::load("register").raw_body(&raw)).await,
+        400,
+        "body",
+    );
+    let raw = format!(
+        "{{\"username\":{}1{}}}",
+        "{\"a\":".repeat(500),
+        "}".repeat(500)
+    );
+    assert_client_error(
+        &send(Event::load("register").raw_body(&raw)).await,
+        400,
+        "body",
+    );
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_a_400() {
+    let raw = r#"{"username":"dupe_keys","password":"correct horse battery","password":"x"}"#;
+    let response = send(Event::load("register").raw_body(raw)).await;
+    assert_client_error(&response, 400, "body");
+    assert_eq!(
+        body_json(&response)["details"]["body"][0],
+        "must not repeat a key"
+    );
+}
