@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: dev test lint ci fmt build sam-build deploy bench tools clean
+.PHONY: dev test lint ci fmt build sam-build deploy bench argon2-table tools clean
 
 ## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
 dev: tools
@@ -29,6 +29,11 @@ lint: tools $(VENV)/.sam-installed
 ##        (BENCH_ARGS="--check" fails on a missed target; "--invocations 50" for a quick run)
 bench: tools
 	scripts/bench.sh $(BENCH_ARGS)
+
+## argon2-table: argon2id hash time per Lambda memory size (CPU share emulated with a cgroup)
+argon2-table:
+	cargo build --release --quiet -p lambda-bench
+	scripts/argon2_table.sh
 
 ## ci: what .ci/run runs
 ci: lint test

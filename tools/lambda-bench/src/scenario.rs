@@ -65,6 +65,23 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// Median time of `samples` hashes with `config`, in microseconds.
+pub async fn argon2_hash_us(config: Argon2Config, samples: usize) -> Result<u64, String> {
+    let passwords = Passwords::new(config).map_err(|e| e.to_string())?;
+    let body = json!({"username": "bench", "password": PASSWORD});
+    let p = Credentials::parse(body.as_object().ok_or("body")?, Purpose::Login)
+        .map_err(|e| e.to_string())?
+        .password;
+    let mut v = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        let t = Instant::now();
+        passwords.hash(&p).await.map_err(|e| e.to_string())?;
+        v.push(t.elapsed().as_micros() as u64);
+    }
+    v.sort_unstable();
+    Ok(v[v.len() / 2])
+}
+
 /// Shared set-up: the counting proxy, a key set, a user to log in, direct store access.
 pub struct Prep {
     pub counters: Arc<Counters>,
