@@ -29,7 +29,9 @@ API_PORT="$(free_port)"
 grep -v '^AWS_ENDPOINT_URL_DYNAMODB=' dev.env > "$STATE/test.env"
 echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$STATE/test.env"
 cargo build --workspace --bins
-setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$STATE/test.env" \
+# --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
+# drop that request.
+setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$STATE/test.env" --ignore-changes \
   >"$STATE/watch-test.log" 2>&1 &
 PIDS+=("$!")
 if ! wait_http "http://127.0.0.1:$API_PORT/" 120; then
@@ -42,3 +44,26 @@ if ! python tests/e2e.py "http://127.0.0.1:$API_PORT"; then
   tail -n 50 "$STATE/watch-test.log" >&2
   exit 1
 fi
+
+echo "==> fuzzing the local stack against openapi.yaml (schemathesis)"
+# Every check but positive_data_acceptance (an auth API rightly refuses most well-formed
+# credentials). A fixed seed keeps runs comparable; SCHEMATHESIS_EXAMPLES raises the budget.
+SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks schemathesis run openapi.yaml \
+  --url "http://127.0.0.1:$API_PORT" \
+  --checks all --exclude-checks positive_data_acceptance \
+  --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --seed 20261127 \
+  --generation-codec utf-8 --generation-database none --request-timeout 30 \
+  --report junit --report-junit-path "$STATE/schemathesis-junit.xml" >"$STATE/schemathesis.log" 2>&1 || {
+    cat "$STATE/schemathesis.log"
+    exit 1
+  }
+grep -E "generated|passed|failures|errors" "$STATE/schemathesis.log" | tail -n 3
+python - "$STATE/schemathesis-junit.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+print(f"schemathesis: {tests - bad} passed, {bad} failed")
+sys.exit(1 if bad else 0)
+PY

@@ -362,3 +362,90 @@ async fn unreachable_dynamodb_returns_503_json_and_fails_closed() {
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(body_json(&response)["error"], "service_unavailable");
 }
+
+#[tokio::test]
+async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
+    use shared::config::Argon2Config;
+    use shared::store::UserStore;
+    let store = local_store().await;
+    let mut deps = deps_with(store.clone());
+    let username = unique("legacy_");
+    create_user(&deps, &username).await; // hashed with the cheap test parameters
+    let before = store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let stronger = Argon2Config {
+        memory_kib: 256,
+        iterations: 2,
+        parallelism: 1,
+    };
+    deps.passwords = Passwords::new(stronger).unwrap();
+    assert!(deps.passwords.needs_rehash(&before));
+
+    let response = handle(
+        &deps,
+        login_event(&username, PASSWORD, &unique_ip()).request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let after = store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_ne!(after, before);
+    assert!(
+        after.starts_with("$argon2id$v=19$m=256,t=2,p=1$"),
+        "{after}"
+    );
+    assert!(!deps.passwords.needs_rehash(&after));
+    // The new hash verifies the same password.
+    let again = handle(
+        &deps,
+        login_event(&username, PASSWORD, &unique_ip()).request(),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
+async fn a_failed_login_never_rehashes() {
+    use shared::config::Argon2Config;
+    use shared::store::UserStore;
+    let store = local_store().await;
+    let mut deps = deps_with(store.clone());
+    let username = unique("legacy_");
+    create_user(&deps, &username).await;
+    let before = store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    deps.passwords = Passwords::new(Argon2Config {
+        memory_kib: 256,
+        iterations: 2,
+        parallelism: 1,
+    })
+    .unwrap();
+
+    let response = handle(
+        &deps,
+        login_event(&username, "wrong password!", &unique_ip()).request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 401);
+    let after = store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(after, before);
+}

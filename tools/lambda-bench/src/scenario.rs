@@ -30,12 +30,19 @@ enum Kind {
     Authorizer,
     Register,
     Login,
+    /// Login with a wrong password for the existing user (the enumeration comparison).
+    LoginWrongPassword,
+    /// Login as a user that does not exist.
+    LoginUnknownUser,
     Refresh,
     Logout,
 }
 
 pub struct Scenario {
+    /// The binary to run.
     pub name: &'static str,
+    /// The row's name in the table (the binary's, unless one binary runs several scenarios).
+    pub label: &'static str,
     memory_mb: u32,
     kind: Kind,
     expect: u16,
@@ -46,6 +53,7 @@ pub struct Scenario {
 pub fn all() -> Vec<Scenario> {
     let s = |name, kind, memory_mb, expect| Scenario {
         name,
+        label: name,
         memory_mb,
         kind,
         expect,
@@ -60,6 +68,8 @@ pub fn all() -> Vec<Scenario> {
         s("authorizer", Kind::Authorizer, 128, 0),
         s("register", Kind::Register, 1024, 201),
         s("login", Kind::Login, 1024, 200),
+        s("login", Kind::LoginWrongPassword, 1024, 401).labelled("login-wrong"),
+        s("login", Kind::LoginUnknownUser, 1024, 401).labelled("login-unknown"),
         s("refresh", Kind::Refresh, 128, 200),
         s("logout", Kind::Logout, 128, 204),
     ]
@@ -251,6 +261,11 @@ impl Prep {
 }
 
 impl Scenario {
+    fn labelled(mut self, label: &'static str) -> Self {
+        self.label = label;
+        self
+    }
+
     /// Whether the function links an AWS SDK client (DynamoDB or Secrets Manager), which sets
     /// its size target.
     pub fn uses_sdk(&self) -> bool {
@@ -279,6 +294,15 @@ impl Scenario {
             Kind::Login => with_body(
                 load_event("login")?,
                 json!({"username": prep.login_user, "password": PASSWORD}),
+            ),
+            Kind::LoginWrongPassword => with_body(
+                load_event("login")?,
+                json!({"username": prep.login_user, "password": "not the right password"}),
+            ),
+            // A fresh unknown name each time, as an enumeration attempt would send.
+            Kind::LoginUnknownUser => with_body(
+                load_event("login")?,
+                json!({"username": format!("ghost_{}_{i}", prep.run_id), "password": "not the right password"}),
             ),
             Kind::Refresh => {
                 let current = match self.chained_refresh.take() {
