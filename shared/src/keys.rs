@@ -319,9 +319,9 @@ pub async fn load_from_env() -> Result<KeySet, ConfigError> {
 
 #[cfg(feature = "secrets")]
 async fn read_secret(arn: &str) -> Result<String, ConfigError> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    // The same configuration as the DynamoDB client: Amazon Trust Services roots, explicit
+    // retries and timeouts.
+    let sdk = crate::aws::load_sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let output = client
         .get_secret_value()
