@@ -7,13 +7,14 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: dev test lint ci fmt build sam-build deploy bench argon2-table tools clean
+.PHONY: dev test lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
 
 ## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
 dev: tools
 	scripts/dev.sh
 
-## test: unit, handler, integration (local DynamoDB) and end-to-end HTTP tests
+## test: unit, handler, integration, fault and property tests (local DynamoDB), the OpenAPI
+##       contract check, end-to-end HTTP tests and schemathesis fuzzing of the local stack
 test: tools
 	scripts/test.sh
 
@@ -42,12 +43,17 @@ fmt:
 	cargo fmt --all
 
 ## build: release cross-build of every function for Lambda (arm64), as `sam build` does
-build: tools
-	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+build: tools arm64-target
 	cargo lambda build --release --arm64
 
-sam-build: tools $(VENV)/.sam-installed
+## sam-build: what `sam build` does: `cargo lambda build --release --arm64 --bin <fn>` run in each
+##            function's folder (CodeUri), so each binary gets only its own features
+sam-build: tools arm64-target $(VENV)/.sam-installed
 	sam build
+	target/release/lambda-bench --sizes .aws-sam/build 2>/dev/null || true
+
+arm64-target:
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 ## deploy: build and deploy with SAM (asks for stack name and region the first time)
 deploy: sam-build

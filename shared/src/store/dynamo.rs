@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -127,56 +128,33 @@ fn n(v: impl ToString) -> AttributeValue {
 impl UserStore for DynamoStore {
     #[tracing::instrument(name = "users.create", skip_all)]
     async fn create(&self, user: &NewUser) -> Result<(), CreateUserError> {
-        const OP: &str = "creating user";
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(UserItem {
+        let item = UserItem {
             pk: user.key.clone(),
             username: user.username.clone(),
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
-        })
-        .map_err(|e| decode_failed(OP, e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.users)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                // The SDK retries a request whose answer was lost; if the first try was written,
-                // the retry fails its condition against our own item. The hash (with its random
-                // salt) tells ours from someone else's, so that is no false 409.
-                match self.find(&user.key).await? {
-                    Some(found) if found.password_hash == user.password_hash => Ok(()),
-                    _ => Err(CreateUserError::AlreadyExists),
-                }
-            }
-            Err(e) => Err(classify(OP, e).into()),
+        };
+        if self
+            .put_new(&self.tables.users, item, "creating user")
+            .await?
+        {
+            return Ok(());
+        }
+        // The key was taken. The SDK retries a request whose answer was lost; if the first try
+        // was written, the retry fails its condition against our own item. The hash (with its
+        // random salt) tells ours from someone else's, so that is no false 409.
+        match self.find(&user.key).await? {
+            Some(found) if found.password_hash == user.password_hash => Ok(()),
+            _ => Err(CreateUserError::AlreadyExists),
         }
     }
 
     #[tracing::instrument(name = "users.find", skip_all)]
     async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
-        const OP: &str = "reading user";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let user: UserItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
-        Ok(Some(UserRecord {
-            username: user.username,
-            password_hash: user.password_hash,
+        let user: Option<UserItem> = self.get(&self.tables.users, key, "reading user").await?;
+        Ok(user.map(|u| UserRecord {
+            username: u.username,
+            password_hash: u.password_hash,
         }))
     }
 
@@ -271,7 +249,7 @@ impl SessionStore for DynamoStore {
     #[tracing::instrument(name = "sessions.create", skip_all)]
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         const OP: &str = "creating session";
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(SessionItem {
+        let item = SessionItem {
             pk: session.id.clone(),
             username: session.username.clone(),
             created_at: session.created_at,
@@ -280,25 +258,18 @@ impl SessionStore for DynamoStore {
             rotated_at: session.rotated_at,
             revoked: session.revoked,
             rotation_id: None,
-        })
-        .map_err(|e| decode_failed(OP, e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.sessions)
-            .set_item(Some(item))
-            // 128 random bits never collide in practice; the condition makes sure of it.
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A retry of a write whose answer was lost finds our own session: that is success.
-            Err(e) if is_condition_failure(&e) => match self.read_session(&session.id).await? {
-                Some((found, _)) if found == *session => Ok(()),
-                _ => Err(classify(OP, e)),
-            },
-            Err(e) => Err(classify(OP, e)),
+        };
+        // 128 random bits never collide in practice; the condition makes sure of it.
+        if self.put_new(&self.tables.sessions, item, OP).await? {
+            return Ok(());
+        }
+        // A retry of a write whose answer was lost finds our own session: that is success.
+        match self.read_session(&session.id).await? {
+            Some((found, _)) if found == *session => Ok(()),
+            _ => Err(StoreError::Failed {
+                op: OP,
+                source: "session id already taken".into(),
+            }),
         }
     }
 
@@ -365,25 +336,64 @@ impl SessionStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Puts `item` unless an item with its key exists: true when written, false when the key
+    /// was taken.
+    async fn put_new(
+        &self,
+        table: &str,
+        item: impl Serialize,
+        op: &'static str,
+    ) -> Result<bool, StoreError> {
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(item).map_err(|e| decode_failed(op, e))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify(op, e)),
+        }
+    }
+
+    /// The item stored under `key`, read consistently.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        op: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(op, e))?;
+        output
+            .item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| decode_failed(op, e)))
+            .transpose()
+    }
+
     /// A session and the id of its last rotation, read consistently.
     async fn read_session(
         &self,
         id: &str,
     ) -> Result<Option<(Session, Option<String>)>, StoreError> {
-        const OP: &str = "reading session";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.sessions)
-            .key("pk", AttributeValue::S(id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        let Some(item) = output.item else {
+        let item: Option<SessionItem> = self
+            .get(&self.tables.sessions, id, "reading session")
+            .await?;
+        let Some(s) = item else {
             return Ok(None);
         };
-        let s: SessionItem = serde_dynamo::from_item(item).map_err(|e| decode_failed(OP, e))?;
         let session = Session {
             id: s.pk,
             username: s.username,

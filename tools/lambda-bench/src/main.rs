@@ -338,7 +338,7 @@ fn print_sizes(dir: &Path) -> Result<(), String> {
         .filter(|p| p.is_file())
         .collect();
     entries.sort();
-    println!("{:<11} {:>10} {:>10}", "function", "size KiB", "zip KiB");
+    println!("{:<20} {:>10} {:>10}", "function", "size KiB", "zip KiB");
     for p in entries {
         let (size, zipped) = sizes(&p).map_err(|e| e.to_string())?;
         let name = p
@@ -346,7 +346,7 @@ fn print_sizes(dir: &Path) -> Result<(), String> {
             .and_then(|d| d.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        println!("{:<11} {:>10} {:>10}", name, size / 1024, zipped / 1024);
+        println!("{:<20} {:>10} {:>10}", name, size / 1024, zipped / 1024);
     }
     Ok(())
 }
