@@ -1,0 +1,254 @@
+//! The audit trail and log hygiene, across a whole session's life against the real local
+//! DynamoDB-compatible server: every registration, login success, login failure, rate-limit
+//! refusal, refresh and logout is one structured event with its outcome, reason, source IP and
+//! request id (the username only where enabled), and no log line ever holds a password, a
+//! token or a password hash.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use shared::audit::Audit;
+use shared::config::{Limit, LoginLimits, PasswordPolicy};
+use shared::password::Passwords;
+use shared::rate_limit::RateLimiter;
+use shared::store::UserStore;
+use shared::testing::{
+    Event, body_json, cheap_argon2, local_store, sessions, tokens, unique, unique_ip,
+};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+    fn audit_events(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["audit"] == true)
+            .collect()
+    }
+}
+
+fn audit(log_usernames: bool) -> Audit {
+    Audit { log_usernames }
+}
+
+/// The same JSON subscriber the functions install, writing into `captured`, at the default
+/// `info` level.
+fn subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(captured.clone())
+        .finish()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let store = local_store().await;
+    let username = unique("audited_");
+    let password = "a quite unguessable passphrase 42";
+    let ip = unique_ip();
+
+    let register = register::Deps {
+        users: Arc::new(store.clone()),
+        passwords: Passwords::new(cheap_argon2()).unwrap(),
+        policy: PasswordPolicy::default(),
+        audit: audit(true),
+    };
+    let limit = |name, limit| Limit {
+        name,
+        limit,
+        window_seconds: 60,
+    };
+    let login = login::Deps {
+        users: Arc::new(store.clone()),
+        limiter: RateLimiter::new(Arc::new(store.clone())),
+        limits: LoginLimits {
+            per_ip: limit("login-ip", 2),
+            per_user: limit("login-user", 100),
+        },
+        passwords: Passwords::new(cheap_argon2()).unwrap(),
+        tokens: tokens(),
+        sessions: sessions(store.clone(), 0),
+        audit: audit(true),
+        clock: {
+            let now = shared::unix_now();
+            Arc::new(move || now)
+        },
+    };
+    let credentials = |p: &str| json!({"username": username, "password": p});
+    let login_event = |p: &str| Event::load("login").json(credentials(p)).source_ip(&ip);
+
+    let created = register::handle(
+        &register,
+        Event::load("register")
+            .json(credentials(password))
+            .source_ip(&ip)
+            .request(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let ok = login::handle(&login, login_event(password).request()).await;
+    assert_eq!(ok.status(), 200);
+    let tokens_issued = body_json(&ok);
+    let failed = login::handle(&login, login_event("the wrong passphrase").request()).await;
+    assert_eq!(failed.status(), 401);
+    let refused = login::handle(&login, login_event(password).request()).await;
+    assert_eq!(refused.status(), 429);
+    let refresh_deps = refresh::Deps {
+        sessions: sessions(store.clone(), 0),
+        tokens: tokens(),
+        limiter: RateLimiter::new(Arc::new(store.clone())),
+        limit: limit("refresh-ip", 100),
+        audit: audit(true),
+        clock: Arc::new(shared::unix_now),
+    };
+    let refresh_token = tokens_issued["refresh_token"].as_str().unwrap();
+    let rotated = refresh::handle(
+        &refresh_deps,
+        Event::load("refresh")
+            .json(json!({"refresh_token": refresh_token}))
+            .source_ip(&ip)
+            .request(),
+    )
+    .await;
+    assert_eq!(rotated.status(), 200);
+    let rotated = body_json(&rotated);
+    let logout_deps = logout::Deps {
+        sessions: sessions(store.clone(), 0),
+        audit: audit(true),
+        clock: Arc::new(shared::unix_now),
+    };
+    let next = rotated["refresh_token"].as_str().unwrap();
+    let ended = logout::handle(
+        &logout_deps,
+        Event::load("logout")
+            .json(json!({"refresh_token": next}))
+            .source_ip(&ip)
+            .request(),
+    )
+    .await;
+    assert_eq!(ended.status(), 204);
+
+    // One event per outcome, with the fields an investigation needs.
+    let events = captured.audit_events();
+    let seen: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["outcome"].as_str().unwrap().into(),
+                e["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("register", "success", "created"),
+        ("login", "success", "authenticated"),
+        ("login", "failure", "invalid_credentials"),
+        ("login", "refused", "login-ip"),
+        ("refresh", "success", "rotated"),
+        ("logout", "success", "revoked"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| ((*a).into(), (*b).into(), (*c).into()))
+        .collect();
+    assert_eq!(seen, expected);
+    for e in &events {
+        assert_eq!(e["source_ip"], ip.as_str(), "{e}");
+        assert!(
+            e["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        events[0]["username"],
+        username.as_str(),
+        "usernames are logged when enabled"
+    );
+
+    // Nothing secret anywhere in the log, audit or not.
+    let stored_hash = store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let log = captured.text();
+    for (secret, what) in [
+        (password, "the password"),
+        ("the wrong passphrase", "a wrong password"),
+        (
+            tokens_issued["access_token"].as_str().unwrap(),
+            "an access token",
+        ),
+        (refresh_token, "a refresh token"),
+        (
+            rotated["access_token"].as_str().unwrap(),
+            "a rotated access token",
+        ),
+        (next, "a rotated refresh token"),
+        (stored_hash.as_str(), "the password hash"),
+        (stored_hash.rsplit('$').next().unwrap(), "the hash output"),
+    ] {
+        assert!(!log.contains(secret), "{what} reached the log");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn usernames_stay_out_of_audit_events_unless_enabled() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let register = register::Deps {
+        users: Arc::new(local_store().await),
+        passwords: Passwords::new(cheap_argon2()).unwrap(),
+        policy: PasswordPolicy::default(),
+        audit: audit(false),
+    };
+    let username = unique("private_");
+
+    let response = register::handle(
+        &register,
+        Event::load("register")
+            .json(json!({"username": username, "password": "correct horse battery"}))
+            .request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 201);
+    let events = captured.audit_events();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].get("username").is_none(), "{}", events[0]);
+    assert!(!captured.text().contains(&username));
+}
