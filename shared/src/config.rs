@@ -252,6 +252,27 @@ pub struct LoginLimits {
     pub per_user: Limit,
 }
 
+/// `REGISTER_IP_LIMIT` per `REGISTER_IP_WINDOW_SECONDS` (default 10 per hour): registrations
+/// per source IP. Each one costs a full password hash, so an unbounded stream from one address
+/// would be a cheap way to burn CPU and fill the users table.
+pub fn register_limit() -> Result<Limit, ConfigError> {
+    Ok(Limit {
+        name: "register-ip",
+        limit: in_range(
+            "REGISTER_IP_LIMIT",
+            parsed("REGISTER_IP_LIMIT", 10)?,
+            1,
+            1_000_000,
+        )?,
+        window_seconds: in_range(
+            "REGISTER_IP_WINDOW_SECONDS",
+            parsed("REGISTER_IP_WINDOW_SECONDS", 3600)?,
+            1,
+            86_400,
+        )?,
+    })
+}
+
 /// `REFRESH_IP_LIMIT` per `REFRESH_IP_WINDOW_SECONDS` (default 30 per 60 s): every refresh
 /// attempt counts against the source IP.
 pub fn refresh_limit() -> Result<Limit, ConfigError> {

@@ -12,17 +12,21 @@ use shared::audit::Audit;
 use shared::config::{Argon2Config, PasswordPolicy};
 use shared::password::Passwords;
 use shared::store::UserStore;
-use shared::testing::{Event, body_json, local_store, unique};
+use shared::testing::{Event, body_json, generous_limit, local_store, unique};
 
 async fn deps() -> Deps {
+    let store = local_store().await;
     Deps {
-        users: Arc::new(local_store().await),
+        users: Arc::new(store.clone()),
         // Production-strength hashing: the size checks must win long before it would run.
         passwords: Passwords::new(Argon2Config::default()).unwrap(),
         policy: PasswordPolicy::default(),
         audit: Audit {
             log_usernames: false,
         },
+        limiter: generous_limit(&store, "register-ip").0,
+        limit: generous_limit(&store, "register-ip").1,
+        clock: Arc::new(shared::unix_now),
     }
 }
 

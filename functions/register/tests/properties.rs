@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use shared::audit::Audit;
 use shared::config::PasswordPolicy;
 use shared::password::Passwords;
-use shared::testing::{Event, cheap_argon2, local_store};
+use shared::testing::{Event, cheap_argon2, generous_limit, local_store};
 
 fn status_for(body: &str) -> u16 {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -18,13 +18,17 @@ fn status_for(body: &str) -> u16 {
         .build()
         .unwrap();
     runtime.block_on(async {
+        let store = local_store().await;
         let deps = Deps {
-            users: Arc::new(local_store().await),
+            users: Arc::new(store.clone()),
             passwords: Passwords::new(cheap_argon2()).unwrap(),
             policy: PasswordPolicy::default(),
             audit: Audit {
                 log_usernames: false,
             },
+            limiter: generous_limit(&store, "register-ip").0,
+            limit: generous_limit(&store, "register-ip").1,
+            clock: Arc::new(shared::unix_now),
         };
         let request = Event::load("register").raw_body(body).request();
         let (method, path) = shared::testing::route_of(&request);

@@ -9,7 +9,10 @@ use shared::audit::Audit;
 use shared::config::PasswordPolicy;
 use shared::password::Passwords;
 use shared::store::dynamo::DynamoStore;
-use shared::testing::{Event, body_json, cheap_argon2, local_store, unique, unreachable_store};
+use shared::testing::{
+    Event, body_json, cheap_argon2, generous_limit, local_store, unique, unique_ip,
+    unreachable_store,
+};
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
 async fn handle(
@@ -23,6 +26,8 @@ async fn handle(
 }
 
 fn deps_with(store: DynamoStore) -> Deps {
+    let (limiter, limit) = generous_limit(&store, "register-ip");
+    let now = shared::unix_now();
     Deps {
         users: Arc::new(store),
         passwords: Passwords::new(cheap_argon2()).unwrap(),
@@ -30,6 +35,10 @@ fn deps_with(store: DynamoStore) -> Deps {
         audit: Audit {
             log_usernames: false,
         },
+        limiter,
+        limit,
+        // Pinned for the whole test: a window rolling over mid-test would double the limit.
+        clock: Arc::new(move || now),
     }
 }
 
@@ -232,4 +241,42 @@ async fn unreachable_dynamodb_returns_503_json_with_retry_after() {
         !text.contains("127.0.0.1") && !text.to_lowercase().contains("dispatch"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn registrations_are_rate_limited_per_source_ip() {
+    let mut deps = deps().await;
+    deps.limit.limit = 3;
+    let ip = unique_ip();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let event = register_event(&unique("many_")).source_ip(&ip);
+        statuses.push(handle(&deps, event.request()).await);
+    }
+
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(codes, vec![201, 201, 201, 429]);
+    let limited = &statuses[3];
+    assert_eq!(body_json(limited)["error"], "rate_limited");
+    assert_eq!(
+        limited.headers()["ratelimit-policy"],
+        "\"register-ip\";q=3;w=60"
+    );
+    assert!(limited.headers().contains_key("retry-after"));
+    // Another address is not affected.
+    let elsewhere = register_event(&unique("other_")).source_ip(&unique_ip());
+    assert_eq!(handle(&deps, elsewhere.request()).await.status(), 201);
+}
+
+#[tokio::test]
+async fn invalid_registrations_do_not_use_up_the_limit() {
+    let mut deps = deps().await;
+    deps.limit.limit = 1;
+    let ip = unique_ip();
+    for _ in 0..3 {
+        let event = Event::load("register-invalid").source_ip(&ip);
+        assert_eq!(handle(&deps, event.request()).await.status(), 400);
+    }
+    let valid = register_event(&unique("after_")).source_ip(&ip);
+    assert_eq!(handle(&deps, valid.request()).await.status(), 201);
 }

@@ -291,3 +291,18 @@ pub fn route_of(req: &Request) -> (String, String) {
         req.uri().path().to_owned(),
     )
 }
+
+/// A per-IP limiter on `store` with a limit no test reaches unless it means to.
+pub fn generous_limit(
+    store: &DynamoStore,
+    name: &'static str,
+) -> (crate::rate_limit::RateLimiter, crate::config::Limit) {
+    (
+        crate::rate_limit::RateLimiter::new(std::sync::Arc::new(store.clone())),
+        crate::config::Limit {
+            name,
+            limit: 1_000_000,
+            window_seconds: 60,
+        },
+    )
+}

@@ -15,7 +15,8 @@ use shared::password::Passwords;
 use shared::rate_limit::RateLimiter;
 use shared::store::UserStore;
 use shared::testing::{
-    Event, body_json, cheap_argon2, local_store, sessions, tokens, unique, unique_ip,
+    Event, body_json, cheap_argon2, generous_limit, local_store, sessions, tokens, unique,
+    unique_ip,
 };
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -84,6 +85,9 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
         passwords: Passwords::new(cheap_argon2()).unwrap(),
         policy: PasswordPolicy::default(),
         audit: audit(true),
+        limiter: generous_limit(&store, "register-ip").0,
+        limit: generous_limit(&store, "register-ip").1,
+        clock: Arc::new(shared::unix_now),
     };
     let limit = |name, limit| Limit {
         name,
@@ -230,11 +234,15 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
 async fn usernames_stay_out_of_audit_events_unless_enabled() {
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let store = local_store().await;
     let register = register::Deps {
-        users: Arc::new(local_store().await),
+        users: Arc::new(store.clone()),
         passwords: Passwords::new(cheap_argon2()).unwrap(),
         policy: PasswordPolicy::default(),
         audit: audit(false),
+        limiter: generous_limit(&store, "register-ip").0,
+        limit: generous_limit(&store, "register-ip").1,
+        clock: Arc::new(shared::unix_now),
     };
     let username = unique("private_");
 

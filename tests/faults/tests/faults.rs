@@ -17,8 +17,8 @@ use shared::store::dynamo::DynamoStore;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::faults::{Action, FaultProxy};
 use shared::testing::{
-    Event, body_json, cheap_argon2, local_endpoint, local_store, sessions, store_at, tokens,
-    unique, unique_ip, unreachable_store,
+    Event, body_json, cheap_argon2, generous_limit, local_endpoint, local_store, sessions,
+    store_at, tokens, unique, unique_ip, unreachable_store,
 };
 use shared::unix_now;
 
@@ -43,11 +43,15 @@ fn fixed_clock() -> shared::Clock {
 }
 
 fn register_deps(store: DynamoStore) -> register::Deps {
+    let (limiter, limit) = generous_limit(&store, "register-ip");
     register::Deps {
         users: Arc::new(store),
         passwords: Passwords::new(cheap_argon2()).unwrap(),
         policy: PasswordPolicy::default(),
         audit: audit(),
+        limiter,
+        limit,
+        clock: fixed_clock(),
     }
 }
 

@@ -250,6 +250,7 @@ impl Prep {
             ("LOGIN_IP_LIMIT", "1000000".to_owned()),
             ("LOGIN_USER_LIMIT", "1000000".to_owned()),
             ("REFRESH_IP_LIMIT", "1000000".to_owned()),
+            ("REGISTER_IP_LIMIT", "1000000".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
