@@ -5,7 +5,9 @@
 //! `filter audit and action = "login" and outcome = "failure" | stats count(*) by source_ip`.
 //! The username is included only when the operator enables `AUDIT_LOG_USERNAMES`.
 
+use crate::error::ApiError;
 use crate::http::RequestMeta;
+use crate::rate_limit::Refusal;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Audit {
@@ -13,6 +15,18 @@ pub struct Audit {
 }
 
 impl Audit {
+    /// Records a rate-limit refusal of `action` and turns it into the `429` to send.
+    pub fn refused(
+        &self,
+        meta: &RequestMeta,
+        action: &str,
+        refusal: Refusal,
+        username: &str,
+    ) -> ApiError {
+        self.record(meta, action, "refused", refusal.policy.name, username);
+        ApiError::RateLimited(refusal)
+    }
+
     /// Records one event. `outcome` is `success`, `failure` or `refused`.
     pub fn record(
         &self,

@@ -66,9 +66,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn refused(deps: &Deps, meta: &RequestMeta, refusal: Refusal, username: &str) -> ApiError {
-    deps.audit
-        .record(meta, "login", "refused", refusal.policy.name, username);
-    ApiError::RateLimited(refusal)
+    deps.audit.refused(meta, "login", refusal, username)
 }
 
 async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {

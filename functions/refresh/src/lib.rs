@@ -68,11 +68,7 @@ async fn refresh(
     deps.limiter
         .take(&deps.limit, &meta.source_ip, now)
         .await?
-        .map_err(|refusal| {
-            deps.audit
-                .record(meta, "refresh", "refused", refusal.policy.name, "");
-            ApiError::RateLimited(refusal)
-        })?;
+        .map_err(|refusal| deps.audit.refused(meta, "refresh", refusal, ""))?;
     let presented = required_string(&body, "refresh_token")?;
     let refreshed = match deps.sessions.refresh(&presented, now).await? {
         Ok(r) => r,

@@ -66,11 +66,7 @@ async fn register(
     deps.limiter
         .take(&deps.limit, &meta.source_ip, now)
         .await?
-        .map_err(|refusal| {
-            deps.audit
-                .record(meta, "register", "refused", refusal.policy.name, "");
-            ApiError::RateLimited(refusal)
-        })?;
+        .map_err(|refusal| deps.audit.refused(meta, "register", refusal, ""))?;
     let password_hash = deps.passwords.hash(&credentials.password).await?;
     let username = credentials.username.as_ref();
     let user = NewUser {
