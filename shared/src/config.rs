@@ -306,6 +306,17 @@ impl LoginLimits {
     }
 }
 
+/// `JWKS_MAX_AGE_SECONDS` (default 300, at most a day): how long clients may cache the JWKS.
+/// Publish a new key at least this long before signing with it, so cached copies know it.
+pub fn jwks_max_age() -> Result<u64, ConfigError> {
+    in_range(
+        "JWKS_MAX_AGE_SECONDS",
+        parsed("JWKS_MAX_AGE_SECONDS", 300)?,
+        0,
+        86_400,
+    )
+}
+
 /// `AUDIT_LOG_USERNAMES`: whether audit events carry the username (off by default: usernames
 /// are personal data in many jurisdictions).
 pub fn audit_log_usernames() -> Result<bool, ConfigError> {

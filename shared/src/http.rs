@@ -103,18 +103,16 @@ pub fn read_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
             limit: MAX_BODY_BYTES,
         });
     }
-    // serde_json refuses invalid UTF-8 and nesting deeper than 128 levels, so neither can
-    // cost more than a bounded parse.
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(_)) => {}
-        Ok(_) => return Err(ApiError::invalid("body", "must be a JSON object")),
-        Err(_) => return Err(ApiError::invalid("body", "must be valid JSON")),
-    }
-    // A second, strict pass: `{"password":"a","password":"b"}` is ambiguous (parsers differ on
-    // which one wins), so it is refused rather than guessed at.
+    // One strict parse on the way in: serde_json refuses invalid UTF-8 and nesting deeper than
+    // 128 levels, and `{"password":"a","password":"b"}` is refused too, since parsers differ on
+    // which copy wins. Only a refused body is parsed again, to say what was wrong with it.
     serde_json::from_slice::<UniqueKeys>(bytes)
         .map(|u| u.0)
-        .map_err(|_| ApiError::invalid("body", "must not repeat a key"))
+        .map_err(|_| match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(_)) => ApiError::invalid("body", "must not repeat a key"),
+            Ok(_) => ApiError::invalid("body", "must be a JSON object"),
+            Err(_) => ApiError::invalid("body", "must be valid JSON"),
+        })
 }
 
 /// A JSON object whose top-level keys are all distinct.

@@ -65,6 +65,13 @@ pub struct KeySet {
     refresh_key: Option<hmac::Key>,
 }
 
+/// Which parts of a key set to build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    Public,
+}
+
 /// Minimum bytes of the refresh MAC key and of a master secret.
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -83,19 +90,31 @@ fn b64(name: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
 impl KeySet {
     /// Parses a key-set document, or derives a key set from a non-JSON master secret.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_as(text, Part::All)
+    }
+
+    /// Like [`KeySet::parse`], keeping only the public keys: verify-only functions never build
+    /// the signing key or the refresh key at all (the same result as `parse(..).public_only()`
+    /// without the cold-start work).
+    pub fn parse_public(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_as(text, Part::Public)
+    }
+
+    fn parse_as(text: &str, part: Part) -> Result<Self, ConfigError> {
         let text = text.trim();
         if text.starts_with('{') {
             let doc: KeySetDocument =
                 serde_json::from_str(text).map_err(|e| invalid(format!("not a key set: {e}")))?;
-            Self::from_document(&doc)
+            Self::from_document(&doc, part)
         } else {
-            Self::derive(text.as_bytes())
+            Self::derive(text.as_bytes(), part)
         }
     }
 
-    fn from_document(doc: &KeySetDocument) -> Result<Self, ConfigError> {
+    fn from_document(doc: &KeySetDocument, part: Part) -> Result<Self, ConfigError> {
         let mut public = Vec::new();
         let mut signing = None;
+        let mut names_signing_key = false;
         for key in &doc.keys {
             if key.kty != "OKP" || key.crv != "Ed25519" {
                 return Err(invalid(format!(
@@ -117,11 +136,14 @@ impl KeySet {
                 )));
             }
             if key.kid == doc.signing_kid {
+                names_signing_key = true;
                 let d = key
                     .d
                     .as_deref()
                     .ok_or_else(|| invalid("the signing key has no private part (d)"))?;
-                signing = Some(signing_key(&key.kid, &b64("d", d)?, &x)?);
+                if part == Part::All {
+                    signing = Some(signing_key(&key.kid, &b64("d", d)?, &x)?);
+                }
             }
             public.push(PublicKey {
                 kid: key.kid.clone(),
@@ -129,7 +151,7 @@ impl KeySet {
                 decoding: DecodingKey::from_ed_der(&x),
             });
         }
-        if signing.is_none() {
+        if !names_signing_key {
             return Err(invalid(format!(
                 "signing_kid {:?} names no key",
                 doc.signing_kid
@@ -139,14 +161,15 @@ impl KeySet {
         if refresh.len() < MIN_SECRET_BYTES {
             return Err(invalid("refresh_secret must be at least 32 bytes"));
         }
+        let refresh_key = (part == Part::All).then(|| hmac::Key::new(hmac::HMAC_SHA256, &refresh));
         Ok(Self {
             signing,
             public,
-            refresh_key: Some(hmac::Key::new(hmac::HMAC_SHA256, &refresh)),
+            refresh_key,
         })
     }
 
-    fn derive(master: &[u8]) -> Result<Self, ConfigError> {
+    fn derive(master: &[u8], part: Part) -> Result<Self, ConfigError> {
         if master.len() < MIN_SECRET_BYTES {
             return Err(invalid("a master secret must be at least 32 bytes"));
         }
@@ -178,7 +201,7 @@ impl KeySet {
                 d: Some(B64.encode(seed)),
             }],
         };
-        Self::from_document(&doc)
+        Self::from_document(&doc, part)
     }
 
     /// Drops the signing key and the refresh key: what verify-only functions keep.
@@ -294,23 +317,31 @@ pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocu
 /// or `JWT_KEYS_SECRET_ARN` (AWS Secrets Manager, read once per cold start). Without any of
 /// them the function refuses to start.
 pub async fn load_from_env() -> Result<KeySet, ConfigError> {
+    KeySet::parse(&read_key_text().await?)
+}
+
+/// [`load_from_env`] for functions that only verify: only the public keys are built.
+pub async fn load_public_from_env() -> Result<KeySet, ConfigError> {
+    KeySet::parse_public(&read_key_text().await?)
+}
+
+async fn read_key_text() -> Result<String, ConfigError> {
     let var = |name| {
         std::env::var(name)
             .ok()
             .filter(|v: &String| !v.trim().is_empty())
     };
     if let Some(inline) = var("JWT_KEYS") {
-        return KeySet::parse(&inline);
+        return Ok(inline);
     }
     if let Some(path) = var("JWT_KEYS_FILE") {
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+        return std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
             name: "JWT_KEYS_FILE",
             reason: format!("cannot read {path}: {e}"),
-        })?;
-        return KeySet::parse(&text);
+        });
     }
     if let Some(arn) = var("JWT_KEYS_SECRET_ARN") {
-        return KeySet::parse(&read_secret(&arn).await?);
+        return read_secret(&arn).await;
     }
     Err(ConfigError::Missing(
         "JWT_KEYS_SECRET_ARN (or JWT_KEYS_FILE / JWT_KEYS)",
@@ -452,6 +483,22 @@ mod tests {
         }
         assert!(KeySet::parse("short").is_err(), "short master secret");
         assert!(KeySet::parse("{not json").is_err(), "bad json");
+    }
+
+    #[test]
+    fn parse_public_builds_no_private_parts_but_validates_the_same() {
+        let doc = generate_document("k").unwrap();
+        let text = serde_json::to_string(&doc).unwrap();
+        let set = KeySet::parse_public(&text).unwrap();
+        assert!(set.signing_kid().is_none());
+        assert!(set.refresh_key().is_none());
+        assert_eq!(set.public_keys()[0].x, doc.keys[0].x);
+        let mut broken = doc.clone();
+        broken.signing_kid = "nope".into();
+        assert!(KeySet::parse_public(&serde_json::to_string(&broken).unwrap()).is_err());
+        let derived = KeySet::parse_public("a-master-secret-of-more-than-32-bytes-xyz").unwrap();
+        let full = KeySet::parse("a-master-secret-of-more-than-32-bytes-xyz").unwrap();
+        assert_eq!(derived.public_keys()[0].x, full.public_keys()[0].x);
     }
 
     #[test]

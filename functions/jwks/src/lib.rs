@@ -4,14 +4,10 @@
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::config::ConfigError;
+use shared::config::{self, ConfigError};
 use shared::http::{json_response, require_method};
 use shared::keys::{self, KeySet};
 use shared::{ApiError, RequestMeta};
-
-/// Default `Cache-Control: max-age` (`JWKS_MAX_AGE_SECONDS`). Publish a new key at least this
-/// long before signing with it, so cached copies know it.
-pub const DEFAULT_MAX_AGE_SECONDS: u64 = 300;
 
 #[derive(Serialize)]
 struct Jwk<'a> {
@@ -67,17 +63,8 @@ impl Deps {
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let keys = keys::load_from_env().await?.public_only();
-        let max_age = match std::env::var("JWKS_MAX_AGE_SECONDS") {
-            Ok(v) if !v.trim().is_empty() => {
-                v.trim().parse().map_err(|_| ConfigError::Invalid {
-                    name: "JWKS_MAX_AGE_SECONDS",
-                    reason: "not a whole number of seconds".into(),
-                })?
-            }
-            _ => DEFAULT_MAX_AGE_SECONDS,
-        };
-        Self::new(&keys, max_age)
+        let keys = keys::load_public_from_env().await?;
+        Self::new(&keys, config::jwks_max_age()?)
     }
 }
 

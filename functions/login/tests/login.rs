@@ -363,26 +363,31 @@ async fn unreachable_dynamodb_returns_503_json_and_fails_closed() {
     assert_eq!(body_json(&response)["error"], "service_unavailable");
 }
 
+/// The password hash stored for `username`.
+async fn stored_hash(store: &DynamoStore, username: &str) -> String {
+    use shared::store::UserStore;
+    let user = store.find(&username.to_lowercase()).await.unwrap();
+    user.unwrap().password_hash
+}
+
+/// Argon2 parameters stronger than the cheap ones users are created with.
+fn stronger_argon2() -> Passwords {
+    Passwords::new(shared::config::Argon2Config {
+        memory_kib: 256,
+        iterations: 2,
+        parallelism: 1,
+    })
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
-    use shared::config::Argon2Config;
-    use shared::store::UserStore;
     let store = local_store().await;
     let mut deps = deps_with(store.clone());
     let username = unique("legacy_");
     create_user(&deps, &username).await; // hashed with the cheap test parameters
-    let before = store
-        .find(&username.to_lowercase())
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
-    let stronger = Argon2Config {
-        memory_kib: 256,
-        iterations: 2,
-        parallelism: 1,
-    };
-    deps.passwords = Passwords::new(stronger).unwrap();
+    let before = stored_hash(&store, &username).await;
+    deps.passwords = stronger_argon2();
     assert!(deps.passwords.needs_rehash(&before));
 
     let response = handle(
@@ -392,12 +397,7 @@ async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
     .await;
 
     assert_eq!(response.status(), 200);
-    let after = store
-        .find(&username.to_lowercase())
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
+    let after = stored_hash(&store, &username).await;
     assert_ne!(after, before);
     assert!(
         after.starts_with("$argon2id$v=19$m=256,t=2,p=1$"),
@@ -415,24 +415,12 @@ async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
 
 #[tokio::test]
 async fn a_failed_login_never_rehashes() {
-    use shared::config::Argon2Config;
-    use shared::store::UserStore;
     let store = local_store().await;
     let mut deps = deps_with(store.clone());
     let username = unique("legacy_");
     create_user(&deps, &username).await;
-    let before = store
-        .find(&username.to_lowercase())
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
-    deps.passwords = Passwords::new(Argon2Config {
-        memory_kib: 256,
-        iterations: 2,
-        parallelism: 1,
-    })
-    .unwrap();
+    let before = stored_hash(&store, &username).await;
+    deps.passwords = stronger_argon2();
 
     let response = handle(
         &deps,
@@ -441,11 +429,6 @@ async fn a_failed_login_never_rehashes() {
     .await;
 
     assert_eq!(response.status(), 401);
-    let after = store
-        .find(&username.to_lowercase())
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
+    let after = stored_hash(&store, &username).await;
     assert_eq!(after, before);
 }

@@ -20,7 +20,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         // Verify-only: the private parts of the key set are dropped at once.
-        let keys = Arc::new(keys::load_from_env().await?.public_only());
+        let keys = Arc::new(keys::load_public_from_env().await?);
         Ok(Self {
             tokens: Tokens::new(&TokenConfig::from_env()?, keys),
             realm: config::realm(),

@@ -233,12 +233,7 @@ impl CounterStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Nothing to give back (already zero or gone): that is the goal state anyway.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(classify("giving back rate-limit slot", e)),
         }
     }
