@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: dev test lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
+.PHONY: dev test test-rust e2e fuzz lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
 
 ## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
 dev: tools
@@ -16,7 +16,22 @@ dev: tools
 ## test: unit, handler, integration, fault and property tests (local DynamoDB), the OpenAPI
 ##       contract check, end-to-end HTTP tests and schemathesis fuzzing of the local stack
 test: tools
-	scripts/test.sh
+	scripts/test.sh all
+
+## test-rust: only the unit, handler, integration, fault and property tests (local DynamoDB)
+##            and the OpenAPI contract check over the responses they recorded
+test-rust: tools
+	scripts/test.sh rust
+
+## e2e: only the end-to-end HTTP tests (tests/e2e.py) against cargo lambda watch and a local
+##      DynamoDB; the tests run in a shuffled order, E2E_SEED=N repeats one
+e2e: tools
+	scripts/test.sh e2e
+
+## fuzz: only the schemathesis run against cargo lambda watch and a local DynamoDB
+##       (SCHEMATHESIS_EXAMPLES=100 for a longer run)
+fuzz: tools
+	scripts/test.sh fuzz
 
 ## lint: rustfmt, clippy (warnings are errors), cfn-lint + sam validate on the template, openapi.yaml validity
 lint: tools $(VENV)/.sam-installed

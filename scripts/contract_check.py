@@ -2,11 +2,14 @@
 """Checks recorded HTTP responses against the OpenAPI contract (openapi.yaml).
 
 Usage: python scripts/contract_check.py RECORDS.jsonl [--spec openapi.yaml] [--require-all-operations]
+                                       [--require-all-events events/]
 
 Each line of RECORDS.jsonl is one exchange:
     {"method": "POST", "path": "/login", "status": 200,
      "headers": {"content-type": "application/json", ...}, "body": "<raw body text>"}
 (a query string on `path` is ignored; header names are matched case-insensitively).
+A line `{"event": "<name>"}` notes that a test loaded `events/<name>.json`; with
+--require-all-events DIR, every sample in DIR that no test loaded counts as failed and is named.
 
 For each record:
 - the operation is found by exact path and method. A path the spec does not list must answer
@@ -244,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="OpenAPI document (default: openapi.yaml at the repo root)")
     parser.add_argument("--require-all-operations", action="store_true",
                         help="also fail for every operation of the spec that no record exercised")
+    parser.add_argument("--require-all-events", metavar="DIR",
+                        help="also fail for every sample event in DIR that no test loaded")
     args = parser.parse_args(argv)
 
     try:
@@ -268,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
     passed = failed = 0
     seen: set = set()
+    events_used: set = set()
     for number, line in numbered:
         try:
             record = json.loads(line)
@@ -276,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"line {number}: not a record ({e})")
             failed += 1
+            continue
+        if set(record) == {"event"}:
+            events_used.add(record["event"])
             continue
         try:
             label, problems = check_record(spec, record, seen)
@@ -294,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
             if (method, path) not in seen:
                 failed += 1
                 print(f"{method} {path}: operation never exercised by the records")
+
+    if args.require_all_events:
+        for sample in sorted(Path(args.require_all_events).glob("*.json")):
+            if sample.stem not in events_used:
+                failed += 1
+                print(f"events/{sample.name}: no test loads this sample event")
 
     print(f"contract: {passed} passed, {failed} failed")
     return 1 if failed else 0

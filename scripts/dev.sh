@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+require_venv
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

@@ -1,11 +1,28 @@
-# Helpers shared by scripts/dev.sh and scripts/test.sh. Source it; do not run it.
+# Helpers shared by scripts/dev.sh, scripts/test.sh and scripts/bench.sh. Source it; do not run it.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.dev"
+VENV="$ROOT/.venv"
 mkdir -p "$STATE"
 
+# The venv's tools first (python3 with the dev packages, cargo-lambda, schemathesis), whether a
+# script runs under make or on its own. Every script calls the interpreter `python3`: with this
+# PATH that is the venv's, and a plain system python3 still serves the helpers below without one.
+[ "${PATH%%:*}" = "$VENV/bin" ] || PATH="$VENV/bin:$PATH"
+export PATH
+
+# require_venv: stops with a hint when the dev tools are not installed (any make target that
+# depends on `tools` installs them).
+require_venv() {
+  if [ ! -f "$VENV/.installed" ]; then
+    echo "the dev tools are not installed in $VENV; run 'make tools' first" >&2
+    exit 1
+  fi
+}
+
 PIDS=()
+TEMP_FILES=()
 cleanup() {
   local pid
   for pid in "${PIDS[@]:-}"; do
@@ -14,8 +31,13 @@ cleanup() {
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
   done
+  local file
+  for file in "${TEMP_FILES[@]:-}"; do
+    if [ -n "$file" ]; then rm -f "$file"; fi
+  done
+  return 0
 }
 
 # Reads KEY=VALUE lines (blank lines and # comments skipped) from an env file.
@@ -39,13 +61,13 @@ port_in_use() {
 start_dynamo() {
   local port="$1" log="$2" ready="$STATE/dynamo-$1.ready"
   rm -f "$ready"
-  setsid python "$ROOT/scripts/local_dynamo.py" --port "$port" \
+  setsid python3 "$ROOT/scripts/local_dynamo.py" --port "$port" \
     --table "UsersTable=$USERS_TABLE" --table "RateLimitTable=$RATE_LIMIT_TABLE" \
     --table "SessionsTable=$SESSIONS_TABLE" \
     --ready-file "$ready" >"$log" 2>&1 &
   PIDS+=("$!")
-  local pid=$! i
-  for i in $(seq 1 300); do
+  local pid=$! _
+  for _ in $(seq 1 300); do
     [ -f "$ready" ] && return 0
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "local DynamoDB server failed to start:" >&2; cat "$log" >&2; return 1
@@ -53,6 +75,44 @@ start_dynamo() {
     sleep 0.1
   done
   echo "local DynamoDB server did not become ready in 30 s:" >&2; cat "$log" >&2; return 1
+}
+
+# start_test_dynamo LOGFILE: start_dynamo on a free port, exported as AWS_ENDPOINT_URL_DYNAMODB
+# (dev.env must be loaded first, for the table names).
+start_test_dynamo() {
+  local port
+  port="$(free_port)"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
+  start_dynamo "$port" "$1"
+}
+
+# start_test_api LOGFILE: builds the functions and serves them with `cargo lambda watch` on a free
+# port against the local DynamoDB started before; sets API_URL once it answers. Its settings are
+# dev.env with that DynamoDB endpoint, in a file of this run's own (removed on exit).
+start_test_api() {
+  local log="$1" env_file="$STATE/test-$$.env" port
+  port="$(free_port)"
+  API_URL="http://127.0.0.1:$port"
+  TEMP_FILES+=("$env_file")
+  grep -v '^AWS_ENDPOINT_URL_DYNAMODB=' "$ROOT/dev.env" > "$env_file"
+  echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$env_file"
+  # Every request through `cargo lambda watch` comes from 127.0.0.1, and each end-to-end test
+  # logs in on its own: more than the default 5 logins per minute per IP (dev.env wins if it
+  # sets one).
+  grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=100" >> "$env_file"
+  cargo build --workspace --bins
+  # --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
+  # drop that request.
+  setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" --ignore-changes \
+    >"$log" 2>&1 &
+  PIDS+=("$!")
+  if ! wait_http "$API_URL/" 120; then
+    echo "cargo lambda watch did not answer on port $port:" >&2
+    cat "$log" >&2
+    return 1
+  fi
+  echo "==> functions served on $API_URL"
 }
 
 # wait_http URL SECONDS: until something answers HTTP at URL.

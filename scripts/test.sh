@@ -1,64 +1,68 @@
 #!/usr/bin/env bash
-# `make test`: starts a local DynamoDB-compatible server on a free port, runs every Rust test
-# against it, then serves the functions with `cargo lambda watch` and runs the end-to-end HTTP
-# tests. Stops everything it started, pass or fail.
+# `make test` and its narrower loops. Usage: scripts/test.sh [rust|e2e|fuzz|all] (default all)
+#   rust  (`make test-rust`) local DynamoDB-compatible server on a free port, every Rust test
+#         against it, then the OpenAPI contract check over the responses those tests recorded
+#   e2e   (`make e2e`)       local DynamoDB + `cargo lambda watch`, the HTTP tests in tests/e2e.py
+#   fuzz  (`make fuzz`)      local DynamoDB + `cargo lambda watch`, schemathesis against openapi.yaml
+#   all   (`make test`)      rust, then e2e and fuzz against one served stack; one DynamoDB for all
+# Stops everything it started, pass or fail.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-load_env_file dev.env
-ensure_dev_keys
-DYNAMO_PORT="$(free_port)"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMO_PORT"
+TIER="${1:-all}"
+case "$TIER" in
+  rust|e2e|fuzz|all) ;;
+  *) echo "usage: scripts/test.sh [rust|e2e|fuzz|all]   (default all)" >&2; exit 2 ;;
+esac
+# `make test` keeps its log names (.dev/dynamo-test.log, ...); a narrow tier adds its name, so
+# e.g. `make e2e` and `make fuzz` can run side by side.
+TAG="test"
+[ "$TIER" = all ] || TAG="test-$TIER"
 
-echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
-start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-test.log"
+# Rust tests against the local DynamoDB, then the contract check over what they recorded.
+run_rust() {
+  echo "==> cargo test (unit, handler and integration tests)"
+  export CONTRACT_RECORDS="$STATE/contract-records.jsonl"
+  [ "$TIER" = all ] || CONTRACT_RECORDS="$STATE/contract-records-$TIER.jsonl"
+  rm -f "$CONTRACT_RECORDS"
+  # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a list of words
+  cargo test --workspace --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
 
-echo "==> cargo test (unit, handler and integration tests)"
-export CONTRACT_RECORDS="$STATE/contract-records.jsonl"
-rm -f "$CONTRACT_RECORDS"
-cargo test --workspace --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
+  echo "==> OpenAPI contract: every handler response the tests saw, against openapi.yaml"
+  python3 scripts/contract_check.py "$CONTRACT_RECORDS" --require-all-operations --require-all-events events
+}
 
-echo "==> OpenAPI contract: every handler response the tests saw, against openapi.yaml"
-python scripts/contract_check.py "$CONTRACT_RECORDS" --require-all-operations
-
-echo "==> end-to-end over HTTP through cargo lambda watch"
-API_PORT="$(free_port)"
-grep -v '^AWS_ENDPOINT_URL_DYNAMODB=' dev.env > "$STATE/test.env"
-echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$STATE/test.env"
-cargo build --workspace --bins
-# --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
-# drop that request.
-setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$STATE/test.env" --ignore-changes \
-  >"$STATE/watch-test.log" 2>&1 &
-PIDS+=("$!")
-if ! wait_http "http://127.0.0.1:$API_PORT/" 120; then
-  echo "cargo lambda watch did not answer on port $API_PORT:" >&2
-  cat "$STATE/watch-test.log" >&2
-  exit 1
-fi
-if ! python tests/e2e.py "http://127.0.0.1:$API_PORT"; then
-  echo "--- cargo lambda watch log (last 50 lines) ---" >&2
-  tail -n 50 "$STATE/watch-test.log" >&2
-  exit 1
-fi
-
-echo "==> fuzzing the local stack against openapi.yaml (schemathesis)"
-# Every check but positive_data_acceptance (an auth API rightly refuses most well-formed
-# credentials). A fixed seed keeps runs comparable; SCHEMATHESIS_EXAMPLES raises the budget.
-SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks schemathesis run openapi.yaml \
-  --url "http://127.0.0.1:$API_PORT" \
-  --checks all --exclude-checks positive_data_acceptance \
-  --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --seed 20261127 \
-  --generation-codec utf-8 --generation-database none --request-timeout 30 \
-  --report junit --report-junit-path "$STATE/schemathesis-junit.xml" >"$STATE/schemathesis.log" 2>&1 || {
-    cat "$STATE/schemathesis.log"
+# The HTTP end-to-end tests against the served stack (start_test_api first).
+run_e2e() {
+  echo "==> end-to-end over HTTP through cargo lambda watch"
+  if ! python3 tests/e2e.py "$API_URL"; then
+    echo "--- cargo lambda watch log (last 50 lines) ---" >&2
+    tail -n 50 "$STATE/watch-$TAG.log" >&2
     exit 1
-  }
-grep -E "generated|passed|failures|errors" "$STATE/schemathesis.log" | tail -n 3
-python - "$STATE/schemathesis-junit.xml" <<'PY'
+  fi
+}
+
+# schemathesis against the served stack (start_test_api first).
+run_fuzz() {
+  echo "==> fuzzing the local stack against openapi.yaml (schemathesis)"
+  local log="$STATE/schemathesis-$TAG.log" junit="$STATE/schemathesis-junit-$TAG.xml"
+  if [ "$TIER" = all ]; then
+    log="$STATE/schemathesis.log" junit="$STATE/schemathesis-junit.xml"
+  fi
+  # Every check but positive_data_acceptance (an auth API rightly refuses most well-formed
+  # credentials). A fixed seed keeps runs comparable; SCHEMATHESIS_EXAMPLES raises the budget.
+  SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks schemathesis run openapi.yaml \
+    --url "$API_URL" \
+    --checks all --exclude-checks positive_data_acceptance \
+    --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --seed 20261127 \
+    --generation-codec utf-8 --generation-database none --request-timeout 30 \
+    --report junit --report-junit-path "$junit" >"$log" 2>&1 || {
+      cat "$log"
+      exit 1
+    }
+  grep -E "generated|passed|failures|errors" "$log" | tail -n 3
+  python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else list(root)
@@ -67,3 +71,19 @@ bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 print(f"schemathesis: {tests - bad} passed, {bad} failed")
 sys.exit(1 if bad else 0)
 PY
+}
+
+require_venv
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load_env_file dev.env
+ensure_dev_keys
+start_test_dynamo "$STATE/dynamo-$TAG.log"
+
+case "$TIER" in
+  rust) run_rust ;;
+  e2e)  start_test_api "$STATE/watch-$TAG.log"; run_e2e ;;
+  fuzz) start_test_api "$STATE/watch-$TAG.log"; run_fuzz ;;
+  all)  run_rust; start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_fuzz ;;
+esac

@@ -2,18 +2,31 @@
 """End-to-end tests over real HTTP: register -> login -> protected through `cargo lambda watch`,
 which runs the same binaries as Lambda with the same API Gateway HTTP API (v2) events.
 
-Usage: python tests/e2e.py http://127.0.0.1:PORT   (scripts/test.sh starts the server)
-Prints one line per test and a closing `e2e: N passed, N failed`.
+Usage: python3 tests/e2e.py http://127.0.0.1:PORT [TEST_NAME ...]
+(`make e2e` / `make test` start the server; names pick some tests, by default all run).
+
+Every test is independent: it registers its own fresh user (`new_user`) and logs in itself
+(`login`), so no test reads what another left behind. They run in a shuffled order; the seed is
+printed first, and `E2E_SEED=N` repeats an order. Prints one line per test and a closing
+`e2e: N passed, N failed`; exit status 1 if any test failed.
+
+`cargo lambda watch` sends every request as source IP 127.0.0.1, so all tests share the per-IP
+limits: about one registration and one login per test (REGISTER_IP_LIMIT is 100 per hour in
+dev.env; scripts/test.sh raises LOGIN_IP_LIMIT for its server). A 429 is a failure, never waited
+out: run the tests through `make e2e` / `make test`.
 """
 from __future__ import annotations
 
 import json
+import os
+import random
 import sys
 import urllib.error
 import urllib.request
 import uuid
 
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:9000"
+PASSWORD = "correct horse battery staple"
 
 
 def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
@@ -38,51 +51,87 @@ def expect(cond: bool, what: str):
         raise AssertionError(what)
 
 
-USER = "e2e_" + uuid.uuid4().hex[:10]
-PASSWORD = "correct horse battery staple"
-state: dict = {}
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- helpers: each test makes what it needs with these ------------------------------------
+
+
+def unique_username() -> str:
+    return "e2e_" + uuid.uuid4().hex[:10]
+
+
+def new_user() -> tuple[str, str]:
+    """Registers a fresh user; returns (username, password)."""
+    username = unique_username()
+    status, _, body = call("POST", "/register", {"username": username, "password": PASSWORD})
+    hint = " (per-IP registration limit: REGISTER_IP_LIMIT)" if status == 429 else ""
+    expect(status == 201, f"setup: register {username}: status {status} {body!r}{hint}")
+    return username, PASSWORD
+
+
+def post_login(username: str, password: str):
+    """POST /login as (status, headers, body)."""
+    return call("POST", "/login", {"username": username, "password": password})
+
+
+def login(user: tuple[str, str]) -> dict:
+    """Logs the user in; returns the token response (access_token, refresh_token, ...)."""
+    username, password = user
+    status, _, body = post_login(username, password)
+    expect(status == 200, f"setup: login {username}: status {status} {body!r}")
+    return json.loads(body)
+
+
+# --- tests ----------------------------------------------------------------------------------
 
 
 def test_register_returns_201():
-    status, headers, body = call("POST", "/register", {"username": USER, "password": PASSWORD})
+    username = unique_username()
+    status, headers, body = call("POST", "/register", {"username": username, "password": PASSWORD})
     expect(status == 201, f"status {status} {body!r}")
     expect(json.loads(body) == {"msg": "User registered successfully"}, f"body {body!r}")
     expect(header(headers, "content-type") == "application/json", f"content-type {headers}")
 
 
 def test_register_again_returns_409():
-    status, _, body = call("POST", "/register", {"username": USER.upper(), "password": PASSWORD})
+    username, password = new_user()
+    status, _, body = call("POST", "/register", {"username": username.upper(), "password": password})
     expect(status == 409, f"status {status}")
     expect(json.loads(body) == {"msg": "User already exists", "error": "user_exists"}, f"body {body!r}")
 
 
 def test_login_returns_a_bearer_token_and_a_refresh_token():
-    status, headers, body = call("POST", "/login", {"username": USER, "password": PASSWORD})
+    username, password = new_user()
+    status, headers, body = post_login(username, password)
     expect(status == 200, f"status {status} {body!r}")
     doc = json.loads(body)
     expect(doc["token_type"] == "Bearer" and doc["expires_in"] == 900, f"body {doc}")
     expect(doc["access_token"].count(".") == 2, "access_token is a JWT")
     expect(doc["refresh_token"].startswith("rt1_") and "." not in doc["refresh_token"], "opaque refresh token")
     expect(header(headers, "cache-control") == "no-store", f"cache-control {headers}")
-    state["token"] = doc["access_token"]
-    state["refresh"] = doc["refresh_token"]
 
 
 def test_wrong_password_returns_401():
-    status, _, body = call("POST", "/login", {"username": USER, "password": "not the password"})
+    username, _ = new_user()
+    status, _, body = post_login(username, "not the password")
     expect(status == 401, f"status {status}")
     expect(json.loads(body) == {"msg": "Bad username or password", "error": "invalid_credentials"}, f"{body!r}")
 
 
 def test_protected_accepts_the_token():
-    status, _, body = call("GET", "/protected", headers={"Authorization": f"Bearer {state['token']}"})
+    user = new_user()
+    token = login(user)["access_token"]
+    status, _, body = call("GET", "/protected", headers=bearer(token))
     expect(status == 200, f"status {status} {body!r}")
-    expect(json.loads(body) == {"msg": "This is a protected route", "logged_in_as": USER}, f"{body!r}")
+    expect(json.loads(body) == {"msg": "This is a protected route", "logged_in_as": user[0]}, f"{body!r}")
 
 
 def test_protected_rejects_a_bad_token_with_a_challenge():
-    tampered = state["token"][:-4] + ("AAAA" if not state["token"].endswith("AAAA") else "BBBB")
-    status, headers, body = call("GET", "/protected", headers={"Authorization": f"Bearer {tampered}"})
+    token = login(new_user())["access_token"]
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    status, headers, body = call("GET", "/protected", headers=bearer(tampered))
     expect(status == 401, f"status {status}")
     expect(json.loads(body)["error"] == "invalid_token", f"{body!r}")
     challenge = header(headers, "www-authenticate") or ""
@@ -98,36 +147,36 @@ def test_protected_without_token_returns_401_missing_token():
 def test_jwks_verifies_the_access_token_with_an_independent_library():
     import jwt  # PyJWT: not the Rust code under test
 
+    user = new_user()
+    token = login(user)["access_token"]
     status, headers, body = call("GET", "/.well-known/jwks.json")
     expect(status == 200, f"status {status}")
     expect((header(headers, "cache-control") or "").startswith("public, max-age="), f"{headers}")
     jwks = jwt.PyJWKSet.from_json(body.decode())
     expect(all(k.key_type == "OKP" for k in jwks.keys), "Ed25519 keys")
     expect(b'"d"' not in body, "no private key material")
-    kid = jwt.get_unverified_header(state["token"])["kid"]
+    kid = jwt.get_unverified_header(token)["kid"]
     key = jwks[kid]
-    claims = jwt.decode(
-        state["token"], key, algorithms=["EdDSA"], audience="auth-api-local", issuer="auth-api-local"
-    )
-    expect(claims["sub"] == USER and claims["sid"], f"{claims}")
+    claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="auth-api-local", issuer="auth-api-local")
+    expect(claims["sub"] == user[0] and claims["sid"], f"{claims}")
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family():
-    status, _, body = call("POST", "/refresh", {"refresh_token": state["refresh"]})
+    refresh = login(new_user())["refresh_token"]
+    status, _, body = call("POST", "/refresh", {"refresh_token": refresh})
     expect(status == 200, f"status {status} {body!r}")
     rotated = json.loads(body)
-    expect(rotated["refresh_token"] != state["refresh"], "a new refresh token")
-    status, _, _ = call("GET", "/protected", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    expect(rotated["refresh_token"] != refresh, "a new refresh token")
+    status, _, _ = call("GET", "/protected", headers=bearer(rotated["access_token"]))
     expect(status == 200, "the new access token works")
-    status, _, body = call("POST", "/refresh", {"refresh_token": state["refresh"]})
+    status, _, body = call("POST", "/refresh", {"refresh_token": refresh})
     expect(status == 401 and json.loads(body)["error"] == "invalid_grant", f"reuse: {status} {body!r}")
     status, _, _ = call("POST", "/refresh", {"refresh_token": rotated["refresh_token"]})
     expect(status == 401, "the family is revoked after reuse")
 
 
 def test_logout_ends_the_session():
-    _, _, body = call("POST", "/login", {"username": USER, "password": PASSWORD})
-    refresh = json.loads(body)["refresh_token"]
+    refresh = login(new_user())["refresh_token"]
     status, _, body = call("POST", "/logout", {"refresh_token": refresh})
     expect(status == 204 and body == b"", f"logout {status} {body!r}")
     status, _, _ = call("POST", "/refresh", {"refresh_token": refresh})
@@ -136,7 +185,8 @@ def test_logout_ends_the_session():
 
 def test_me_without_the_gateway_authorizer_is_401():
     # `cargo lambda watch` cannot run API Gateway authorizers, so /me sees no authorizer context.
-    status, _, body = call("GET", "/me", headers={"Authorization": f"Bearer {state['token']}"})
+    token = login(new_user())["access_token"]
+    status, _, body = call("GET", "/me", headers=bearer(token))
     expect(status == 401 and json.loads(body)["error"] == "missing_token", f"{status} {body!r}")
 
 
@@ -154,9 +204,23 @@ def test_wrong_method_returns_405_with_allow():
 
 
 def main() -> int:
-    tests = [v for k, v in globals().items() if k.startswith("test_")]
+    tests = {k: v for k, v in globals().items() if k.startswith("test_") and callable(v)}
+    wanted = sys.argv[2:]
+    unknown = [name for name in wanted if name not in tests]
+    if unknown:
+        print(f"e2e: no such test: {', '.join(unknown)} (tests: {', '.join(tests)})", file=sys.stderr)
+        return 2
+    order = [tests[name] for name in (wanted or tests)]
+    seed_text = os.environ.get("E2E_SEED", "").strip()
+    try:
+        seed = int(seed_text) if seed_text else random.SystemRandom().randrange(1, 1_000_000)
+    except ValueError:
+        print(f"e2e: E2E_SEED must be an integer, not {seed_text!r}", file=sys.stderr)
+        return 2
+    random.Random(seed).shuffle(order)
+    print(f"e2e: {len(order)} tests against {BASE}, shuffled with seed {seed} (E2E_SEED={seed} repeats the order)")
     passed = failed = 0
-    for t in tests:
+    for t in order:
         try:
             t()
             passed += 1

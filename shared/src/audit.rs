@@ -5,37 +5,108 @@
 //! `filter audit and action = "login" and outcome = "failure" | stats count(*) by source_ip`.
 //! The username is included only when the operator enables `AUDIT_LOG_USERNAMES`.
 
+use crate::config::{self, ConfigError, Vars};
 use crate::error::ApiError;
 use crate::http::RequestMeta;
-use crate::rate_limit::Refusal;
+use crate::rate_limit::TakeError;
 
+/// What was attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `POST /register`.
+    Register,
+    /// `POST /login`.
+    Login,
+    /// `POST /refresh`.
+    Refresh,
+    /// `POST /logout`.
+    Logout,
+}
+
+impl Action {
+    /// The `action` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Login => "login",
+            Self::Refresh => "refresh",
+            Self::Logout => "logout",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked.
+    Success,
+    /// It was refused on its merits (bad password, revoked token, taken name).
+    Failure,
+    /// It was refused unseen, by a rate limit.
+    Refused,
+}
+
+impl Outcome {
+    /// The `outcome` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// Writes audit events.
 #[derive(Debug, Clone, Copy)]
 pub struct Audit {
+    /// Whether events carry the username.
     pub log_usernames: bool,
 }
 
 impl Audit {
-    /// Records a rate-limit refusal of `action` and turns it into the `429` to send.
-    pub fn refused(
-        &self,
-        meta: &RequestMeta,
-        action: &str,
-        refusal: Refusal,
-        username: &str,
-    ) -> ApiError {
-        self.record(meta, action, "refused", refusal.policy.name, username);
-        ApiError::RateLimited(refusal)
+    /// `AUDIT_LOG_USERNAMES` (off by default).
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            log_usernames: config::audit_log_usernames(vars)?,
+        })
     }
 
-    /// Records one event. `outcome` is `success`, `failure` or `refused`.
+    /// Turns a rate limiter's "no" into the error to send: a refusal is recorded and becomes a
+    /// 429; a store failure is a 503 (the limiter fails closed) and is no audit event.
+    pub fn limited(
+        &self,
+        meta: &RequestMeta,
+        action: Action,
+        error: TakeError,
+        username: &str,
+    ) -> ApiError {
+        match error {
+            TakeError::Refused(refusal) => {
+                self.record(
+                    meta,
+                    action,
+                    Outcome::Refused,
+                    refusal.policy.name,
+                    username,
+                );
+                ApiError::RateLimited(refusal)
+            }
+            TakeError::Store(e) => e.into(),
+        }
+    }
+
+    /// Records one event; `reason` is a short code (`authenticated`, `invalid_credentials`,
+    /// a rate-limit policy name, a refresh refusal).
     pub fn record(
         &self,
         meta: &RequestMeta,
-        action: &str,
-        outcome: &str,
+        action: Action,
+        outcome: Outcome,
         reason: &str,
         username: &str,
     ) {
+        let (action, outcome) = (action.as_str(), outcome.as_str());
         if self.log_usernames {
             tracing::info!(
                 target: "audit",

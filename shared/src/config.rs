@@ -1,42 +1,100 @@
-//! Configuration read from the environment once per cold start.
+//! Configuration, read once per cold start from a [`Vars`]: the process environment in a
+//! deployed function ([`Vars::env`]), a fixed set of variables in tests ([`Vars::from_pairs`]).
+//! Reading through one source means a test assembles a function with the same parsing and the
+//! same defaults as `main` does.
 //!
-//! Every setting has a safe default except the table names and the JWT secret, without which a
-//! function refuses to start (a missing secret must never fall back to something guessable).
+//! Every setting has a safe default except the table names and the signing keys, without which
+//! a function refuses to start (a missing secret must never fall back to something guessable).
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// A setting that is missing or cannot be used. Returned from `main`, so the function fails its
 /// init phase instead of serving requests with a broken configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is not set.
     #[error("environment variable {0} is required but not set")]
     Missing(&'static str),
+    /// A variable is set to something that cannot be used.
     #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it (never its value when that could be a secret).
+        reason: String,
+    },
 }
 
-/// Reads a variable; empty counts as unset.
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Where settings come from: the process environment, or a fixed map (tests).
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    fixed: Option<BTreeMap<String, String>>,
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing(name))
-}
+impl Vars {
+    /// The process environment.
+    pub fn env() -> Self {
+        Self { fixed: None }
+    }
 
-fn parsed<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|e: T::Err| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            }),
+    /// Exactly these variables, nothing from the environment.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            fixed: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Sets one variable (only on a fixed set; the environment is never written).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.fixed
+            .get_or_insert_with(BTreeMap::new)
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Reads a variable; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.fixed {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parsed<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name,
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// A number in `min..=max`, `default` when unset.
+    fn ranged<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+        T::Err: std::fmt::Display,
+    {
+        in_range(name, self.parsed(name, default)?, min, max)
     }
 }
 
@@ -59,28 +117,34 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 /// requires the ones it uses; the others stay empty and are never called.
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
+    /// `USERS_TABLE`.
     pub users: String,
+    /// `RATE_LIMIT_TABLE`.
     pub rate_limits: String,
+    /// `SESSIONS_TABLE`.
     pub sessions: String,
 }
 
 /// One of the tables.
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
+    /// Users, keyed by lower-cased username.
     Users,
+    /// Rate-limit counters.
     RateLimits,
+    /// Refresh-token sessions.
     Sessions,
 }
 
 impl Tables {
     /// Reads the names of `needed` tables; refuses to start if one is missing.
-    pub fn from_env(needed: &[Table]) -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &Vars, needed: &[Table]) -> Result<Self, ConfigError> {
         let mut tables = Self::default();
         for table in needed {
             match table {
-                Table::Users => tables.users = required("USERS_TABLE")?,
-                Table::RateLimits => tables.rate_limits = required("RATE_LIMIT_TABLE")?,
-                Table::Sessions => tables.sessions = required("SESSIONS_TABLE")?,
+                Table::Users => tables.users = vars.required("USERS_TABLE")?,
+                Table::RateLimits => tables.rate_limits = vars.required("RATE_LIMIT_TABLE")?,
+                Table::Sessions => tables.sessions = vars.required("SESSIONS_TABLE")?,
             }
         }
         Ok(tables)
@@ -90,29 +154,26 @@ impl Tables {
 /// Access-token settings. The keys themselves come from [`crate::keys`].
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
+    /// `JWT_ISSUER` (default `auth-api`): the `iss` of issued tokens, required of verified ones.
     pub issuer: String,
+    /// `JWT_AUDIENCE` (default `auth-api`): the `aud`, likewise.
     pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECONDS` (default 900, 60..=86400).
     pub ttl_seconds: u64,
+    /// `JWT_LEEWAY_SECONDS` (default 30, 0..=30): clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
 }
 
 impl TokenConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the token settings.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            issuer: var("JWT_ISSUER").unwrap_or_else(|| "auth-api".into()),
-            audience: var("JWT_AUDIENCE").unwrap_or_else(|| "auth-api".into()),
-            ttl_seconds: in_range(
-                "ACCESS_TOKEN_TTL_SECONDS",
-                parsed("ACCESS_TOKEN_TTL_SECONDS", 900)?,
-                60,
-                86_400,
-            )?,
-            leeway_seconds: in_range(
-                "JWT_LEEWAY_SECONDS",
-                parsed("JWT_LEEWAY_SECONDS", 30)?,
-                0,
-                30,
-            )?,
+            issuer: vars.get("JWT_ISSUER").unwrap_or_else(|| "auth-api".into()),
+            audience: vars
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| "auth-api".into()),
+            ttl_seconds: vars.ranged("ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?,
+            leeway_seconds: vars.ranged("JWT_LEEWAY_SECONDS", 30, 0, 30)?,
         })
     }
 }
@@ -128,20 +189,11 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the session settings.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            ttl_seconds: in_range(
-                "SESSION_TTL_SECONDS",
-                parsed("SESSION_TTL_SECONDS", 30 * 86_400)?,
-                300,
-                365 * 86_400,
-            )?,
-            grace_seconds: in_range(
-                "REFRESH_GRACE_SECONDS",
-                parsed("REFRESH_GRACE_SECONDS", 0)?,
-                0,
-                60,
-            )?,
+            ttl_seconds: vars.ranged("SESSION_TTL_SECONDS", 30 * 86_400, 300, 365 * 86_400)?,
+            grace_seconds: vars.ranged("REFRESH_GRACE_SECONDS", 0, 0, 60)?,
         })
     }
 }
@@ -150,7 +202,9 @@ impl SessionConfig {
 /// `SERVICE_NAME` (a context word passwords may not contain; `auth-api` by default).
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
+    /// Fewest characters (after NFKC normalisation).
     pub min_chars: usize,
+    /// A word no password may contain.
     pub service_name: std::borrow::Cow<'static, str>,
 }
 
@@ -167,11 +221,12 @@ impl Default for PasswordPolicy {
 }
 
 impl PasswordPolicy {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let min_chars = parsed("PASSWORD_MIN_LENGTH", 8)?;
+    /// Reads the password rules.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            min_chars: in_range("PASSWORD_MIN_LENGTH", min_chars, 8, PASSWORD_MAX_CHARS)?,
-            service_name: var("SERVICE_NAME")
+            min_chars: vars.ranged("PASSWORD_MIN_LENGTH", 8, 8, PASSWORD_MAX_CHARS)?,
+            service_name: vars
+                .get("SERVICE_NAME")
                 .unwrap_or_else(|| "auth-api".into())
                 .into(),
         })
@@ -181,8 +236,11 @@ impl PasswordPolicy {
 /// argon2id cost parameters (OWASP defaults: m = 19456 KiB, t = 2, p = 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Config {
+    /// `ARGON2_MEMORY_KIB` (m).
     pub memory_kib: u32,
+    /// `ARGON2_ITERATIONS` (t).
     pub iterations: u32,
+    /// `ARGON2_PARALLELISM` (p).
     pub parallelism: u32,
 }
 
@@ -197,27 +255,13 @@ impl Default for Argon2Config {
 }
 
 impl Argon2Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the argon2id parameters.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
-            memory_kib: in_range(
-                "ARGON2_MEMORY_KIB",
-                parsed("ARGON2_MEMORY_KIB", d.memory_kib)?,
-                8,
-                1 << 21,
-            )?,
-            iterations: in_range(
-                "ARGON2_ITERATIONS",
-                parsed("ARGON2_ITERATIONS", d.iterations)?,
-                1,
-                16,
-            )?,
-            parallelism: in_range(
-                "ARGON2_PARALLELISM",
-                parsed("ARGON2_PARALLELISM", d.parallelism)?,
-                1,
-                16,
-            )?,
+            memory_kib: vars.ranged("ARGON2_MEMORY_KIB", d.memory_kib, 8, 1 << 21)?,
+            iterations: vars.ranged("ARGON2_ITERATIONS", d.iterations, 1, 16)?,
+            parallelism: vars.ranged("ARGON2_PARALLELISM", d.parallelism, 1, 16)?,
         })
     }
 }
@@ -227,80 +271,75 @@ impl Argon2Config {
 pub struct Limit {
     /// Name used in counter keys and in the `RateLimit-Policy` header.
     pub name: &'static str,
+    /// Hits admitted per window.
     pub limit: u32,
+    /// The window's length.
     pub window_seconds: u64,
 }
 
 impl Limit {
-    fn from_env(
+    /// Reads `limit_var` per `window_var`, with these defaults.
+    fn from_vars(
+        vars: &Vars,
         name: &'static str,
-        limit_var: &'static str,
-        window_var: &'static str,
+        (limit_var, default_limit): (&'static str, u32),
+        (window_var, default_window): (&'static str, u64),
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             name,
-            limit: in_range(limit_var, parsed(limit_var, 5)?, 1, 1_000_000)?,
-            window_seconds: in_range(window_var, parsed(window_var, 60)?, 1, 86_400)?,
+            limit: vars.ranged(limit_var, default_limit, 1, 1_000_000)?,
+            window_seconds: vars.ranged(window_var, default_window, 1, 86_400)?,
         })
+    }
+
+    /// `REGISTER_IP_LIMIT` per `REGISTER_IP_WINDOW_SECONDS` (default 10 per hour):
+    /// registrations per source IP. Each one costs a full password hash, so an unbounded stream
+    /// from one address would be a cheap way to burn CPU and fill the users table.
+    pub fn register(vars: &Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(
+            vars,
+            "register-ip",
+            ("REGISTER_IP_LIMIT", 10),
+            ("REGISTER_IP_WINDOW_SECONDS", 3600),
+        )
+    }
+
+    /// `REFRESH_IP_LIMIT` per `REFRESH_IP_WINDOW_SECONDS` (default 30 per 60 s): every refresh
+    /// attempt counts against the source IP.
+    pub fn refresh(vars: &Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(
+            vars,
+            "refresh-ip",
+            ("REFRESH_IP_LIMIT", 30),
+            ("REFRESH_IP_WINDOW_SECONDS", 60),
+        )
     }
 }
 
 /// Login limits: every attempt per source IP, failed attempts per username.
 #[derive(Debug, Clone)]
 pub struct LoginLimits {
+    /// `LOGIN_IP_LIMIT` per `LOGIN_IP_WINDOW_SECONDS` (default 5 per 60 s): every attempt.
     pub per_ip: Limit,
+    /// `LOGIN_USER_LIMIT` per `LOGIN_USER_WINDOW_SECONDS` (default 5 per 60 s): failures.
     pub per_user: Limit,
 }
 
-/// `REGISTER_IP_LIMIT` per `REGISTER_IP_WINDOW_SECONDS` (default 10 per hour): registrations
-/// per source IP. Each one costs a full password hash, so an unbounded stream from one address
-/// would be a cheap way to burn CPU and fill the users table.
-pub fn register_limit() -> Result<Limit, ConfigError> {
-    Ok(Limit {
-        name: "register-ip",
-        limit: in_range(
-            "REGISTER_IP_LIMIT",
-            parsed("REGISTER_IP_LIMIT", 10)?,
-            1,
-            1_000_000,
-        )?,
-        window_seconds: in_range(
-            "REGISTER_IP_WINDOW_SECONDS",
-            parsed("REGISTER_IP_WINDOW_SECONDS", 3600)?,
-            1,
-            86_400,
-        )?,
-    })
-}
-
-/// `REFRESH_IP_LIMIT` per `REFRESH_IP_WINDOW_SECONDS` (default 30 per 60 s): every refresh
-/// attempt counts against the source IP.
-pub fn refresh_limit() -> Result<Limit, ConfigError> {
-    Ok(Limit {
-        name: "refresh-ip",
-        limit: in_range(
-            "REFRESH_IP_LIMIT",
-            parsed("REFRESH_IP_LIMIT", 30)?,
-            1,
-            1_000_000,
-        )?,
-        window_seconds: in_range(
-            "REFRESH_IP_WINDOW_SECONDS",
-            parsed("REFRESH_IP_WINDOW_SECONDS", 60)?,
-            1,
-            86_400,
-        )?,
-    })
-}
-
 impl LoginLimits {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads both login limits.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            per_ip: Limit::from_env("login-ip", "LOGIN_IP_LIMIT", "LOGIN_IP_WINDOW_SECONDS")?,
-            per_user: Limit::from_env(
+            per_ip: Limit::from_vars(
+                vars,
+                "login-ip",
+                ("LOGIN_IP_LIMIT", 5),
+                ("LOGIN_IP_WINDOW_SECONDS", 60),
+            )?,
+            per_user: Limit::from_vars(
+                vars,
                 "login-user",
-                "LOGIN_USER_LIMIT",
-                "LOGIN_USER_WINDOW_SECONDS",
+                ("LOGIN_USER_LIMIT", 5),
+                ("LOGIN_USER_WINDOW_SECONDS", 60),
             )?,
         })
     }
@@ -308,22 +347,82 @@ impl LoginLimits {
 
 /// `JWKS_MAX_AGE_SECONDS` (default 300, at most a day): how long clients may cache the JWKS.
 /// Publish a new key at least this long before signing with it, so cached copies know it.
-pub fn jwks_max_age() -> Result<u64, ConfigError> {
-    in_range(
-        "JWKS_MAX_AGE_SECONDS",
-        parsed("JWKS_MAX_AGE_SECONDS", 300)?,
-        0,
-        86_400,
-    )
+pub fn jwks_max_age(vars: &Vars) -> Result<u64, ConfigError> {
+    vars.ranged("JWKS_MAX_AGE_SECONDS", 300, 0, 86_400)
 }
 
 /// `AUDIT_LOG_USERNAMES`: whether audit events carry the username (off by default: usernames
 /// are personal data in many jurisdictions).
-pub fn audit_log_usernames() -> Result<bool, ConfigError> {
-    parsed("AUDIT_LOG_USERNAMES", false)
+pub fn audit_log_usernames(vars: &Vars) -> Result<bool, ConfigError> {
+    vars.parsed("AUDIT_LOG_USERNAMES", false)
 }
 
-/// `AUTH_REALM`: the realm named in `WWW-Authenticate` challenges.
-pub fn realm() -> String {
-    var("AUTH_REALM").unwrap_or_else(|| "auth-api".into())
+/// `AUTH_REALM`: the realm named in `WWW-Authenticate` challenges (default `auth-api`).
+pub fn realm(vars: &Vars) -> String {
+    vars.get("AUTH_REALM").unwrap_or_else(|| "auth-api".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn unset_variables_take_their_defaults() {
+        let vars = Vars::from_pairs([("JWT_ISSUER", "  ")]);
+        let tokens = TokenConfig::from_vars(&vars).unwrap();
+        assert_eq!(tokens.issuer, "auth-api", "blank counts as unset");
+        assert_eq!((tokens.ttl_seconds, tokens.leeway_seconds), (900, 30));
+        let limits = LoginLimits::from_vars(&vars).unwrap();
+        assert_eq!((limits.per_ip.limit, limits.per_ip.window_seconds), (5, 60));
+        assert_eq!(Limit::register(&vars).unwrap().window_seconds, 3600);
+        assert_eq!(Limit::refresh(&vars).unwrap().limit, 30);
+        assert_eq!(
+            Argon2Config::from_vars(&vars).unwrap(),
+            Argon2Config::default()
+        );
+    }
+
+    #[test]
+    fn values_outside_their_range_or_unparsable_are_refused_by_name() {
+        for (name, value) in [
+            ("ACCESS_TOKEN_TTL_SECONDS", "59"),
+            ("JWT_LEEWAY_SECONDS", "31"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "soon"),
+        ] {
+            let err = TokenConfig::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err}"
+            );
+        }
+        let err = LoginLimits::from_vars(&Vars::from_pairs([("LOGIN_USER_LIMIT", "0")]));
+        assert!(matches!(
+            err,
+            Err(ConfigError::Invalid {
+                name: "LOGIN_USER_LIMIT",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_missing_table_stops_the_function() {
+        let vars = Vars::from_pairs([("USERS_TABLE", "u")]);
+        assert_eq!(
+            Tables::from_vars(&vars, &[Table::Users]).unwrap().users,
+            "u"
+        );
+        assert!(matches!(
+            Tables::from_vars(&vars, &[Table::Users, Table::Sessions]),
+            Err(ConfigError::Missing("SESSIONS_TABLE"))
+        ));
+    }
+
+    #[test]
+    fn a_fixed_set_never_reads_the_environment() {
+        // PATH is set in every test process; a fixed set must not see it.
+        assert!(Vars::env().get("PATH").is_some());
+        assert!(Vars::from_pairs::<&str, &str>([]).get("PATH").is_none());
+    }
 }

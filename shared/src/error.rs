@@ -1,64 +1,89 @@
-//! The one error type of the API and its mapping to status, headers and JSON body.
+//! The one error type of the API: the vocabulary of failures, each with its HTTP status, its
+//! stable `error` code and its message. Turning an error into a response (body, headers, the
+//! log line of a 5xx) is [`crate::http::response`]'s job, one layer up.
 //!
 //! Client errors say what to fix. Server errors say nothing specific: they carry the request id,
 //! and their cause chain goes to the log, never into the response.
 
 use std::collections::BTreeMap;
 
-use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
-use serde::Serialize;
+use http::StatusCode;
 
-use crate::http::{RequestMeta, json_response};
 use crate::rate_limit::Refusal;
+use crate::store::StoreError;
 
-/// A boxed cause, kept for the log.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::store::BoxError;
 
 /// Field name → messages, as returned in `details` of a 400.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
-/// Seconds a client should wait before retrying after a 503.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
-
+/// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400 `validation_error`, with a message per field.
     #[error("request failed validation")]
     Validation(FieldErrors),
+    /// 409 `user_exists`.
     #[error("user already exists")]
     UserExists,
+    /// 401 `invalid_credentials`: unknown user and wrong password alike.
     #[error("bad username or password")]
     InvalidCredentials,
+    /// 429 `rate_limited`.
     #[error("rate limited by {}", .0.policy.name)]
     RateLimited(Refusal),
+    /// 401 `missing_token`, with a `WWW-Authenticate` challenge for `realm`.
     #[error("no bearer token")]
-    MissingToken { realm: String },
+    MissingToken {
+        /// The realm of the challenge.
+        realm: String,
+    },
+    /// 401 `invalid_token`.
     #[error("invalid bearer token")]
-    InvalidToken { realm: String },
+    InvalidToken {
+        /// The realm of the challenge.
+        realm: String,
+    },
+    /// 400 `invalid_request`: credentials sent twice or malformed.
     #[error("malformed or repeated bearer credentials")]
-    InvalidRequest { realm: String },
+    InvalidRequest {
+        /// The realm of the challenge.
+        realm: String,
+    },
+    /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
+    /// 404 `not_found`.
     #[error("no such route")]
     NotFound,
+    /// 405 `method_not_allowed`, with an `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        /// The `Allow` header value.
+        allow: String,
+    },
+    /// 413 `payload_too_large`.
     #[error("body larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The largest body accepted, in bytes.
+        limit: usize,
+    },
+    /// 503 `service_unavailable`, with `Retry-After`: a dependency failed in a way worth
+    /// retrying.
     #[error("a dependency is unavailable")]
     Unavailable(#[source] BoxError),
+    /// 500 `internal`.
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    msg: &'a str,
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a FieldErrors>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable { .. } => ApiError::Unavailable(Box::new(e)),
+            StoreError::Failed { .. } => ApiError::Internal(Box::new(e)),
+        }
+    }
 }
 
 impl ApiError {
@@ -106,7 +131,8 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> &'static str {
+    /// The human-readable `msg` of the body: what to fix, never an internal detail.
+    pub fn message(&self) -> &'static str {
         match self {
             Self::Validation(_) => "Invalid request",
             Self::UserExists => "User already exists",
@@ -123,101 +149,12 @@ impl ApiError {
             Self::Internal(_) => "Internal server error",
         }
     }
-
-    /// Turns the error into the response the client sees. 5xx causes are logged here, once.
-    pub fn into_response(self, meta: &RequestMeta) -> Response<Body> {
-        let status = self.status();
-        let server_side = status.is_server_error();
-        if server_side {
-            tracing::error!(
-                error.code = self.code(),
-                error.cause = %cause_chain(&self),
-                request_id = %meta.request_id,
-                "request failed"
-            );
-        }
-        let details = match &self {
-            Self::Validation(d) => Some(d),
-            _ => None,
-        };
-        let body = ErrorBody {
-            msg: self.message(),
-            error: self.code(),
-            details,
-            request_id: server_side.then_some(meta.request_id.as_str()),
-        };
-        let mut response = json_response(status, &body);
-        let headers = response.headers_mut();
-        match &self {
-            Self::MissingToken { realm } => {
-                insert(
-                    headers,
-                    header::WWW_AUTHENTICATE,
-                    &format!("Bearer realm=\"{realm}\""),
-                );
-            }
-            Self::InvalidToken { realm } => {
-                insert(
-                    headers,
-                    header::WWW_AUTHENTICATE,
-                    &format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
-                );
-            }
-            Self::InvalidRequest { realm } => {
-                insert(
-                    headers,
-                    header::WWW_AUTHENTICATE,
-                    &format!("Bearer realm=\"{realm}\", error=\"invalid_request\""),
-                );
-            }
-            Self::MethodNotAllowed { allow } => insert(headers, header::ALLOW, allow),
-            Self::RateLimited(refusal) => refusal.write_headers(headers),
-            Self::Unavailable(_) => insert(
-                headers,
-                header::RETRY_AFTER,
-                &UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
-            ),
-            _ => {}
-        }
-        response
-    }
-}
-
-/// Inserts a header whose value we built ourselves; a value that is somehow not a valid header
-/// (for example a realm with a newline from a bad config) is dropped rather than panicking.
-pub(crate) fn insert(headers: &mut http::HeaderMap, name: header::HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(name, v);
-    }
-}
-
-/// `outer: inner: innermost`, for the log.
-fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-
-    fn meta() -> RequestMeta {
-        RequestMeta {
-            request_id: "req-1".into(),
-            source_ip: "203.0.113.9".into(),
-        }
-    }
-
-    fn body(r: &Response<Body>) -> serde_json::Value {
-        serde_json::from_slice(r.body().as_ref()).unwrap()
-    }
 
     #[test]
     fn each_error_maps_to_its_status_and_code() {
@@ -243,7 +180,9 @@ mod tests {
             ),
             (ApiError::NotFound, 404, "not_found"),
             (
-                ApiError::MethodNotAllowed { allow: "POST" },
+                ApiError::MethodNotAllowed {
+                    allow: "POST".into(),
+                },
                 405,
                 "method_not_allowed",
             ),
@@ -260,68 +199,23 @@ mod tests {
             (ApiError::Internal("boom".into()), 500, "internal"),
         ];
         for (error, status, code) in cases {
-            let response = error.into_response(&meta());
-            assert_eq!(response.status().as_u16(), status, "status of {code}");
-            let b = body(&response);
-            assert_eq!(b["error"], code);
-            assert!(b["msg"].is_string(), "msg of {code}");
-            assert_eq!(
-                response.headers()["content-type"],
-                "application/json",
-                "content type of {code}"
-            );
+            assert_eq!(error.status().as_u16(), status, "status of {code}");
+            assert_eq!(error.code(), code);
+            assert!(!error.message().is_empty(), "msg of {code}");
         }
     }
 
     #[test]
-    fn validation_error_carries_details() {
-        let b = body(&ApiError::invalid("password", "too short").into_response(&meta()));
-        assert_eq!(b["details"]["password"][0], "too short");
-    }
-
-    #[test]
-    fn server_errors_carry_request_id_but_not_the_cause() {
-        let r = ApiError::Internal("secret table name leaked".into()).into_response(&meta());
-        let text = String::from_utf8(r.body().as_ref().to_vec()).unwrap();
-        assert!(!text.contains("secret table name"), "{text}");
-        assert_eq!(body(&r)["request_id"], "req-1");
-    }
-
-    #[test]
-    fn client_errors_carry_no_request_id() {
-        let b = body(&ApiError::NotFound.into_response(&meta()));
-        assert!(b.get("request_id").is_none());
-    }
-
-    #[test]
-    fn unavailable_says_when_to_retry() {
-        let r = ApiError::Unavailable("throttled".into()).into_response(&meta());
-        assert_eq!(r.headers()["retry-after"], "1");
-    }
-
-    #[test]
-    fn token_errors_carry_rfc6750_challenges() {
-        let missing = ApiError::MissingToken {
-            realm: "api".into(),
-        }
-        .into_response(&meta());
-        assert_eq!(
-            missing.headers()["www-authenticate"],
-            "Bearer realm=\"api\""
-        );
-        let invalid = ApiError::InvalidToken {
-            realm: "api".into(),
-        }
-        .into_response(&meta());
-        assert_eq!(
-            invalid.headers()["www-authenticate"],
-            "Bearer realm=\"api\", error=\"invalid_token\""
-        );
-    }
-
-    #[test]
-    fn method_not_allowed_lists_allowed_methods() {
-        let r = ApiError::MethodNotAllowed { allow: "POST" }.into_response(&meta());
-        assert_eq!(r.headers()["allow"], "POST");
+    fn store_failures_are_503_when_retryable_and_500_otherwise() {
+        let unavailable = StoreError::Unavailable {
+            op: "users.get",
+            source: "throttled".into(),
+        };
+        let failed = StoreError::Failed {
+            op: "users.get",
+            source: "validation".into(),
+        };
+        assert_eq!(ApiError::from(unavailable).status(), 503);
+        assert_eq!(ApiError::from(failed).status(), 500);
     }
 }

@@ -23,29 +23,38 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Vars};
 
 /// The key set as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeySetDocument {
+    /// The `kid` of the key that signs new tokens.
     pub signing_kid: String,
+    /// base64url of the secret that keys refresh-token MACs.
     pub refresh_secret: String,
+    /// Every key that verifies, the signing key among them.
     pub keys: Vec<KeyDocument>,
 }
 
 /// One Ed25519 key in JWK form; `d` (the private seed) only on keys that may sign.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyDocument {
+    /// Key id (JWT header `kid`).
     pub kid: String,
+    /// JWK key type (`OKP`).
     pub kty: String,
+    /// JWK curve (`Ed25519`).
     pub crv: String,
+    /// base64url public key.
     pub x: String,
+    /// base64url private seed, only on a key that may sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<String>,
 }
 
 /// A public key, as verifiers and the JWKS endpoint see it.
 pub struct PublicKey {
+    /// Key id.
     pub kid: String,
     /// base64url of the 32-byte Ed25519 public key (JWK `x`).
     pub x: String,
@@ -316,21 +325,17 @@ pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocu
 /// Loads the key set from, in order: `JWT_KEYS` (the document inline), `JWT_KEYS_FILE` (a path),
 /// or `JWT_KEYS_SECRET_ARN` (AWS Secrets Manager, read once per cold start). Without any of
 /// them the function refuses to start.
-pub async fn load_from_env() -> Result<KeySet, ConfigError> {
-    KeySet::parse(&read_key_text().await?)
+pub async fn load(vars: &Vars) -> Result<KeySet, ConfigError> {
+    KeySet::parse(&read_key_text(vars).await?)
 }
 
-/// [`load_from_env`] for functions that only verify: only the public keys are built.
-pub async fn load_public_from_env() -> Result<KeySet, ConfigError> {
-    KeySet::parse_public(&read_key_text().await?)
+/// [`load`] for functions that only verify: only the public keys are built.
+pub async fn load_public(vars: &Vars) -> Result<KeySet, ConfigError> {
+    KeySet::parse_public(&read_key_text(vars).await?)
 }
 
-async fn read_key_text() -> Result<String, ConfigError> {
-    let var = |name| {
-        std::env::var(name)
-            .ok()
-            .filter(|v: &String| !v.trim().is_empty())
-    };
+async fn read_key_text(vars: &Vars) -> Result<String, ConfigError> {
+    let var = |name| vars.get(name);
     if let Some(inline) = var("JWT_KEYS") {
         return Ok(inline);
     }

@@ -4,7 +4,29 @@
 //! [`validation::Credentials::parse`] turns it into typed input, [`rate_limit::RateLimiter`] spends
 //! the attempt, [`store::UserStore::find`] loads the user, [`password::Passwords::verify`] checks the
 //! password off the async thread and [`token::Tokens::issue`] signs the access token. Every failure is
-//! an [`ApiError`], which the handler turns into a JSON response in one place.
+//! an [`ApiError`], which the handler turns into a JSON response in one place
+//! ([`ApiError::into_response`], in [`http::response`]).
+//!
+//! # Layers
+//!
+//! Every dependency between modules points one way, down this list (a module uses only modules
+//! on lines below its own; `shared/tests/layering.rs` fails on an import that points up):
+//!
+//! | layer | modules | what it knows |
+//! |---|---|---|
+//! | 8 | `testing`, `bad_tokens` | everything (tests only, feature `test-util`) |
+//! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
+//! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
+//! | 5 | [`validation`], [`password`], [`token`], [`refresh`] | the domain: credentials, hashes, access tokens, sessions |
+//! | 4 | [`error`] | the error vocabulary: status, code, message; nothing of responses |
+//! | 3 | [`rate_limit`] | limits on the counter store; nothing of HTTP |
+//! | 2 | [`store`] (with `store::dynamo`), [`keys`] | storage behind traits, key material; nothing of HTTP or the API error |
+//! | 1 | `aws` | the AWS SDK settings (features `dynamo`, `secrets`) |
+//! | 0 | [`config`], [`routes`], [`blocklist`], [`telemetry`] | settings, the route table, the password blocklist, logging |
+//!
+//! Within a layer a module may use another of the same layer, as long as no cycle forms.
+//! The crate root holds only the [`Clock`].
+#![warn(missing_docs)]
 
 pub mod audit;
 #[cfg(any(feature = "dynamo", feature = "secrets"))]
@@ -23,6 +45,8 @@ pub mod telemetry;
 pub mod token;
 pub mod validation;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod bad_tokens;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

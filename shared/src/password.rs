@@ -4,6 +4,9 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, generate_salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, Version};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::config::{Argon2Config, ConfigError};
 use crate::error::ApiError;
 use crate::validation::Password;
@@ -15,6 +18,9 @@ pub struct Passwords {
     /// A PHC string with the configured parameters that matches no password. Unknown users are
     /// verified against it, so they cost exactly as much as a wrong password.
     dummy_hash: String,
+    /// argon2 computations started (hashes and verifications), for tests that must prove a
+    /// request was refused before any hashing. One relaxed atomic add per computation.
+    computations: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -33,6 +39,7 @@ fn invalid(reason: impl std::fmt::Display) -> ConfigError {
 }
 
 impl Passwords {
+    /// Hashing with these parameters; parameters argon2 refuses stop the function at start.
     pub fn new(config: Argon2Config) -> Result<Self, ConfigError> {
         let params = Params::new(
             config.memory_kib,
@@ -54,7 +61,13 @@ impl Passwords {
         Ok(Self {
             params,
             dummy_hash: dummy.to_string(),
+            computations: Arc::default(),
         })
+    }
+
+    /// How many argon2 computations this instance (and its clones) has started.
+    pub fn computations(&self) -> u64 {
+        self.computations.load(Ordering::Relaxed)
     }
 
     fn hasher(params: Params) -> Argon2<'static> {
@@ -65,6 +78,7 @@ impl Passwords {
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
         let password = password.clone();
         let params = self.params.clone();
+        self.computations.fetch_add(1, Ordering::Relaxed);
         blocking(move || {
             Self::hasher(params)
                 .hash_password(password.expose().as_bytes())
@@ -100,6 +114,7 @@ impl Passwords {
         let is_real = stored.is_some();
         let phc = stored.unwrap_or(&self.dummy_hash).to_owned();
         let params = self.params.clone();
+        self.computations.fetch_add(1, Ordering::Relaxed);
         let matched = blocking(move || {
             let parsed = PasswordHash::new(&phc)
                 .map_err(|e| ApiError::Internal(format!("stored hash unreadable: {e}").into()))?;

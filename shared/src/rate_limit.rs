@@ -3,14 +3,12 @@
 //! Each (policy, subject, window) has one counter, incremented by a conditional write that is
 //! refused once the limit is reached, so N concurrent attempts admit exactly `limit`. Window
 //! keys embed the window's start, so an old window never needs deleting to be ignored: TTL only
-//! saves storage.
+//! saves storage. The headers that tell a client about its limits are written by
+//! [`crate::http::response`].
 
 use std::sync::Arc;
 
-use http::{HeaderMap, header};
-
 use crate::config::Limit;
-use crate::error::insert;
 use crate::store::{CounterStore, StoreError, Take};
 
 /// Extra lifetime of a counter after its window ends, before TTL may delete it.
@@ -20,72 +18,45 @@ const EXPIRY_GRACE_SECONDS: u64 = 60;
 #[derive(Debug, Clone)]
 pub struct Slot {
     key: String,
+    /// Attempts left in this window after this one.
     pub remaining: u32,
+    /// Seconds until the window ends.
     pub reset_in: u64,
 }
 
 /// A refused attempt: which policy, and how long until its window ends.
 #[derive(Debug, Clone)]
 pub struct Refusal {
+    /// The policy that refused.
     pub policy: Limit,
+    /// Seconds until an attempt can be admitted again.
     pub retry_after: u64,
 }
 
-impl Slot {
-    /// The IETF rate-limit headers for an admitted request: how many attempts are left in this
-    /// window and when it resets.
-    pub fn write_headers(&self, policy: &Limit, headers: &mut HeaderMap) {
-        write_policy(policy, headers);
-        insert(
-            headers,
-            header::HeaderName::from_static("ratelimit"),
-            &format!(
-                "\"{}\";r={};t={}",
-                policy.name, self.remaining, self.reset_in
-            ),
-        );
-    }
+/// Why an attempt was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// The limit was reached.
+    #[error("rate limited by {}", .0.policy.name)]
+    Refused(Refusal),
+    /// The counter could not be read or written: the attempt is not admitted (fail closed).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-fn write_policy(p: &Limit, headers: &mut HeaderMap) {
-    insert(
-        headers,
-        header::HeaderName::from_static("ratelimit-policy"),
-        &format!("\"{}\";q={};w={}", p.name, p.limit, p.window_seconds),
-    );
-}
-
-impl Refusal {
-    /// `Retry-After` plus the IETF rate-limit headers (draft-ietf-httpapi-ratelimit-headers):
-    /// `RateLimit-Policy: "login-ip";q=5;w=60` and `RateLimit: "login-ip";r=0;t=42`.
-    pub fn write_headers(&self, headers: &mut HeaderMap) {
-        let p = &self.policy;
-        insert(headers, header::RETRY_AFTER, &self.retry_after.to_string());
-        write_policy(p, headers);
-        insert(
-            headers,
-            header::HeaderName::from_static("ratelimit"),
-            &format!("\"{}\";r=0;t={}", p.name, self.retry_after),
-        );
-    }
-}
-
+/// Takes and gives back attempts on the counter store.
 pub struct RateLimiter {
     store: Arc<dyn CounterStore>,
 }
 
 impl RateLimiter {
+    /// A limiter on these counters.
     pub fn new(store: Arc<dyn CounterStore>) -> Self {
         Self { store }
     }
 
     /// Spends one attempt of `subject` under `policy` at time `now`.
-    pub async fn take(
-        &self,
-        policy: &Limit,
-        subject: &str,
-        now: u64,
-    ) -> Result<Result<Slot, Refusal>, StoreError> {
+    pub async fn take(&self, policy: &Limit, subject: &str, now: u64) -> Result<Slot, TakeError> {
         let window = policy.window_seconds;
         let start = now - now % window;
         let end = start + window;
@@ -96,12 +67,12 @@ impl RateLimiter {
             .take(&key, policy.limit, end + EXPIRY_GRACE_SECONDS)
             .await?
         {
-            Take::Taken { count } => Ok(Ok(Slot {
+            Take::Taken { count } => Ok(Slot {
                 key,
                 remaining: policy.limit.saturating_sub(count),
                 reset_in,
-            })),
-            Take::Refused => Ok(Err(Refusal {
+            }),
+            Take::Refused => Err(TakeError::Refused(Refusal {
                 policy: policy.clone(),
                 retry_after: reset_in,
             })),

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use crate::config::{ConfigError, SessionConfig};
 use crate::error::ApiError;
 use crate::keys::KeySet;
-use crate::store::{Session, SessionStore};
+use crate::store::{Session, SessionStore, StoreError};
 
 const PREFIX: &str = "rt1_";
 const SID_BYTES: usize = 16;
@@ -29,6 +29,8 @@ pub struct RefreshTokens {
 }
 
 impl RefreshTokens {
+    /// The minter keyed by the key set's refresh secret; a key set without one (public-only)
+    /// cannot start a function that needs it.
     pub fn new(keys: &KeySet) -> Result<Self, ConfigError> {
         let key = keys.refresh_key().cloned().ok_or(ConfigError::Invalid {
             name: "JWT_KEYS",
@@ -90,15 +92,74 @@ pub fn new_session_id() -> Result<String, ApiError> {
 /// A successful refresh.
 #[derive(Debug)]
 pub struct Refreshed {
+    /// The session's user.
     pub username: String,
+    /// The session id.
     pub sid: String,
+    /// The refresh token to hand out now.
     pub refresh_token: String,
     /// True when the grace window handed back the current generation instead of rotating.
     pub from_grace: bool,
 }
 
-/// Why a refresh token was refused (all answer the same 401 `invalid_grant`).
-pub type GrantRefused = &'static str;
+/// Why a refresh token was refused. All answer the same 401 `invalid_grant`; the reason goes to
+/// the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GrantRefused {
+    /// Not a refresh token of ours.
+    #[error("malformed or forged")]
+    Forged,
+    /// No session with that id.
+    #[error("unknown session")]
+    UnknownSession,
+    /// The session was revoked (logout, reuse).
+    #[error("session revoked")]
+    Revoked,
+    /// The session's absolute lifetime has passed.
+    #[error("session expired")]
+    Expired,
+    /// An older generation was presented: the session has just been revoked.
+    #[error("reuse detected, session revoked")]
+    Reused,
+    /// A generation the session never reached.
+    #[error("unknown generation")]
+    UnknownGeneration,
+    /// Concurrent rotations kept winning the race.
+    #[error("rotation contention")]
+    Contention,
+}
+
+impl GrantRefused {
+    /// A stable code for the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forged => "forged",
+            Self::UnknownSession => "unknown_session",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::Reused => "reuse_detected",
+            Self::UnknownGeneration => "unknown_generation",
+            Self::Contention => "contention",
+        }
+    }
+}
+
+/// Why a refresh or logout did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The token was refused (401 `invalid_grant`).
+    #[error("refresh token refused: {0}")]
+    Refused(GrantRefused),
+    /// The store or signing failed.
+    #[error(transparent)]
+    Failed(#[from] ApiError),
+}
+
+impl From<StoreError> for GrantError {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
 
 /// Session lifecycle: start at login, rotate on refresh, revoke on reuse or logout.
 pub struct Sessions {
@@ -108,12 +169,17 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn SessionStore>, tokens: RefreshTokens, config: SessionConfig) -> Self {
-        Self {
+    /// Sessions on `store`, with refresh tokens keyed by the key set's refresh secret.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        keys: &KeySet,
+        config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
             store,
-            tokens,
+            tokens: RefreshTokens::new(keys)?,
             config,
-        }
+        })
     }
 
     /// Creates a session for `username` and returns its id and first refresh token.
@@ -135,33 +201,31 @@ impl Sessions {
     /// Exchanges a refresh token for the next generation. Rotation is one conditional write, so
     /// of concurrent refreshes with one token exactly one advances the session; presenting an
     /// older generation (outside the grace window) revokes the whole session.
-    pub async fn refresh(
-        &self,
-        presented: &str,
-        now: u64,
-    ) -> Result<Result<Refreshed, GrantRefused>, ApiError> {
+    pub async fn refresh(&self, presented: &str, now: u64) -> Result<Refreshed, GrantError> {
+        use GrantRefused::*;
+        let refused = |r| Err(GrantError::Refused(r));
         let Some((sid, generation)) = self.tokens.open(presented) else {
-            return Ok(Err("malformed or forged"));
+            return refused(Forged);
         };
         // Two rounds at most: a lost rotation race is looked at once more with fresh state.
         for _ in 0..2 {
             let Some(session) = self.store.get(&sid).await? else {
-                return Ok(Err("unknown session"));
+                return refused(UnknownSession);
             };
             if session.revoked {
-                return Ok(Err("session revoked"));
+                return refused(Revoked);
             }
             if now >= session.expires_at {
-                return Ok(Err("session expired"));
+                return refused(Expired);
             }
             if generation == session.generation {
                 if self.store.advance(&sid, generation, now).await? {
-                    return Ok(Ok(Refreshed {
+                    return Ok(Refreshed {
                         username: session.username,
                         refresh_token: self.tokens.mint(&sid, generation + 1)?,
                         sid,
                         from_grace: false,
-                    }));
+                    });
                 }
                 continue;
             }
@@ -170,33 +234,29 @@ impl Sessions {
                 && grace > 0
                 && now <= session.rotated_at + grace
             {
-                return Ok(Ok(Refreshed {
+                return Ok(Refreshed {
                     username: session.username,
                     refresh_token: self.tokens.mint(&sid, session.generation)?,
                     sid,
                     from_grace: true,
-                }));
+                });
             }
             if generation < session.generation {
                 self.store.revoke(&sid, now).await?;
-                return Ok(Err("reuse detected, session revoked"));
+                return refused(Reused);
             }
-            return Ok(Err("unknown generation"));
+            return refused(UnknownGeneration);
         }
-        Ok(Err("rotation contention"))
+        refused(Contention)
     }
 
     /// Revokes the session of a genuine refresh token (idempotent).
-    pub async fn end(
-        &self,
-        presented: &str,
-        now: u64,
-    ) -> Result<Result<(), GrantRefused>, ApiError> {
+    pub async fn end(&self, presented: &str, now: u64) -> Result<(), GrantError> {
         let Some((sid, _)) = self.tokens.open(presented) else {
-            return Ok(Err("malformed or forged"));
+            return Err(GrantError::Refused(GrantRefused::Forged));
         };
         self.store.revoke(&sid, now).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 }
 

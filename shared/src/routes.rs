@@ -1,35 +1,74 @@
-//! The API's routes, in one place: the fallback function answers 404 or 405 from this table, and
-//! each handler names its `Allow` header from it. Keep it in step with `template.yaml`.
+//! The API's routes, in one place: the single source of truth for which function serves which
+//! method and path. `template.yaml`, `openapi.yaml` and the `cargo lambda watch` router in
+//! `Cargo.toml` must say the same, and `shared/tests/routes.rs` fails when they do not. The
+//! fallback function answers 404 or 405 from this table, and handlers take their `Allow` header
+//! from it.
 
 use http::Method;
 
-/// `(path, method)` of every route the API serves.
-pub const ROUTES: &[(&str, Method)] = &[
-    ("/register", Method::POST),
-    ("/login", Method::POST),
-    ("/protected", Method::GET),
-    ("/refresh", Method::POST),
-    ("/logout", Method::POST),
-    ("/.well-known/jwks.json", Method::GET),
-    ("/me", Method::GET),
-];
+/// One route: a method and a path template (`{name}` matches one path segment, as in API
+/// Gateway and `matchit`), served by one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path template.
+    pub path: &'static str,
+    /// The function (crate under `functions/`) that serves it.
+    pub function: &'static str,
+}
 
-/// The `Allow` header value for a route served with `method`.
-pub fn allow_header(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        _ => "",
+const fn route(method: Method, path: &'static str, function: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function,
     }
 }
 
-/// The methods allowed on `path`, or `None` when no route has that path.
-pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    // API Gateway passes the raw path; a trailing slash is a different route there too.
-    ROUTES
+/// Every route the API serves, apart from the `$default` catch-all served by `fallback`.
+pub const ROUTES: &[Route] = &[
+    route(Method::POST, "/register", "register"),
+    route(Method::POST, "/login", "login"),
+    route(Method::GET, "/protected", "protected"),
+    route(Method::POST, "/refresh", "refresh"),
+    route(Method::POST, "/logout", "logout"),
+    route(Method::GET, "/.well-known/jwks.json", "jwks"),
+    route(Method::GET, "/me", "me"),
+];
+
+/// The function that answers every request no route matches (API Gateway's `$default`).
+pub const FALLBACK_FUNCTION: &str = "fallback";
+
+/// True when `path` matches the template: same number of segments, literal segments equal,
+/// `{name}` segments non-empty. API Gateway passes the raw path; a trailing slash is a different
+/// route there too.
+pub fn matches(template: &str, path: &str) -> bool {
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) => {
+                let param = w.starts_with('{') && w.ends_with('}');
+                if (param && g.is_empty()) || (!param && w != g) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The `Allow` header value for `path` (its methods in table order, comma-separated), or `None`
+/// when no route has that path.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let methods: Vec<&str> = ROUTES
         .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, m)| allow_header(m))
+        .filter(|r| matches(r.path, path))
+        .map(|r| r.method.as_str())
+        .collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
 }
 
 #[cfg(test)]
@@ -37,10 +76,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_paths_list_their_method_and_unknown_paths_none() {
-        assert_eq!(allowed_methods("/register"), Some("POST"));
-        assert_eq!(allowed_methods("/protected"), Some("GET"));
+    fn known_paths_list_their_methods_and_unknown_paths_none() {
+        assert_eq!(allowed_methods("/register").as_deref(), Some("POST"));
+        assert_eq!(allowed_methods("/protected").as_deref(), Some("GET"));
         assert_eq!(allowed_methods("/nope"), None);
         assert_eq!(allowed_methods("/login/"), None);
+        assert_eq!(allowed_methods(""), None);
+    }
+
+    #[test]
+    fn templates_match_one_non_empty_segment_per_parameter() {
+        let cases = [
+            ("/users/{name}", "/users/alice", true),
+            ("/users/{name}", "/users/", false),
+            ("/users/{name}", "/users", false),
+            ("/users/{name}", "/users/alice/x", false),
+            ("/users/{name}/sessions", "/users/bob/sessions", true),
+            ("/users/{name}/sessions", "/users/bob/session", false),
+            ("/me", "/me", true),
+            ("/me", "/Me", false),
+        ];
+        for (template, path, want) in cases {
+            assert_eq!(matches(template, path), want, "{template} vs {path}");
+        }
+    }
+
+    #[test]
+    fn every_route_is_unique_and_well_formed() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(r.path.starts_with('/'), "{r:?}");
+            assert!(!r.function.is_empty() && r.function != FALLBACK_FUNCTION);
+            assert!(
+                ROUTES[i + 1..]
+                    .iter()
+                    .all(|o| (o.method.clone(), o.path) != (r.method.clone(), r.path)),
+                "{r:?} twice"
+            );
+        }
     }
 }

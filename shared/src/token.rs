@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TokenConfig;
 use crate::error::ApiError;
-use crate::http::MAX_TOKEN_BYTES;
 use crate::keys::KeySet;
 
 /// The JWT `typ` of access tokens (RFC 9068), so that no other JWT can pass for one.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// Largest bearer token looked at; longer ones are rejected without decoding.
+pub const MAX_TOKEN_BYTES: usize = 4 * 1024;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -22,27 +24,116 @@ pub struct Claims {
     pub sub: String,
     /// The session (refresh-token family) this token belongs to.
     pub sid: String,
+    /// Issued at (epoch seconds).
     pub iat: u64,
+    /// Not before.
     pub nbf: u64,
+    /// Expires at.
     pub exp: u64,
     /// A unique id per token, for audit and future revocation lists.
     pub jti: String,
+    /// Issuer.
     pub iss: String,
+    /// Audience.
     pub aud: String,
 }
 
 /// A freshly signed token and its lifetime in seconds.
 #[derive(Debug)]
 pub struct Issued {
+    /// The compact JWT.
     pub token: String,
+    /// Seconds until it expires.
     pub expires_in: u64,
+}
+
+/// The body of a successful login or refresh (RFC 6749 section 5.1). Both build it here, so the
+/// two bodies cannot drift apart.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The session's current refresh token.
+    pub refresh_token: String,
+}
+
+impl TokenResponse {
+    /// The body for an access token and the refresh token that goes with it.
+    pub fn new(issued: Issued, refresh_token: String) -> Self {
+        Self {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token,
+        }
+    }
 }
 
 /// Why a token was refused. Every reason answers the same 401 `invalid_token`; the reason only
 /// goes to the log.
-#[derive(Debug, thiserror::Error)]
-#[error("token rejected: {0}")]
-pub struct TokenRejected(pub &'static str);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Longer than [`MAX_TOKEN_BYTES`]: not decoded at all.
+    #[error("too long")]
+    TooLong,
+    /// Not a JWT, or claims of the wrong shape.
+    #[error("malformed")]
+    Malformed,
+    /// A header `alg` other than the pinned one.
+    #[error("algorithm not allowed")]
+    AlgorithmNotAllowed,
+    /// A header `typ` other than `at+jwt`.
+    #[error("not an access token")]
+    NotAnAccessToken,
+    /// No `kid` in the header.
+    #[error("no key id")]
+    NoKeyId,
+    /// A `kid` the key set does not have.
+    #[error("unknown key id")]
+    UnknownKeyId,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// `exp` has passed (beyond the leeway).
+    #[error("expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("not yet valid")]
+    NotYetValid,
+    /// `iss` is not ours.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` is not ours.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A required claim is absent.
+    #[error("missing claim")]
+    MissingClaim,
+}
+
+impl Rejection {
+    /// A stable name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLong => "too_long",
+            Self::Malformed => "malformed",
+            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Self::NotAnAccessToken => "not_an_access_token",
+            Self::NoKeyId => "no_key_id",
+            Self::UnknownKeyId => "unknown_key_id",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::MissingClaim => "missing_claim",
+        }
+    }
+}
 
 /// Signs and verifies access tokens; built once per cold start.
 pub struct Tokens {
@@ -54,6 +145,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// A signer and verifier for these settings and keys.
     pub fn new(config: &TokenConfig, keys: Arc<KeySet>) -> Self {
         // Strict and pinned: only EdDSA (so `alg: none`, HS256 with a public key as the secret,
         // or any other algorithm confusion cannot apply), issuer and audience must match, and
@@ -108,41 +200,40 @@ impl Tokens {
     }
 
     /// Verifies type, algorithm, key id, signature, `exp`, `nbf`, `iss` and `aud`.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenRejected> {
+    pub fn verify(&self, token: &str) -> Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenRejected("too long"));
+            return Err(Rejection::TooLong);
         }
-        let header = decode_header(token).map_err(|_| TokenRejected("malformed"))?;
+        let header = decode_header(token).map_err(|e| reason(e.kind()))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(TokenRejected("algorithm not allowed"));
+            return Err(Rejection::AlgorithmNotAllowed);
         }
         let typ = header.typ.as_deref().unwrap_or_default();
         if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
             && !typ.eq_ignore_ascii_case("application/at+jwt")
         {
-            return Err(TokenRejected("not an access token"));
+            return Err(Rejection::NotAnAccessToken);
         }
-        let kid = header.kid.as_deref().ok_or(TokenRejected("no key id"))?;
-        let key = self
-            .keys
-            .verifier(kid)
-            .ok_or(TokenRejected("unknown key id"))?;
+        let kid = header.kid.as_deref().ok_or(Rejection::NoKeyId)?;
+        let key = self.keys.verifier(kid).ok_or(Rejection::UnknownKeyId)?;
         decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenRejected(reason(e.kind())))
+            .map_err(|e| reason(e.kind()))
     }
 }
 
-fn reason(kind: &ErrorKind) -> &'static str {
+fn reason(kind: &ErrorKind) -> Rejection {
     match kind {
-        ErrorKind::ExpiredSignature => "expired",
-        ErrorKind::ImmatureSignature => "not yet valid",
-        ErrorKind::InvalidIssuer => "wrong issuer",
-        ErrorKind::InvalidAudience => "wrong audience",
-        ErrorKind::InvalidSignature => "bad signature",
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed",
-        ErrorKind::MissingRequiredClaim(_) => "missing claim",
-        _ => "malformed",
+        ErrorKind::ExpiredSignature => Rejection::Expired,
+        ErrorKind::ImmatureSignature => Rejection::NotYetValid,
+        ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+        ErrorKind::InvalidAudience => Rejection::WrongAudience,
+        ErrorKind::InvalidSignature => Rejection::BadSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            Rejection::AlgorithmNotAllowed
+        }
+        ErrorKind::MissingRequiredClaim(_) => Rejection::MissingClaim,
+        _ => Rejection::Malformed,
     }
 }
 
@@ -176,10 +267,6 @@ mod tests {
             "sub": "alice", "sid": "s1", "iat": iat, "nbf": iat, "exp": iat + 900,
             "jti": "j", "iss": "iss-test", "aud": "aud-test"
         })
-    }
-
-    fn part(v: &serde_json::Value) -> String {
-        B64.encode(serde_json::to_vec(v).unwrap())
     }
 
     /// Signs `claims` with the document's signing key, with header tweaks.
@@ -247,100 +334,17 @@ mod tests {
     }
 
     #[test]
-    fn bad_tokens_are_rejected() {
+    fn bad_tokens_are_rejected_for_their_reason() {
         let doc = generate_document("k1").unwrap();
         let tokens = Tokens::new(&config(), key_set(&doc));
-        let t = now();
-        let good = tokens.issue("alice", "s1", t).unwrap().token;
-        let parts: Vec<&str> = good.split('.').collect();
-        let mut forged_claims = claims_at(t);
-        forged_claims["sub"] = "admin".into();
-        let tampered = format!("{}.{}.{}", parts[0], part(&forged_claims), parts[2]);
-        let alg_none = format!(
-            "{}.{}.",
-            part(&serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "k1"})),
-            parts[1]
-        );
-        let stripped = format!("{}.{}.", parts[0], parts[1]);
-        // HS256 signed with the public key bytes as the HMAC secret: the classic key confusion.
-        let public = B64.decode(&doc.keys[0].x).unwrap();
-        let mut hs = Header::new(Algorithm::HS256);
-        hs.kid = Some("k1".into());
-        hs.typ = Some("at+jwt".into());
-        let hs256_public = encode(&hs, &claims_at(t), &EncodingKey::from_secret(&public)).unwrap();
-        let hs256_x = encode(
-            &hs,
-            &claims_at(t),
-            &EncodingKey::from_secret(doc.keys[0].x.as_bytes()),
-        )
-        .unwrap();
-        let stranger = generate_document("k1").unwrap();
-        let with = |f: &dyn Fn(&mut serde_json::Value)| {
-            let mut c = claims_at(t);
-            f(&mut c);
-            sign_with(&doc, &c, Some("k1"), Some("at+jwt"))
-        };
-        let cases: Vec<(String, &str)> = vec![
-            ("garbage".into(), "garbage"),
-            ("a.b.c".into(), "three garbage parts"),
-            (tampered, "tampered payload"),
-            (alg_none, "alg none"),
-            (stripped, "signature stripped"),
-            (hs256_public, "HS256 with the public key as secret"),
-            (hs256_x, "HS256 with the encoded public key as secret"),
-            (
-                sign_with(&stranger, &claims_at(t), Some("k1"), Some("at+jwt")),
-                "key not in the set, same kid",
-            ),
-            (
-                sign_with(&doc, &claims_at(t), Some("unknown"), Some("at+jwt")),
-                "unknown kid",
-            ),
-            (
-                sign_with(&doc, &claims_at(t), None, Some("at+jwt")),
-                "no kid",
-            ),
-            (
-                sign_with(&doc, &claims_at(t), Some("k1"), Some("JWT")),
-                "not an access token type",
-            ),
-            (sign_with(&doc, &claims_at(t), Some("k1"), None), "no typ"),
-            (
-                with(&|c| c["exp"] = (t - 120).into()),
-                "expired beyond leeway",
-            ),
-            (with(&|c| c["nbf"] = (t + 120).into()), "not yet valid"),
-            (with(&|c| c["iss"] = "evil".into()), "wrong issuer"),
-            (with(&|c| c["aud"] = "evil".into()), "wrong audience"),
-            (
-                with(&|c| {
-                    c.as_object_mut().unwrap().remove("sub");
-                }),
-                "missing sub",
-            ),
-            (
-                with(&|c| {
-                    c.as_object_mut().unwrap().remove("exp");
-                }),
-                "missing exp",
-            ),
-            (
-                with(&|c| {
-                    c.as_object_mut().unwrap().remove("iss");
-                }),
-                "missing iss",
-            ),
-            (
-                with(&|c| {
-                    c.as_object_mut().unwrap().remove("aud");
-                }),
-                "missing aud",
-            ),
-            ("x".repeat(MAX_TOKEN_BYTES + 1), "too long"),
-        ];
-        for (token, case) in cases {
-            assert!(tokens.verify(&token).is_err(), "{case} was accepted");
-        }
+        let table = crate::bad_tokens::table(&doc, "iss-test", "aud-test", now());
+        assert!(table.len() >= 25, "{}", table.len());
+        let wrong: Vec<_> = table
+            .iter()
+            .map(|bad| (bad.case, bad.rejection, tokens.verify(&bad.token).err()))
+            .filter(|(_, want, got)| *got != Some(*want))
+            .collect();
+        assert!(wrong.is_empty(), "(case, wanted, got): {wrong:?}");
     }
 
     #[test]

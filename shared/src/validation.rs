@@ -35,6 +35,7 @@ impl AsRef<str> for Username {
 pub struct Password(SecretString);
 
 impl Password {
+    /// The password itself, for the one call that hashes or verifies it.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -50,14 +51,18 @@ impl std::fmt::Debug for Password {
 /// only bounds the length so that no attacker-sized input reaches argon2.
 #[derive(Debug, Clone, Copy)]
 pub enum Purpose<'a> {
+    /// Registration: the full policy.
     Register(&'a PasswordPolicy),
+    /// Login: length bounds only.
     Login,
 }
 
 /// `username` and `password` from a request body.
 #[derive(Debug)]
 pub struct Credentials {
+    /// The validated username.
     pub username: Username,
+    /// The validated password (NFKC-normalised).
     pub password: Password,
 }
 

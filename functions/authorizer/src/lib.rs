@@ -7,21 +7,48 @@ use std::sync::Arc;
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde::Serialize;
-use shared::config::{ConfigError, TokenConfig};
+use shared::config::{ConfigError, TokenConfig, Vars};
 use shared::http::bearer_from_headers;
-use shared::keys;
+use shared::keys::{self, KeySet};
 use shared::token::Tokens;
+
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
+    pub token: TokenConfig,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token: TokenConfig::from_vars(vars)?,
+        })
+    }
+}
 
 /// What the authorizer needs: only the public keys.
 pub struct Deps {
+    /// The access-token verifier.
     pub tokens: Tokens,
 }
 
 impl Deps {
+    /// What `main` calls: settings and the public keys from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let keys = Arc::new(keys::load_public_from_env().await?);
+        let keys = Arc::new(keys::load_public(&Vars::env()).await?);
+        Self::build(Settings::from_env()?, keys)
+    }
+
+    /// Assembles the authorizer's dependencies; `main` and every test call this.
+    pub fn build(settings: Settings, keys: Arc<KeySet>) -> Result<Self, ConfigError> {
         Ok(Self {
-            tokens: Tokens::new(&TokenConfig::from_env()?, keys),
+            tokens: Tokens::new(&settings.token, keys),
         })
     }
 }
@@ -29,7 +56,9 @@ impl Deps {
 /// The context handed to the route when the token is good.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Context {
+    /// The token's subject.
     pub sub: String,
+    /// The token's session.
     pub sid: String,
 }
 
@@ -37,7 +66,9 @@ pub struct Context {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
+    /// Allow or deny.
     pub is_authorized: bool,
+    /// What the route sees in `requestContext.authorizer.lambda` (on allow only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Context>,
 }
@@ -61,7 +92,7 @@ pub fn handle(deps: &Deps, event: &ApiGatewayV2CustomAuthorizerV2Request) -> Dec
             }),
         },
         Err(rejected) => {
-            tracing::info!(reason = rejected.0, "authorizer denied a token");
+            tracing::info!(reason = rejected.as_str(), "authorizer denied a token");
             deny
         }
     }

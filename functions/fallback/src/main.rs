@@ -3,7 +3,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let deps = fallback::Deps;
+    let deps = fallback::Deps::from_env().await?;
     let deps = &deps;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(fallback::handle(deps, req).await)

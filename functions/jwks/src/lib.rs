@@ -4,10 +4,32 @@
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::config::{self, ConfigError};
+use std::sync::Arc;
+
+use shared::config::{self, ConfigError, Vars};
 use shared::http::{json_response, require_method};
 use shared::keys::{self, KeySet};
 use shared::{ApiError, RequestMeta};
+
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `JWKS_MAX_AGE_SECONDS`.
+    pub max_age_seconds: u64,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_age_seconds: config::jwks_max_age(vars)?,
+        })
+    }
+}
 
 #[derive(Serialize)]
 struct Jwk<'a> {
@@ -32,7 +54,15 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(keys: &KeySet, max_age_seconds: u64) -> Result<Self, ConfigError> {
+    /// What `main` calls: settings and the public keys from the environment.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let keys = Arc::new(keys::load_public(&Vars::env()).await?);
+        Self::build(Settings::from_env()?, keys)
+    }
+
+    /// Renders the document once; `main` and every test call this.
+    pub fn build(settings: Settings, keys: Arc<KeySet>) -> Result<Self, ConfigError> {
+        let max_age_seconds = settings.max_age_seconds;
         let set = JwkSet {
             keys: keys
                 .public_keys()
@@ -60,11 +90,6 @@ impl Deps {
             document,
             cache_control,
         })
-    }
-
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let keys = keys::load_public_from_env().await?;
-        Self::new(&keys, config::jwks_max_age()?)
     }
 }
 

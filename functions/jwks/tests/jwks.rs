@@ -3,7 +3,10 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-use jwks::Deps;
+use std::sync::Arc;
+
+use jwks::{Deps, Settings};
+use shared::config::Vars;
 use shared::keys::{KeySet, generate_document, rotate_document};
 use shared::testing::{Event, body_json, key_document, key_set, tokens};
 use shared::token::Claims;
@@ -13,15 +16,18 @@ async fn handle(
     deps: &Deps,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (method, path) = shared::testing::route_of(&req);
-    let response = jwks::handle(deps, req).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    shared::testing::call(jwks::handle, deps, req).await
+}
+
+/// The function assembled as `main` assembles it, with this cache lifetime and these keys.
+fn deps_with(keys: Arc<KeySet>, max_age: u64) -> Deps {
+    let vars = Vars::from_pairs([("JWKS_MAX_AGE_SECONDS", max_age.to_string())]);
+    Deps::build(Settings::from_vars(&vars).unwrap(), keys).unwrap()
 }
 
 #[tokio::test]
 async fn sample_event_serves_the_public_keys_with_caching() {
-    let deps = Deps::new(&key_set(), 300).unwrap();
+    let deps = deps_with(key_set(), 300);
 
     let response = handle(&deps, Event::load("jwks").request()).await;
 
@@ -44,7 +50,7 @@ async fn sample_event_serves_the_public_keys_with_caching() {
 async fn never_serves_private_parts() {
     let doc = rotate_document(&generate_document("old").unwrap(), "new").unwrap();
     let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
-    let response = handle(&Deps::new(&set, 60).unwrap(), Event::load("jwks").request()).await;
+    let response = handle(&deps_with(Arc::new(set), 60), Event::load("jwks").request()).await;
     let text = String::from_utf8(response.body().to_vec()).unwrap();
     assert_eq!(body_json(&response)["keys"].as_array().unwrap().len(), 2);
     assert!(!text.contains("\"d\""), "{text}");
@@ -59,7 +65,7 @@ async fn never_serves_private_parts() {
 
 #[tokio::test]
 async fn an_issued_token_verifies_against_the_served_jwk_set() {
-    let deps = Deps::new(&key_set(), 300).unwrap();
+    let deps = deps_with(key_set(), 300);
     let response = handle(&deps, Event::load("jwks").request()).await;
     let set: JwkSet = serde_json::from_slice(response.body()).unwrap();
     let token = tokens()
@@ -79,7 +85,7 @@ async fn an_issued_token_verifies_against_the_served_jwk_set() {
 
 #[tokio::test]
 async fn wrong_method_returns_405() {
-    let deps = Deps::new(&key_set(), 300).unwrap();
+    let deps = deps_with(key_set(), 300);
     let response = handle(
         &deps,
         Event::load("jwks")

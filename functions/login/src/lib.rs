@@ -5,54 +5,103 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
-use shared::audit::Audit;
+use shared::audit::{Action, Audit, Outcome};
 use shared::config::{
-    self, Argon2Config, ConfigError, LoginLimits, SessionConfig, Table, Tables, TokenConfig,
+    Argon2Config, ConfigError, LoginLimits, SessionConfig, Table, Tables, TokenConfig, Vars,
 };
+use shared::http::response::admitted_headers;
 use shared::http::{json_response, read_json_object, require_method};
-use shared::keys;
+use shared::keys::{self, KeySet};
 use shared::password::Passwords;
-use shared::rate_limit::{RateLimiter, Refusal, Slot};
-use shared::refresh::{RefreshTokens, Sessions};
-use shared::store::UserStore;
+use shared::rate_limit::{RateLimiter, Slot, TakeError};
+use shared::refresh::Sessions;
 use shared::store::dynamo::DynamoStore;
-use shared::token::Tokens;
+use shared::store::{Store, UserStore};
+use shared::token::{TokenResponse, Tokens};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `USERS_TABLE`, `RATE_LIMIT_TABLE`, `SESSIONS_TABLE`.
+    pub tables: Tables,
+    /// `LOGIN_IP_*`, `LOGIN_USER_*`.
+    pub limits: LoginLimits,
+    /// `ARGON2_*`.
+    pub argon2: Argon2Config,
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`, `JWT_LEEWAY_SECONDS`.
+    pub token: TokenConfig,
+    /// `SESSION_TTL_SECONDS`, `REFRESH_GRACE_SECONDS`.
+    pub session: SessionConfig,
+    /// `AUDIT_LOG_USERNAMES`.
+    pub audit: Audit,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: Tables::from_vars(vars, &[Table::Users, Table::RateLimits, Table::Sessions])?,
+            limits: LoginLimits::from_vars(vars)?,
+            argon2: Argon2Config::from_vars(vars)?,
+            token: TokenConfig::from_vars(vars)?,
+            session: SessionConfig::from_vars(vars)?,
+            audit: Audit::from_vars(vars)?,
+        })
+    }
+}
+
 /// What the handler needs, built once per cold start.
 pub struct Deps {
+    /// Where users are read (and rehashed).
     pub users: Arc<dyn UserStore>,
+    /// Per-IP and per-user counters.
     pub limiter: RateLimiter,
+    /// The login policies.
     pub limits: LoginLimits,
+    /// The password hasher.
     pub passwords: Passwords,
+    /// The access-token signer.
     pub tokens: Tokens,
+    /// Where sessions start.
     pub sessions: Sessions,
+    /// The audit trail.
     pub audit: Audit,
+    /// Now.
     pub clock: Clock,
 }
 
 impl Deps {
+    /// What `main` calls: settings and keys from the environment, the DynamoDB store, the real
+    /// clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let tables = Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions])?;
-        let store = Arc::new(DynamoStore::from_env(tables).await);
-        let keys = Arc::new(keys::load_from_env().await?);
+        let settings = Settings::from_env()?;
+        let store = DynamoStore::connect(settings.tables.clone()).await;
+        let keys = Arc::new(keys::load(&Vars::env()).await?);
+        Self::build(settings, store, keys, system_clock())
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        keys: Arc<KeySet>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             users: store.clone(),
             limiter: RateLimiter::new(store.clone()),
-            limits: LoginLimits::from_env()?,
-            passwords: Passwords::new(Argon2Config::from_env()?)?,
-            tokens: Tokens::new(&TokenConfig::from_env()?, keys.clone()),
-            sessions: Sessions::new(
-                store,
-                RefreshTokens::new(&keys)?,
-                SessionConfig::from_env()?,
-            ),
-            audit: Audit {
-                log_usernames: config::audit_log_usernames()?,
-            },
-            clock: system_clock(),
+            limits: settings.limits,
+            passwords: Passwords::new(settings.argon2)?,
+            sessions: Sessions::new(store, &keys, settings.session)?,
+            tokens: Tokens::new(&settings.token, keys),
+            audit: settings.audit,
+            clock,
         })
     }
 }
@@ -65,8 +114,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         .unwrap_or_else(|e| e.into_response(&meta))
 }
 
-fn refused(deps: &Deps, meta: &RequestMeta, refusal: Refusal, username: &str) -> ApiError {
-    deps.audit.refused(meta, "login", refusal, username)
+fn limited(deps: &Deps, meta: &RequestMeta, error: TakeError, username: &str) -> ApiError {
+    deps.audit.limited(meta, Action::Login, error, username)
 }
 
 async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {
@@ -83,38 +132,36 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     // attempt counts against the source IP; failures count against the username (a slot is
     // taken now, so concurrent guesses cannot overshoot the limit, and given back if the
     // password is right); and the user is read.
-    let (ip_slot, user_slot, user) = tokio::try_join!(
-        async {
-            let taken = limiter
-                .take(&deps.limits.per_ip, &meta.source_ip, now)
-                .await;
-            taken.map_err(ApiError::from)
-        },
-        async {
-            let taken = limiter.take(&deps.limits.per_user, &key, now).await;
-            taken.map_err(ApiError::from)
-        },
-        async { deps.users.find(&key).await.map_err(ApiError::from) },
-    )?;
+    let (ip_slot, user_slot, user) = tokio::join!(
+        limiter.take(&deps.limits.per_ip, &meta.source_ip, now),
+        limiter.take(&deps.limits.per_user, &key, now),
+        deps.users.find(&key),
+    );
     let ip_slot = match ip_slot {
         Ok(slot) => slot,
-        Err(refusal) => {
+        Err(e) => {
             // Refused before any guess was checked: that is no failed guess for the username.
             if let Ok(slot) = &user_slot {
                 give_back(limiter, slot).await;
             }
-            return Err(refused(deps, meta, refusal, username));
+            return Err(limited(deps, meta, e, username));
         }
     };
-    let user_slot = user_slot.map_err(|r| refused(deps, meta, r, username))?;
+    let user_slot = user_slot.map_err(|e| limited(deps, meta, e, username))?;
+    let user = user?;
 
     // One argon2 verification whether or not the user exists (a dummy hash otherwise), so both
     // failures cost the same and answer the same bytes.
     let stored = user.as_ref().map(|u| u.password_hash.as_str());
     let matched = deps.passwords.verify(&credentials.password, stored).await?;
     let Some(user) = user.filter(|_| matched) else {
-        deps.audit
-            .record(meta, "login", "failure", "invalid_credentials", username);
+        deps.audit.record(
+            meta,
+            Action::Login,
+            Outcome::Failure,
+            "invalid_credentials",
+            username,
+        );
         return Err(ApiError::InvalidCredentials);
     };
 
@@ -128,18 +175,15 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         rehash(deps, &key, &user.password_hash, &credentials.password).await;
     }
     let issued = deps.tokens.issue(&user.username, &sid, now)?;
-    deps.audit
-        .record(meta, "login", "success", "authenticated", &user.username);
-    let mut response = json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": issued.token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "refresh_token": refresh_token,
-        }),
+    deps.audit.record(
+        meta,
+        Action::Login,
+        Outcome::Success,
+        "authenticated",
+        &user.username,
     );
-    ip_slot.write_headers(&deps.limits.per_ip, response.headers_mut());
+    let mut response = json_response(StatusCode::OK, &TokenResponse::new(issued, refresh_token));
+    admitted_headers(&ip_slot, &deps.limits.per_ip, response.headers_mut());
     Ok(response)
 }
 

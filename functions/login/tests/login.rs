@@ -3,18 +3,11 @@
 
 use std::sync::Arc;
 
-use login::Deps;
+use login::{Deps, Settings};
 use serde_json::{Value, json};
-use shared::audit::Audit;
-use shared::config::{Limit, LoginLimits};
-use shared::password::Passwords;
-use shared::rate_limit::RateLimiter;
 use shared::store::NewUser;
 use shared::store::dynamo::DynamoStore;
-use shared::testing::{
-    Event, body_json, cheap_argon2, local_store, sessions, tokens, unique, unique_ip,
-    unreachable_store,
-};
+use shared::testing::{Event, Fixture, body_json, call, tokens, unique, unique_ip};
 use shared::validation::{Credentials, Purpose};
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -22,50 +15,35 @@ async fn handle(
     deps: &Deps,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (method, path) = shared::testing::route_of(&req);
-    let response = login::handle(deps, req).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    call(login::handle, deps, req).await
 }
 
 const PASSWORD: &str = "correct horse battery";
 
-fn limits() -> LoginLimits {
-    LoginLimits {
-        per_ip: Limit {
-            name: "login-ip",
-            limit: 5,
-            window_seconds: 60,
-        },
-        per_user: Limit {
-            name: "login-user",
-            limit: 5,
-            window_seconds: 60,
-        },
-    }
+/// The function assembled as `main` assembles it, from the fixture's parts.
+fn deps_from(f: &Fixture) -> Deps {
+    Deps::build(
+        Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.keys(),
+        f.clock(),
+    )
+    .unwrap()
 }
 
-fn deps_with(store: DynamoStore) -> Deps {
-    let now = shared::unix_now();
-    let sessions = sessions(store.clone(), 0);
-    let store = Arc::new(store);
-    Deps {
-        users: store.clone(),
-        limiter: RateLimiter::new(store),
-        limits: limits(),
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        tokens: tokens(),
-        sessions,
-        audit: Audit {
-            log_usernames: true,
-        },
-        // Pinned for the whole test: a window rolling over mid-test would double the limit.
-        clock: Arc::new(move || now),
-    }
+/// The seed's limits (5 attempts per IP, 5 failures per user, per 60 s), on the local server;
+/// the clock is pinned for the whole test, since a window rolling over mid-test would double the
+/// limit.
+async fn fixture() -> Fixture {
+    Fixture::local()
+        .await
+        .with("LOGIN_IP_LIMIT", "5")
+        .with("LOGIN_USER_LIMIT", "5")
+        .with("AUDIT_LOG_USERNAMES", "true")
 }
 
 async fn deps() -> Deps {
-    deps_with(local_store().await)
+    deps_from(&fixture().await)
 }
 
 /// Registers `username` with [`PASSWORD`] directly through the store.
@@ -132,10 +110,10 @@ async fn sample_event_logs_in_with_a_bearer_token() {
         refresh.starts_with("rt1_") && !refresh.contains('.'),
         "{refresh}"
     );
-    let rotated = sessions(local_store().await, 0)
+    let rotated = deps
+        .sessions
         .refresh(refresh, shared::unix_now())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(rotated.sid, claims.sid);
     assert_eq!(rotated.username, username);
@@ -350,7 +328,7 @@ async fn wrong_method_returns_405_with_allow() {
 
 #[tokio::test]
 async fn unreachable_dynamodb_returns_503_json_and_fails_closed() {
-    let deps = deps_with(unreachable_store().await);
+    let deps = deps_from(&Fixture::unreachable().await);
 
     let response = handle(
         &deps,
@@ -370,24 +348,23 @@ async fn stored_hash(store: &DynamoStore, username: &str) -> String {
     user.unwrap().password_hash
 }
 
-/// Argon2 parameters stronger than the cheap ones users are created with.
-fn stronger_argon2() -> Passwords {
-    Passwords::new(shared::config::Argon2Config {
-        memory_kib: 256,
-        iterations: 2,
-        parallelism: 1,
-    })
-    .unwrap()
+/// The same fixture with argon2 parameters stronger than the cheap ones users are created with.
+fn stronger(f: &Fixture) -> Deps {
+    deps_from(
+        &f.clone()
+            .with("ARGON2_MEMORY_KIB", "256")
+            .with("ARGON2_ITERATIONS", "2"),
+    )
 }
 
 #[tokio::test]
 async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
-    let store = local_store().await;
-    let mut deps = deps_with(store.clone());
+    let f = fixture().await;
+    let store = f.store();
     let username = unique("legacy_");
-    create_user(&deps, &username).await; // hashed with the cheap test parameters
+    create_user(&deps_from(&f), &username).await; // hashed with the cheap test parameters
     let before = stored_hash(&store, &username).await;
-    deps.passwords = stronger_argon2();
+    let deps = stronger(&f);
     assert!(deps.passwords.needs_rehash(&before));
 
     let response = handle(
@@ -415,12 +392,12 @@ async fn a_hash_with_weaker_parameters_is_upgraded_on_successful_login() {
 
 #[tokio::test]
 async fn a_failed_login_never_rehashes() {
-    let store = local_store().await;
-    let mut deps = deps_with(store.clone());
+    let f = fixture().await;
+    let store = f.store();
     let username = unique("legacy_");
-    create_user(&deps, &username).await;
+    create_user(&deps_from(&f), &username).await;
     let before = stored_hash(&store, &username).await;
-    deps.passwords = stronger_argon2();
+    let deps = stronger(&f);
 
     let response = handle(
         &deps,

@@ -5,36 +5,73 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::Audit;
-use shared::config::{self, ConfigError, SessionConfig, Table, Tables};
+use shared::audit::{Action, Audit, Outcome};
+use shared::config::{ConfigError, SessionConfig, Table, Tables, Vars};
 use shared::http::{empty_response, read_json_object, require_method};
-use shared::keys;
-use shared::refresh::{RefreshTokens, Sessions};
+use shared::keys::{self, KeySet};
+use shared::refresh::{GrantError, Sessions};
+use shared::store::Store;
 use shared::store::dynamo::DynamoStore;
 use shared::validation::required_string;
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `SESSIONS_TABLE`.
+    pub tables: Tables,
+    /// `SESSION_TTL_SECONDS`, `REFRESH_GRACE_SECONDS`.
+    pub session: SessionConfig,
+    /// `AUDIT_LOG_USERNAMES`.
+    pub audit: Audit,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: Tables::from_vars(vars, &[Table::Sessions])?,
+            session: SessionConfig::from_vars(vars)?,
+            audit: Audit::from_vars(vars)?,
+        })
+    }
+}
+
 /// What the handler needs, built once per cold start.
 pub struct Deps {
+    /// Session revocation.
     pub sessions: Sessions,
+    /// The audit trail.
     pub audit: Audit,
+    /// Now.
     pub clock: Clock,
 }
 
 impl Deps {
+    /// What `main` calls: settings and keys from the environment, the DynamoDB store, the real
+    /// clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let store = Arc::new(DynamoStore::from_env(Tables::from_env(&[Table::Sessions])?).await);
-        let keys = keys::load_from_env().await?;
+        let settings = Settings::from_env()?;
+        let store = DynamoStore::connect(settings.tables.clone()).await;
+        let keys = Arc::new(keys::load(&Vars::env()).await?);
+        Self::build(settings, store, keys, system_clock())
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        keys: Arc<KeySet>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            sessions: Sessions::new(
-                store,
-                RefreshTokens::new(&keys)?,
-                SessionConfig::from_env()?,
-            ),
-            audit: Audit {
-                log_usernames: config::audit_log_usernames()?,
-            },
-            clock: system_clock(),
+            sessions: Sessions::new(store, &keys, settings.session)?,
+            audit: settings.audit,
+            clock,
         })
     }
 }
@@ -55,14 +92,17 @@ async fn logout(
     require_method(req, Method::POST)?;
     let body = read_json_object(req)?;
     let presented = required_string(&body, "refresh_token")?;
-    match deps.sessions.end(&presented, (deps.clock)()).await? {
+    match deps.sessions.end(&presented, (deps.clock)()).await {
         Ok(()) => {
-            deps.audit.record(meta, "logout", "success", "revoked", "");
+            deps.audit
+                .record(meta, Action::Logout, Outcome::Success, "revoked", "");
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
-        Err(reason) => {
-            deps.audit.record(meta, "logout", "failure", reason, "");
+        Err(GrantError::Refused(reason)) => {
+            deps.audit
+                .record(meta, Action::Logout, Outcome::Failure, reason.as_str(), "");
             Err(ApiError::InvalidGrant)
         }
+        Err(GrantError::Failed(e)) => Err(e),
     }
 }

@@ -7,19 +7,47 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use shared::config::{self, ConfigError, Vars};
 use shared::http::{json_response, require_method};
 use shared::{ApiError, RequestMeta};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `AUTH_REALM`.
+    pub realm: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            realm: config::realm(vars),
+        })
+    }
+}
+
 /// Only the realm for the 401 challenge.
 pub struct Deps {
+    /// The realm of 401 challenges.
     pub realm: String,
 }
 
 impl Deps {
-    pub fn from_env() -> Self {
-        Self {
-            realm: shared::config::realm(),
-        }
+    /// What `main` calls.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::build(Settings::from_env()?)
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(settings: Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            realm: settings.realm,
+        })
     }
 }
 

@@ -3,7 +3,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let deps = me::Deps::from_env();
+    let deps = me::Deps::from_env().await?;
     let deps = &deps;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(me::handle(deps, req).await)

@@ -1,7 +1,7 @@
 //! `GET /me`: returns what the gateway authorizer put in the request context.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use me::Deps;
+use me::{Deps, Settings};
 use serde_json::json;
 use shared::testing::{Event, body_json};
 
@@ -10,16 +10,12 @@ async fn handle(
     deps: &Deps,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (method, path) = shared::testing::route_of(&req);
-    let response = me::handle(deps, req).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    shared::testing::call(me::handle, deps, req).await
 }
 
+/// The function assembled as `main` assembles it, with the test settings.
 fn deps() -> Deps {
-    Deps {
-        realm: "auth-api-test".into(),
-    }
+    Deps::build(Settings::from_vars(&shared::testing::test_vars()).unwrap()).unwrap()
 }
 
 #[tokio::test]

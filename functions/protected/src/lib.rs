@@ -1,29 +1,60 @@
 //! `GET /protected`: answers only to a valid access token.
 
+use std::sync::Arc;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use std::sync::Arc;
-
-use shared::config::{self, ConfigError, TokenConfig};
+use shared::config::{self, ConfigError, TokenConfig, Vars};
 use shared::http::{bearer_token, json_response, require_method};
-use shared::keys;
+use shared::keys::{self, KeySet};
 use shared::token::Tokens;
 use shared::{ApiError, RequestMeta};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
+    pub token: TokenConfig,
+    /// `AUTH_REALM`.
+    pub realm: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token: TokenConfig::from_vars(vars)?,
+            realm: config::realm(vars),
+        })
+    }
+}
+
 /// What the handler needs, built once per cold start: no store, only the verifier.
 pub struct Deps {
+    /// The access-token verifier.
     pub tokens: Tokens,
+    /// The realm of 401 challenges.
     pub realm: String,
 }
 
 impl Deps {
+    /// What `main` calls: settings and the public keys from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        // Verify-only: the private parts of the key set are dropped at once.
-        let keys = Arc::new(keys::load_public_from_env().await?);
+        // Verify-only: the private parts of the key set are never built.
+        let keys = Arc::new(keys::load_public(&Vars::env()).await?);
+        Self::build(Settings::from_env()?, keys)
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(settings: Settings, keys: Arc<KeySet>) -> Result<Self, ConfigError> {
         Ok(Self {
-            tokens: Tokens::new(&TokenConfig::from_env()?, keys),
-            realm: config::realm(),
+            tokens: Tokens::new(&settings.token, keys),
+            realm: settings.realm,
         })
     }
 }
@@ -38,7 +69,7 @@ fn protected(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::GET)?;
     let token = bearer_token(req, &deps.realm)?;
     let claims = deps.tokens.verify(token).map_err(|rejected| {
-        tracing::info!(reason = rejected.0, "bearer token rejected");
+        tracing::info!(reason = rejected.as_str(), "bearer token rejected");
         ApiError::InvalidToken {
             realm: deps.realm.clone(),
         }

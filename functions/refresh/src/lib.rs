@@ -5,46 +5,90 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
-use shared::audit::Audit;
-use shared::config::{self, ConfigError, Limit, SessionConfig, Table, Tables, TokenConfig};
+use shared::audit::{Action, Audit, Outcome};
+use shared::config::{ConfigError, Limit, SessionConfig, Table, Tables, TokenConfig, Vars};
 use shared::http::{json_response, read_json_object, require_method};
-use shared::keys;
+use shared::keys::{self, KeySet};
 use shared::rate_limit::RateLimiter;
-use shared::refresh::{RefreshTokens, Sessions};
+use shared::refresh::{GrantError, Sessions};
+use shared::store::Store;
 use shared::store::dynamo::DynamoStore;
-use shared::token::Tokens;
+use shared::token::{TokenResponse, Tokens};
 use shared::validation::required_string;
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `RATE_LIMIT_TABLE`, `SESSIONS_TABLE`.
+    pub tables: Tables,
+    /// `SESSION_TTL_SECONDS`, `REFRESH_GRACE_SECONDS`.
+    pub session: SessionConfig,
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`, `JWT_LEEWAY_SECONDS`.
+    pub token: TokenConfig,
+    /// `REFRESH_IP_*`.
+    pub limit: Limit,
+    /// `AUDIT_LOG_USERNAMES`.
+    pub audit: Audit,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: Tables::from_vars(vars, &[Table::RateLimits, Table::Sessions])?,
+            session: SessionConfig::from_vars(vars)?,
+            token: TokenConfig::from_vars(vars)?,
+            limit: Limit::refresh(vars)?,
+            audit: Audit::from_vars(vars)?,
+        })
+    }
+}
+
 /// What the handler needs, built once per cold start.
 pub struct Deps {
+    /// Session rotation.
     pub sessions: Sessions,
+    /// The access-token signer.
     pub tokens: Tokens,
+    /// Per-IP counters.
     pub limiter: RateLimiter,
+    /// The `refresh-ip` policy.
     pub limit: Limit,
+    /// The audit trail.
     pub audit: Audit,
+    /// Now.
     pub clock: Clock,
 }
 
 impl Deps {
+    /// What `main` calls: settings and keys from the environment, the DynamoDB store, the real
+    /// clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let tables = Tables::from_env(&[Table::RateLimits, Table::Sessions])?;
-        let store = Arc::new(DynamoStore::from_env(tables).await);
-        let keys = Arc::new(keys::load_from_env().await?);
+        let settings = Settings::from_env()?;
+        let store = DynamoStore::connect(settings.tables.clone()).await;
+        let keys = Arc::new(keys::load(&Vars::env()).await?);
+        Self::build(settings, store, keys, system_clock())
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        keys: Arc<KeySet>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            sessions: Sessions::new(
-                store.clone(),
-                RefreshTokens::new(&keys)?,
-                SessionConfig::from_env()?,
-            ),
-            tokens: Tokens::new(&TokenConfig::from_env()?, keys),
+            sessions: Sessions::new(store.clone(), &keys, settings.session)?,
+            tokens: Tokens::new(&settings.token, keys),
             limiter: RateLimiter::new(store),
-            limit: config::refresh_limit()?,
-            audit: Audit {
-                log_usernames: config::audit_log_usernames()?,
-            },
-            clock: system_clock(),
+            limit: settings.limit,
+            audit: settings.audit,
+            clock,
         })
     }
 }
@@ -67,33 +111,35 @@ async fn refresh(
     let now = (deps.clock)();
     deps.limiter
         .take(&deps.limit, &meta.source_ip, now)
-        .await?
-        .map_err(|refusal| deps.audit.refused(meta, "refresh", refusal, ""))?;
+        .await
+        .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))?;
     let presented = required_string(&body, "refresh_token")?;
-    let refreshed = match deps.sessions.refresh(&presented, now).await? {
+    let refreshed = match deps.sessions.refresh(&presented, now).await {
         Ok(r) => r,
-        Err(reason) => {
-            deps.audit.record(meta, "refresh", "failure", reason, "");
+        Err(GrantError::Refused(reason)) => {
+            deps.audit
+                .record(meta, Action::Refresh, Outcome::Failure, reason.as_str(), "");
             return Err(ApiError::InvalidGrant);
         }
+        Err(GrantError::Failed(e)) => return Err(e),
     };
     let reason = if refreshed.from_grace {
         "grace"
     } else {
         "rotated"
     };
-    deps.audit
-        .record(meta, "refresh", "success", reason, &refreshed.username);
+    deps.audit.record(
+        meta,
+        Action::Refresh,
+        Outcome::Success,
+        reason,
+        &refreshed.username,
+    );
     let issued = deps
         .tokens
         .issue(&refreshed.username, &refreshed.sid, now)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "access_token": issued.token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "refresh_token": refreshed.refresh_token,
-        }),
+        &TokenResponse::new(issued, refreshed.refresh_token),
     ))
 }

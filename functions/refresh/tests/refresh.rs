@@ -4,17 +4,12 @@
 
 use std::sync::Arc;
 
-use refresh::Deps;
+use refresh::{Deps, Settings};
 use serde_json::{Value, json};
-use shared::audit::Audit;
-use shared::config::Limit;
-use shared::rate_limit::RateLimiter;
 use shared::refresh::Sessions;
 use shared::store::SessionStore;
 use shared::store::dynamo::DynamoStore;
-use shared::testing::{
-    Event, body_json, local_store, sessions, tokens, unique, unique_ip, unreachable_store,
-};
+use shared::testing::{Event, Fixture, body_json, tokens, unique, unique_ip};
 use shared::unix_now;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -22,38 +17,37 @@ async fn handle(
     deps: &Deps,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (method, path) = shared::testing::route_of(&req);
-    let response = refresh::handle(deps, req).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    shared::testing::call(refresh::handle, deps, req).await
 }
 
+/// The function assembled as `main` assembles it, and the fixture it came from.
 struct Harness {
     deps: Deps,
-    store: DynamoStore,
+    store: Arc<DynamoStore>,
+    fixture: Fixture,
 }
 
 async fn harness(grace_seconds: u64, now: u64) -> Harness {
-    let store = local_store().await;
-    harness_on(store, grace_seconds, now)
+    harness_on(Fixture::local().await, grace_seconds, now)
 }
 
-fn harness_on(store: DynamoStore, grace_seconds: u64, now: u64) -> Harness {
-    let deps = Deps {
-        sessions: sessions(store.clone(), grace_seconds),
-        tokens: tokens(),
-        limiter: RateLimiter::new(Arc::new(store.clone())),
-        limit: Limit {
-            name: "refresh-ip",
-            limit: 1000,
-            window_seconds: 60,
-        },
-        audit: Audit {
-            log_usernames: false,
-        },
-        clock: Arc::new(move || now),
-    };
-    Harness { deps, store }
+/// The same function on `fixture`'s store, with this grace window and this time.
+fn harness_on(fixture: Fixture, grace_seconds: u64, now: u64) -> Harness {
+    let fixture = fixture
+        .with("REFRESH_GRACE_SECONDS", &grace_seconds.to_string())
+        .at(now);
+    let deps = Deps::build(
+        Settings::from_vars(fixture.vars()).unwrap(),
+        fixture.store(),
+        fixture.keys(),
+        fixture.clock(),
+    )
+    .unwrap();
+    Harness {
+        deps,
+        store: fixture.store(),
+        fixture,
+    }
 }
 
 /// A session as login starts it: its id and first refresh token.
@@ -69,7 +63,7 @@ fn refresh_event(token: &str) -> Event {
         .source_ip(&unique_ip())
 }
 
-async fn call(deps: &Deps, token: &str) -> (u16, Value) {
+async fn refresh_with(deps: &Deps, token: &str) -> (u16, Value) {
     let response = handle(deps, refresh_event(token).request()).await;
     let status = response.status().as_u16();
     (status, body_json(&response))
@@ -104,7 +98,7 @@ async fn refresh_rotates_to_a_new_access_and_refresh_token() {
     );
     assert_eq!(generation(&h.store, &sid).await, (1, false));
     // The new token rotates again.
-    assert_eq!(call(&h.deps, second).await.0, 200);
+    assert_eq!(refresh_with(&h.deps, second).await.0, 200);
     assert_eq!(generation(&h.store, &sid).await, (2, false));
 }
 
@@ -113,10 +107,10 @@ async fn reusing_a_rotated_token_revokes_the_whole_family() {
     let now = unix_now();
     let h = harness(0, now).await;
     let (_, sid, first) = login(&h.deps.sessions, now).await;
-    let (_, body) = call(&h.deps, &first).await;
+    let (_, body) = refresh_with(&h.deps, &first).await;
     let second = body["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, body) = call(&h.deps, &first).await;
+    let (status, body) = refresh_with(&h.deps, &first).await;
 
     assert_eq!(status, 401);
     assert_eq!(
@@ -125,7 +119,7 @@ async fn reusing_a_rotated_token_revokes_the_whole_family() {
     );
     assert_eq!(generation(&h.store, &sid).await, (1, true));
     assert_eq!(
-        call(&h.deps, &second).await.0,
+        refresh_with(&h.deps, &second).await.0,
         401,
         "later tokens die with the family"
     );
@@ -136,10 +130,10 @@ async fn within_the_grace_window_the_previous_token_gets_the_current_generation(
     let now = unix_now();
     let h = harness(10, now).await;
     let (_, sid, first) = login(&h.deps.sessions, now).await;
-    let (_, rotated) = call(&h.deps, &first).await;
+    let (_, rotated) = refresh_with(&h.deps, &first).await;
     let current = rotated["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, again) = call(&h.deps, &first).await;
+    let (status, again) = refresh_with(&h.deps, &first).await;
 
     assert_eq!(status, 200);
     assert_eq!(
@@ -149,7 +143,7 @@ async fn within_the_grace_window_the_previous_token_gets_the_current_generation(
     );
     assert_eq!(generation(&h.store, &sid).await, (1, false));
     assert_eq!(
-        call(&h.deps, &current).await.0,
+        refresh_with(&h.deps, &current).await.0,
         200,
         "the current token still rotates"
     );
@@ -160,10 +154,10 @@ async fn after_the_grace_window_reuse_revokes() {
     let now = unix_now();
     let h = harness(10, now).await;
     let (_, sid, first) = login(&h.deps.sessions, now).await;
-    assert_eq!(call(&h.deps, &first).await.0, 200);
+    assert_eq!(refresh_with(&h.deps, &first).await.0, 200);
 
-    let later = harness_on(h.store.clone(), 10, now + 11);
-    let (status, _) = call(&later.deps, &first).await;
+    let later = harness_on(h.fixture.clone(), 10, now + 11);
+    let (status, _) = refresh_with(&later.deps, &first).await;
 
     assert_eq!(status, 401);
     assert_eq!(generation(&h.store, &sid).await, (1, true));
@@ -173,7 +167,7 @@ async fn race(h: &Arc<Harness>, token: &str) -> Vec<(u16, Value)> {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (h, token) = (h.clone(), token.to_owned());
-            tokio::spawn(async move { call(&h.deps, &token).await })
+            tokio::spawn(async move { refresh_with(&h.deps, &token).await })
         })
         .collect();
     let mut out = Vec::new();
@@ -202,7 +196,7 @@ async fn twenty_concurrent_refreshes_without_grace_mint_one_generation_then_revo
     // Exactly one new generation was minted, and the reuse revoked the family.
     assert_eq!(generation(&h.store, &sid).await, (1, true));
     let winner_token = winners[0].1["refresh_token"].as_str().unwrap();
-    assert_eq!(call(&h.deps, winner_token).await.0, 401);
+    assert_eq!(refresh_with(&h.deps, winner_token).await.0, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -232,8 +226,8 @@ async fn expired_sessions_are_refused() {
     let h = harness(0, now).await;
     let (_, _, first) = login(&h.deps.sessions, now).await;
 
-    let much_later = harness_on(h.store.clone(), 0, now + 3601);
-    assert_eq!(call(&much_later.deps, &first).await.0, 401);
+    let much_later = harness_on(h.fixture.clone(), 0, now + 3601);
+    assert_eq!(refresh_with(&much_later.deps, &first).await.0, 401);
 }
 
 #[tokio::test]
@@ -267,7 +261,7 @@ async fn unknown_forged_and_wrong_kind_tokens_get_the_same_401() {
         (forged.as_str(), "forged tag"),
         (other_key.as_str(), "minted with another key"),
     ] {
-        let (status, body) = call(&h.deps, token).await;
+        let (status, body) = refresh_with(&h.deps, token).await;
         assert_eq!(status, 401, "{case}");
         bodies.push(body);
     }
@@ -297,8 +291,7 @@ async fn malformed_bodies_return_400() {
 #[tokio::test]
 async fn refresh_is_rate_limited_per_ip() {
     let now = unix_now();
-    let mut h = harness(0, now).await;
-    h.deps.limit.limit = 3;
+    let h = harness_on(Fixture::local().await.with("REFRESH_IP_LIMIT", "3"), 0, now);
     let ip = unique_ip();
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -322,7 +315,7 @@ async fn refresh_is_rate_limited_per_ip() {
 
 #[tokio::test]
 async fn unreachable_dynamodb_returns_503() {
-    let h = harness_on(unreachable_store().await, 0, unix_now());
+    let h = harness_on(Fixture::unreachable().await, 0, unix_now());
     let response = handle(&h.deps, refresh_event("rt1_x").request()).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");

@@ -5,42 +5,88 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::audit::Audit;
-use shared::config::{self, Argon2Config, ConfigError, Limit, PasswordPolicy, Table, Tables};
+use shared::audit::{Action, Audit, Outcome};
+use shared::config::{Argon2Config, ConfigError, Limit, PasswordPolicy, Table, Tables, Vars};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::password::Passwords;
 use shared::rate_limit::RateLimiter;
 use shared::store::dynamo::DynamoStore;
-use shared::store::{CreateUserError, NewUser, UserStore};
+use shared::store::{CreateUserError, NewUser, Store, UserStore};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
+/// What this function reads from its environment.
+pub struct Settings {
+    /// `USERS_TABLE`, `RATE_LIMIT_TABLE`.
+    pub tables: Tables,
+    /// `ARGON2_*`.
+    pub argon2: Argon2Config,
+    /// `PASSWORD_MIN_LENGTH`, `SERVICE_NAME`.
+    pub policy: PasswordPolicy,
+    /// `REGISTER_IP_*`.
+    pub limit: Limit,
+    /// `AUDIT_LOG_USERNAMES`.
+    pub audit: Audit,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::env())
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: Tables::from_vars(vars, &[Table::Users, Table::RateLimits])?,
+            argon2: Argon2Config::from_vars(vars)?,
+            policy: PasswordPolicy::from_vars(vars)?,
+            limit: Limit::register(vars)?,
+            audit: Audit::from_vars(vars)?,
+        })
+    }
+}
+
 /// What the handler needs, built once per cold start.
 pub struct Deps {
+    /// Where users are created.
     pub users: Arc<dyn UserStore>,
+    /// The password hasher.
     pub passwords: Passwords,
+    /// What a new password must meet.
     pub policy: PasswordPolicy,
+    /// The audit trail.
     pub audit: Audit,
     /// Registrations per source IP (`register-ip`).
     pub limiter: RateLimiter,
+    /// The `register-ip` policy.
     pub limit: Limit,
+    /// Now.
     pub clock: Clock,
 }
 
 impl Deps {
+    /// What `main` calls: settings from the environment, the DynamoDB store, the real clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let tables = Tables::from_env(&[Table::Users, Table::RateLimits])?;
-        let store = Arc::new(DynamoStore::from_env(tables).await);
+        let settings = Settings::from_env()?;
+        let store = DynamoStore::connect(settings.tables.clone()).await;
+        Self::build(settings, store, system_clock())
+    }
+
+    /// Assembles the handler's dependencies; `main` and every test call this.
+    pub fn build(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             users: store.clone(),
+            passwords: Passwords::new(settings.argon2)?,
+            policy: settings.policy,
+            audit: settings.audit,
             limiter: RateLimiter::new(store),
-            limit: config::register_limit()?,
-            clock: system_clock(),
-            passwords: Passwords::new(Argon2Config::from_env()?)?,
-            policy: PasswordPolicy::from_env()?,
-            audit: Audit {
-                log_usernames: config::audit_log_usernames()?,
-            },
+            limit: settings.limit,
+            clock,
         })
     }
 }
@@ -65,8 +111,8 @@ async fn register(
     // Before the hash, the only expensive step: valid requests count against the source IP.
     deps.limiter
         .take(&deps.limit, &meta.source_ip, now)
-        .await?
-        .map_err(|refusal| deps.audit.refused(meta, "register", refusal, ""))?;
+        .await
+        .map_err(|e| deps.audit.limited(meta, Action::Register, e, ""))?;
     let password_hash = deps.passwords.hash(&credentials.password).await?;
     let username = credentials.username.as_ref();
     let user = NewUser {
@@ -75,20 +121,18 @@ async fn register(
         password_hash,
         created_at: now,
     };
-    match deps.users.create(&user).await {
-        Ok(()) => {
-            deps.audit
-                .record(meta, "register", "success", "created", username);
-            Ok(json_response(
-                StatusCode::CREATED,
-                &json!({"msg": "User registered successfully"}),
-            ))
-        }
+    let (outcome, reason, result) = match deps.users.create(&user).await {
+        Ok(()) => (Outcome::Success, "created", Ok(())),
         Err(CreateUserError::AlreadyExists) => {
-            deps.audit
-                .record(meta, "register", "failure", "user_exists", username);
-            Err(ApiError::UserExists)
+            (Outcome::Failure, "user_exists", Err(ApiError::UserExists))
         }
-        Err(CreateUserError::Store(e)) => Err(e.into()),
-    }
+        Err(CreateUserError::Store(e)) => return Err(e.into()),
+    };
+    deps.audit
+        .record(meta, Action::Register, outcome, reason, username);
+    result?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"msg": "User registered successfully"}),
+    ))
 }

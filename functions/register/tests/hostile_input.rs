@@ -2,40 +2,25 @@
 //! 5xx and never a panic, and oversized input is refused before any hashing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use base64::Engine;
 use lambda_http::{Body, Response};
-use register::Deps;
+use register::{Deps, Settings};
 use serde_json::{Value, json};
-use shared::audit::Audit;
-use shared::config::{Argon2Config, PasswordPolicy};
-use shared::password::Passwords;
 use shared::store::UserStore;
-use shared::testing::{Event, body_json, generous_limit, local_store, unique};
+use shared::testing::{Event, Fixture, body_json, call, unique};
 
+/// The function with production-strength hashing: the size checks must win long before it
+/// would run.
 async fn deps() -> Deps {
-    let store = local_store().await;
-    Deps {
-        users: Arc::new(store.clone()),
-        // Production-strength hashing: the size checks must win long before it would run.
-        passwords: Passwords::new(Argon2Config::default()).unwrap(),
-        policy: PasswordPolicy::default(),
-        audit: Audit {
-            log_usernames: false,
-        },
-        limiter: generous_limit(&store, "register-ip").0,
-        limit: generous_limit(&store, "register-ip").1,
-        clock: Arc::new(shared::unix_now),
-    }
+    let f = Fixture::local()
+        .await
+        .with("ARGON2_MEMORY_KIB", "19456")
+        .with("ARGON2_ITERATIONS", "2");
+    Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap()
 }
 
 async fn send(event: Event) -> Response<Body> {
-    let request = event.request();
-    let (method, path) = shared::testing::route_of(&request);
-    let response = register::handle(&deps().await, request).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    call(register::handle, &deps().await, event.request()).await
 }
 
 fn assert_client_error(response: &Response<Body>, status: u16, field: &str) {
@@ -120,8 +105,9 @@ async fn a_1_mb_password_is_refused_by_size_before_parsing() {
     assert_eq!(response.status(), 413);
     assert_eq!(body_json(&response)["error"], "payload_too_large");
     assert!(
-        local_store()
+        Fixture::local()
             .await
+            .store()
             .find(&name.to_lowercase())
             .await
             .unwrap()
@@ -131,12 +117,33 @@ async fn a_1_mb_password_is_refused_by_size_before_parsing() {
 
 #[tokio::test]
 async fn a_password_just_over_128_characters_is_refused_without_hashing() {
-    let body = json!({"username": unique("long_"), "password": "p".repeat(129)});
-    assert_client_error(
-        &send(Event::load("register").json(body)).await,
-        400,
-        "password",
+    let deps = deps().await;
+    let phrase = "correct horse battery staple ".repeat(5);
+    let at_limit = json!({"username": unique("long_"), "password": &phrase[..128]});
+    let over = json!({"username": unique("long_"), "password": &phrase[..129]});
+
+    let refused = call(
+        register::handle,
+        &deps,
+        Event::load("register").json(over).request(),
+    )
+    .await;
+    assert_client_error(&refused, 400, "password");
+    assert_eq!(
+        deps.passwords.computations(),
+        0,
+        "no hash for 129 characters"
     );
+
+    // The same request one character shorter is hashed: the counter does count.
+    let admitted = call(
+        register::handle,
+        &deps,
+        Event::load("register").json(at_limit).request(),
+    )
+    .await;
+    assert_eq!(admitted.status(), 201);
+    assert_eq!(deps.passwords.computations(), 1);
 }
 
 #[tokio::test]

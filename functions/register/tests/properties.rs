@@ -2,15 +2,10 @@
 //! against the real local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
-use register::Deps;
+use register::{Deps, Settings};
 use serde_json::{Map, Value};
-use shared::audit::Audit;
-use shared::config::PasswordPolicy;
-use shared::password::Passwords;
-use shared::testing::{Event, cheap_argon2, generous_limit, local_store};
+use shared::testing::{Event, Fixture, call};
 
 fn status_for(body: &str) -> u16 {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -18,23 +13,14 @@ fn status_for(body: &str) -> u16 {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = local_store().await;
-        let deps = Deps {
-            users: Arc::new(store.clone()),
-            passwords: Passwords::new(cheap_argon2()).unwrap(),
-            policy: PasswordPolicy::default(),
-            audit: Audit {
-                log_usernames: false,
-            },
-            limiter: generous_limit(&store, "register-ip").0,
-            limit: generous_limit(&store, "register-ip").1,
-            clock: Arc::new(shared::unix_now),
-        };
+        let f = Fixture::local().await;
+        let deps =
+            Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap();
         let request = Event::load("register").raw_body(body).request();
-        let (method, path) = shared::testing::route_of(&request);
-        let response = register::handle(&deps, request).await;
-        shared::testing::record(&method, &path, &response);
-        response.status().as_u16()
+        call(register::handle, &deps, request)
+            .await
+            .status()
+            .as_u16()
     })
 }
 

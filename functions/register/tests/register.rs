@@ -3,47 +3,25 @@
 
 use std::sync::Arc;
 
-use register::Deps;
+use register::{Deps, Settings};
 use serde_json::{Value, json};
-use shared::audit::Audit;
-use shared::config::PasswordPolicy;
-use shared::password::Passwords;
-use shared::store::dynamo::DynamoStore;
-use shared::testing::{
-    Event, body_json, cheap_argon2, generous_limit, local_store, unique, unique_ip,
-    unreachable_store,
-};
+use shared::testing::{Event, Fixture, body_json, call, unique, unique_ip};
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
 async fn handle(
     deps: &Deps,
     req: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let (method, path) = shared::testing::route_of(&req);
-    let response = register::handle(deps, req).await;
-    shared::testing::record(&method, &path, &response);
-    response
+    call(register::handle, deps, req).await
 }
 
-fn deps_with(store: DynamoStore) -> Deps {
-    let (limiter, limit) = generous_limit(&store, "register-ip");
-    let now = shared::unix_now();
-    Deps {
-        users: Arc::new(store),
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        policy: PasswordPolicy::default(),
-        audit: Audit {
-            log_usernames: false,
-        },
-        limiter,
-        limit,
-        // Pinned for the whole test: a window rolling over mid-test would double the limit.
-        clock: Arc::new(move || now),
-    }
+/// The function assembled as `main` assembles it, from the fixture's parts.
+fn deps_from(f: &Fixture) -> Deps {
+    Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap()
 }
 
 async fn deps() -> Deps {
-    deps_with(local_store().await)
+    deps_from(&Fixture::local().await)
 }
 
 fn register_event(username: &str) -> Event {
@@ -227,7 +205,7 @@ async fn wrong_method_returns_405_with_allow() {
 
 #[tokio::test]
 async fn unreachable_dynamodb_returns_503_json_with_retry_after() {
-    let deps = deps_with(unreachable_store().await);
+    let deps = deps_from(&Fixture::unreachable().await);
 
     let response = handle(&deps, register_event(&unique("down_")).request()).await;
 
@@ -245,8 +223,11 @@ async fn unreachable_dynamodb_returns_503_json_with_retry_after() {
 
 #[tokio::test]
 async fn registrations_are_rate_limited_per_source_ip() {
-    let mut deps = deps().await;
-    deps.limit.limit = 3;
+    let fixture = Fixture::local()
+        .await
+        .with("REGISTER_IP_LIMIT", "3")
+        .with("REGISTER_IP_WINDOW_SECONDS", "60");
+    let deps = deps_from(&fixture);
     let ip = unique_ip();
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -270,8 +251,7 @@ async fn registrations_are_rate_limited_per_source_ip() {
 
 #[tokio::test]
 async fn invalid_registrations_do_not_use_up_the_limit() {
-    let mut deps = deps().await;
-    deps.limit.limit = 1;
+    let deps = deps_from(&Fixture::local().await.with("REGISTER_IP_LIMIT", "1"));
     let ip = unique_ip();
     for _ in 0..3 {
         let event = Event::load("register-invalid").source_ip(&ip);

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use crate::config::Tables;
-use crate::error::BoxError;
+
 use crate::store::{
-    CounterStore, CreateUserError, NewUser, Session, SessionStore, StoreError, Take, UserRecord,
-    UserStore,
+    BoxError, CounterStore, CreateUserError, NewUser, Session, SessionStore, StoreError, Take,
+    UserRecord, UserStore,
 };
 
 pub use crate::aws::{load_sdk_config, sdk_settings};
@@ -29,13 +29,16 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store on `client` with these table names.
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
     }
 
-    /// A store from the environment: SDK config plus `USERS_TABLE` / `RATE_LIMIT_TABLE`.
-    pub async fn from_env(tables: Tables) -> Self {
-        Self::new(Client::new(&load_sdk_config().await), tables)
+    /// The store a deployed function uses: the SDK configured from the environment (region,
+    /// credentials, `AWS_ENDPOINT_URL_DYNAMODB` for local runs), shared by every view a
+    /// function's `Deps` keeps of it.
+    pub async fn connect(tables: Tables) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self::new(Client::new(&load_sdk_config().await), tables))
     }
 }
 

@@ -3,36 +3,34 @@
 
 use async_trait::async_trait;
 
-use crate::error::{ApiError, BoxError};
-
 #[cfg(feature = "dynamo")]
 pub mod dynamo;
+
+/// A boxed cause, kept for the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failed storage call. `Unavailable` covers throttling, timeouts, refused connections and
 /// 5xx answers: the client may retry (503). `Failed` is anything else (500).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Worth retrying later.
     #[error("{op}: store unavailable")]
     Unavailable {
+        /// The store operation, for the log.
         op: &'static str,
+        /// The SDK's error.
         #[source]
         source: BoxError,
     },
+    /// Anything else.
     #[error("{op}: store call failed")]
     Failed {
+        /// The store operation, for the log.
         op: &'static str,
+        /// The SDK's (or decoder's) error.
         #[source]
         source: BoxError,
     },
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable { .. } => ApiError::Unavailable(Box::new(e)),
-            StoreError::Failed { .. } => ApiError::Internal(Box::new(e)),
-        }
-    }
 }
 
 /// A user to create.
@@ -51,7 +49,9 @@ pub struct NewUser {
 /// A stored user, as login needs it.
 #[derive(Clone)]
 pub struct UserRecord {
+    /// The username as registered.
     pub username: String,
+    /// argon2id PHC string.
     pub password_hash: String,
 }
 
@@ -67,12 +67,15 @@ impl std::fmt::Debug for UserRecord {
 /// Why a user was not created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
+    /// The name is taken (case-insensitively).
     #[error("a user with this key already exists")]
     AlreadyExists,
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Users, keyed by lower-cased username.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates the user unless one with the same key exists; atomic, so concurrent calls with one
@@ -88,11 +91,15 @@ pub trait UserStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
     /// Taken; the counter now stands at `count`.
-    Taken { count: u32 },
+    Taken {
+        /// The count after this take.
+        count: u32,
+    },
     /// Refused: the counter had already reached the limit.
     Refused,
 }
 
+/// Atomic counters with a ceiling, for rate limits.
 #[async_trait]
 pub trait CounterStore: Send + Sync {
     /// Adds one to the counter `key` unless it has reached `limit`, as one atomic step, and
@@ -107,7 +114,9 @@ pub trait CounterStore: Send + Sync {
 pub struct Session {
     /// Random 128-bit id, base64url.
     pub id: String,
+    /// The user it belongs to.
     pub username: String,
+    /// When it was started (epoch seconds).
     pub created_at: u64,
     /// Absolute end (epoch seconds), also the TTL attribute.
     pub expires_at: u64,
@@ -115,9 +124,17 @@ pub struct Session {
     pub generation: u64,
     /// When the current generation was minted.
     pub rotated_at: u64,
+    /// Revoked sessions refresh no more.
     pub revoked: bool,
 }
 
+/// Everything a function may need of the store, as one object: `main` builds one
+/// [`dynamo::DynamoStore`] and hands it to `Deps::build`, which keeps the views it uses.
+pub trait Store: UserStore + CounterStore + SessionStore {}
+
+impl<T: UserStore + CounterStore + SessionStore> Store for T {}
+
+/// Refresh-token sessions, keyed by session id.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores a new session (its id must be new).

@@ -1,16 +1,164 @@
-//! Test helpers (feature `test-util`): sample events, response bodies and the local store.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Test helpers (feature `test-util`): the [`Fixture`] every test assembles a function from,
+//! [`call`] to run a handler and record its response for the contract check, sample events,
+//! response bodies, and hand-made tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
-use crate::config::Tables;
+use crate::config::{Table, Tables, Vars};
+use crate::keys::KeySet;
 use crate::store::dynamo::DynamoStore;
+use crate::{Clock, unix_now};
 
 pub mod faults;
+
+/// The parts a function is assembled from in a test, built the way `main` builds them:
+/// settings read from a set of variables (test values: cheap argon2, generous limits, the test
+/// issuer), a store on the local server (or an unreachable one, or one behind the fault proxy),
+/// the test key set and a clock pinned at the fixture's creation.
+///
+/// ```ignore
+/// let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "5");
+/// let deps = login::Deps::build(login::Settings::from_vars(f.vars())?, f.store(), f.keys(), f.clock())?;
+/// ```
+#[derive(Clone)]
+pub struct Fixture {
+    vars: Vars,
+    store: Arc<DynamoStore>,
+    keys: Arc<KeySet>,
+    clock: Clock,
+    now: u64,
+}
+
+/// The variables every fixture starts from. Limits are generous (no test reaches them unless it
+/// sets its own), argon2 is at its cheapest (the production parameters are covered by the
+/// password module's own tests), and tokens carry the test issuer of [`token_config`].
+pub fn test_vars() -> Vars {
+    let mut vars = Vars::from_pairs([
+        ("JWT_ISSUER", "auth-api-test"),
+        ("JWT_AUDIENCE", "auth-api-test"),
+        ("AUTH_REALM", "auth-api-test"),
+        ("ARGON2_MEMORY_KIB", "64"),
+        ("ARGON2_ITERATIONS", "1"),
+        ("ARGON2_PARALLELISM", "1"),
+        ("SESSION_TTL_SECONDS", "3600"),
+        ("LOGIN_IP_LIMIT", "1000000"),
+        ("LOGIN_USER_LIMIT", "1000000"),
+        ("REGISTER_IP_LIMIT", "1000000"),
+        ("REFRESH_IP_LIMIT", "1000000"),
+    ]);
+    // The local server's table names, when `make test` set them (functions without a table
+    // need none).
+    let env = Vars::env();
+    for name in ["USERS_TABLE", "RATE_LIMIT_TABLE", "SESSIONS_TABLE"] {
+        if let Some(value) = env.get(name) {
+            vars.set(name, &value);
+        }
+    }
+    vars
+}
+
+impl Fixture {
+    fn new(store: DynamoStore) -> Self {
+        Self::with_store(Arc::new(store))
+    }
+
+    fn with_store(store: Arc<DynamoStore>) -> Self {
+        let now = unix_now();
+        Self {
+            vars: test_vars(),
+            store,
+            keys: key_set(),
+            clock: Arc::new(move || now),
+            now,
+        }
+    }
+
+    /// On the local server started by `make test`.
+    pub async fn local() -> Self {
+        Self::new(local_store().await)
+    }
+
+    /// On a store whose endpoint refuses connections, like an unreachable DynamoDB.
+    pub async fn unreachable() -> Self {
+        Self::new(unreachable_store().await)
+    }
+
+    /// For functions that use no table: the store is the unreachable one, so a handler that
+    /// touched it anyway would fail loudly.
+    pub async fn offline() -> Self {
+        Self::unreachable().await
+    }
+
+    /// On the local tables through `endpoint` (a [`faults::FaultProxy`]).
+    pub async fn behind(endpoint: &str) -> Self {
+        Self::new(store_at(endpoint).await)
+    }
+
+    /// Sets one variable (a limit, a window, `AUDIT_LOG_USERNAMES`, ...).
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.set(name, value);
+        self
+    }
+
+    /// Pins the clock at `now` instead.
+    pub fn at(mut self, now: u64) -> Self {
+        self.now = now;
+        self.clock = Arc::new(move || now);
+        self
+    }
+
+    /// Uses this clock instead (for tests that move time).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.now = clock();
+        self.clock = clock;
+        self
+    }
+
+    /// The variables to read settings from.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
+    /// The store, shared by every function assembled from this fixture.
+    pub fn store(&self) -> Arc<DynamoStore> {
+        self.store.clone()
+    }
+
+    /// The test key set (with its signing key and refresh secret).
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.clone()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
+    /// What the clock said when the fixture was made (or was pinned).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+}
+
+/// Runs `handle` on one request and records the response for the OpenAPI contract check (see
+/// [`record`]), so every test's responses are checked against `openapi.yaml`.
+pub async fn call<'d, D, F, Fut>(handle: F, deps: &'d D, request: Request) -> Response<Body>
+where
+    F: FnOnce(&'d D, Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let (method, path) = route_of(&request);
+    let response = handle(deps, request).await;
+    record(&method, &path, &response);
+    response
+}
 
 /// The workspace's `events/` folder.
 pub fn events_dir() -> PathBuf {
@@ -22,8 +170,16 @@ pub fn events_dir() -> PathBuf {
 pub struct Event(pub Value);
 
 impl Event {
-    /// Loads `events/<name>.json`.
+    /// Loads `events/<name>.json`, and notes in the contract records that a test used it (the
+    /// contract check fails on a sample no test loads).
     pub fn load(name: &str) -> Self {
+        let event = Self::read(name);
+        append_record(&serde_json::json!({"event": name}));
+        event
+    }
+
+    /// Reads `events/<name>.json` without counting it as used (for checks over all samples).
+    pub fn read(name: &str) -> Self {
         let path = events_dir().join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         Self(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")))
@@ -101,8 +257,11 @@ pub fn unique_ip() -> String {
 
 /// The table names `make test` created on the local DynamoDB-compatible server.
 pub fn tables() -> Tables {
-    use crate::config::Table;
-    Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions]).unwrap_or_else(|e| {
+    Tables::from_vars(
+        &Vars::env(),
+        &[Table::Users, Table::RateLimits, Table::Sessions],
+    )
+    .unwrap_or_else(|e| {
         panic!("{e}: run the integration tests through `make test`, which starts the local server")
     })
 }
@@ -113,7 +272,8 @@ pub async fn local_store() -> DynamoStore {
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests through `make test`"
     );
-    DynamoStore::from_env(tables()).await
+    let sdk = crate::store::dynamo::load_sdk_config().await;
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables())
 }
 
 /// A store whose endpoint refuses connections: every call fails like an unreachable DynamoDB.
@@ -186,16 +346,6 @@ pub fn tokens() -> crate::token::Tokens {
     crate::token::Tokens::new(&token_config(), key_set())
 }
 
-/// argon2id at minimal cost, so handler tests stay fast; the production parameters are covered
-/// by the password module's own tests.
-pub fn cheap_argon2() -> crate::config::Argon2Config {
-    crate::config::Argon2Config {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    }
-}
-
 /// Every sample event's name (file stem), for checks that each one is exercised.
 pub fn event_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(events_dir())
@@ -212,50 +362,23 @@ pub fn event_names() -> Vec<String> {
 /// Signs `claims` with the test key set's signing key as an EdDSA JWT with the given `kid` and
 /// `typ` header values, for hand-made good and bad tokens.
 pub fn sign_claims(claims: &Value, kid: Option<&str>, typ: Option<&str>) -> String {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    let doc = key_document();
-    let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
-    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
-        &B64.decode(key.d.as_ref().unwrap()).unwrap(),
-        &B64.decode(&key.x).unwrap(),
-    )
-    .unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = kid.map(str::to_owned);
-    header.typ = typ.map(str::to_owned);
-    let encoding = jsonwebtoken::EncodingKey::from_ed_der(pair.to_pkcs8().unwrap().as_ref());
-    jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+    crate::bad_tokens::sign(key_document(), claims, kid, typ)
 }
 
 /// Valid access-token claims for `sub` at `now`, matching [`token_config`].
 pub fn claims_at(sub: &str, now: u64) -> Value {
-    serde_json::json!({
-        "sub": sub, "sid": "test-session", "iat": now, "nbf": now, "exp": now + 900,
-        "jti": "test-jti", "iss": "auth-api-test", "aud": "auth-api-test"
-    })
+    crate::bad_tokens::claims("auth-api-test", "auth-api-test", sub, now)
 }
 
-/// Sessions on `store` with the test key set, a 1-hour lifetime and the given grace window.
-pub fn sessions(store: DynamoStore, grace_seconds: u64) -> crate::refresh::Sessions {
-    crate::refresh::Sessions::new(
-        std::sync::Arc::new(store),
-        crate::refresh::RefreshTokens::new(&key_set()).unwrap(),
-        crate::config::SessionConfig {
-            ttl_seconds: 3600,
-            grace_seconds,
-        },
-    )
+/// The bad-token table ([`crate::bad_tokens`]) against the test key set and settings.
+pub fn bad_tokens(now: u64) -> Vec<crate::bad_tokens::BadToken> {
+    crate::bad_tokens::table(key_document(), "auth-api-test", "auth-api-test", now)
 }
 
 /// Appends one handler response to the JSONL file named by `CONTRACT_RECORDS` (set by
 /// `make test`), so `scripts/contract_check.py` can check every response the tests saw against
 /// `openapi.yaml`. Does nothing when the variable is unset.
 pub fn record(method: &str, path: &str, response: &Response<Body>) {
-    use std::io::Write;
-    let Ok(file) = std::env::var("CONTRACT_RECORDS") else {
-        return;
-    };
     let headers: serde_json::Map<String, Value> = response
         .headers()
         .iter()
@@ -273,6 +396,15 @@ pub fn record(method: &str, path: &str, response: &Response<Body>) {
         "headers": headers,
         "body": String::from_utf8_lossy(response.body().as_ref()),
     });
+    append_record(&line);
+}
+
+/// Appends one JSON line to the `CONTRACT_RECORDS` file, if `make test` named one.
+fn append_record(line: &Value) {
+    use std::io::Write;
+    let Ok(file) = std::env::var("CONTRACT_RECORDS") else {
+        return;
+    };
     let mut text = line.to_string();
     text.push('\n');
     // One write per line on an O_APPEND file: lines from parallel tests do not interleave.
@@ -289,20 +421,5 @@ pub fn route_of(req: &Request) -> (String, String) {
     (
         req.method().as_str().to_owned(),
         req.uri().path().to_owned(),
-    )
-}
-
-/// A per-IP limiter on `store` with a limit no test reaches unless it means to.
-pub fn generous_limit(
-    store: &DynamoStore,
-    name: &'static str,
-) -> (crate::rate_limit::RateLimiter, crate::config::Limit) {
-    (
-        crate::rate_limit::RateLimiter::new(std::sync::Arc::new(store.clone())),
-        crate::config::Limit {
-            name,
-            limit: 1_000_000,
-            window_seconds: 60,
-        },
     )
 }

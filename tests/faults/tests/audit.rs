@@ -9,16 +9,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use shared::audit::Audit;
-use shared::config::{Limit, LoginLimits, PasswordPolicy};
-use shared::password::Passwords;
-use shared::rate_limit::RateLimiter;
 use shared::store::UserStore;
-use shared::testing::{
-    Event, body_json, cheap_argon2, generous_limit, local_store, sessions, tokens, unique,
-    unique_ip,
-};
+use shared::testing::{Event, Fixture, body_json, call, unique, unique_ip};
 use tracing_subscriber::fmt::MakeWriter;
+
+mod common;
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -54,10 +49,6 @@ impl Captured {
     }
 }
 
-fn audit(log_usernames: bool) -> Audit {
-    Audit { log_usernames }
-}
-
 /// The same JSON subscriber the functions install, writing into `captured`, at the default
 /// `info` level.
 fn subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
@@ -75,45 +66,21 @@ fn subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
 async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(subscriber(&captured));
-    let store = local_store().await;
+    // Two logins per IP: the third attempt is refused, so the trail shows a refusal too.
+    let f = Fixture::local()
+        .await
+        .with("AUDIT_LOG_USERNAMES", "true")
+        .with("LOGIN_IP_LIMIT", "2");
+    let store = f.store();
     let username = unique("audited_");
     let password = "a quite unguessable passphrase 42";
     let ip = unique_ip();
-
-    let register = register::Deps {
-        users: Arc::new(store.clone()),
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        policy: PasswordPolicy::default(),
-        audit: audit(true),
-        limiter: generous_limit(&store, "register-ip").0,
-        limit: generous_limit(&store, "register-ip").1,
-        clock: Arc::new(shared::unix_now),
-    };
-    let limit = |name, limit| Limit {
-        name,
-        limit,
-        window_seconds: 60,
-    };
-    let login = login::Deps {
-        users: Arc::new(store.clone()),
-        limiter: RateLimiter::new(Arc::new(store.clone())),
-        limits: LoginLimits {
-            per_ip: limit("login-ip", 2),
-            per_user: limit("login-user", 100),
-        },
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        tokens: tokens(),
-        sessions: sessions(store.clone(), 0),
-        audit: audit(true),
-        clock: {
-            let now = shared::unix_now();
-            Arc::new(move || now)
-        },
-    };
+    let (register, login) = (common::register(&f), common::login(&f));
     let credentials = |p: &str| json!({"username": username, "password": p});
     let login_event = |p: &str| Event::load("login").json(credentials(p)).source_ip(&ip);
 
-    let created = register::handle(
+    let created = call(
+        register::handle,
         &register,
         Event::load("register")
             .json(credentials(password))
@@ -122,23 +89,22 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     )
     .await;
     assert_eq!(created.status(), 201);
-    let ok = login::handle(&login, login_event(password).request()).await;
+    let ok = call(login::handle, &login, login_event(password).request()).await;
     assert_eq!(ok.status(), 200);
     let tokens_issued = body_json(&ok);
-    let failed = login::handle(&login, login_event("the wrong passphrase").request()).await;
+    let failed = call(
+        login::handle,
+        &login,
+        login_event("the wrong passphrase").request(),
+    )
+    .await;
     assert_eq!(failed.status(), 401);
-    let refused = login::handle(&login, login_event(password).request()).await;
+    let refused = call(login::handle, &login, login_event(password).request()).await;
     assert_eq!(refused.status(), 429);
-    let refresh_deps = refresh::Deps {
-        sessions: sessions(store.clone(), 0),
-        tokens: tokens(),
-        limiter: RateLimiter::new(Arc::new(store.clone())),
-        limit: limit("refresh-ip", 100),
-        audit: audit(true),
-        clock: Arc::new(shared::unix_now),
-    };
+    let refresh_deps = common::refresh(&f);
     let refresh_token = tokens_issued["refresh_token"].as_str().unwrap();
-    let rotated = refresh::handle(
+    let rotated = call(
+        refresh::handle,
         &refresh_deps,
         Event::load("refresh")
             .json(json!({"refresh_token": refresh_token}))
@@ -148,13 +114,10 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     .await;
     assert_eq!(rotated.status(), 200);
     let rotated = body_json(&rotated);
-    let logout_deps = logout::Deps {
-        sessions: sessions(store.clone(), 0),
-        audit: audit(true),
-        clock: Arc::new(shared::unix_now),
-    };
+    let logout_deps = common::logout(&f);
     let next = rotated["refresh_token"].as_str().unwrap();
-    let ended = logout::handle(
+    let ended = call(
+        logout::handle,
         &logout_deps,
         Event::load("logout")
             .json(json!({"refresh_token": next}))
@@ -234,19 +197,11 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
 async fn usernames_stay_out_of_audit_events_unless_enabled() {
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(subscriber(&captured));
-    let store = local_store().await;
-    let register = register::Deps {
-        users: Arc::new(store.clone()),
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        policy: PasswordPolicy::default(),
-        audit: audit(false),
-        limiter: generous_limit(&store, "register-ip").0,
-        limit: generous_limit(&store, "register-ip").1,
-        clock: Arc::new(shared::unix_now),
-    };
+    let register = common::register(&Fixture::local().await.with("AUDIT_LOG_USERNAMES", "false"));
     let username = unique("private_");
 
-    let response = register::handle(
+    let response = call(
+        register::handle,
         &register,
         Event::load("register")
             .json(json!({"username": username, "password": "correct horse battery"}))

@@ -5,22 +5,14 @@
 //! conflict nor lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use lambda_http::{Body, Response};
 use serde_json::json;
-use shared::audit::Audit;
-use shared::config::{Limit, LoginLimits, PasswordPolicy};
-use shared::password::Passwords;
-use shared::rate_limit::RateLimiter;
-use shared::store::dynamo::DynamoStore;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::faults::{Action, FaultProxy};
-use shared::testing::{
-    Event, body_json, cheap_argon2, generous_limit, local_endpoint, local_store, sessions,
-    store_at, tokens, unique, unique_ip, unreachable_store,
-};
+use shared::testing::{Event, Fixture, body_json, call, local_endpoint, unique, unique_ip};
 use shared::unix_now;
+
+mod common;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -31,72 +23,13 @@ const FAULTS: [(Action, &str); 3] = [
     (Action::Hang, "timeout"),
 ];
 
-fn audit() -> Audit {
-    Audit {
-        log_usernames: false,
-    }
-}
-
-fn fixed_clock() -> shared::Clock {
-    let now = unix_now();
-    Arc::new(move || now)
-}
-
-fn register_deps(store: DynamoStore) -> register::Deps {
-    let (limiter, limit) = generous_limit(&store, "register-ip");
-    register::Deps {
-        users: Arc::new(store),
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        policy: PasswordPolicy::default(),
-        audit: audit(),
-        limiter,
-        limit,
-        clock: fixed_clock(),
-    }
-}
-
-fn login_deps(store: DynamoStore) -> login::Deps {
-    let limit = |name| Limit {
-        name,
-        limit: 1000,
-        window_seconds: 60,
-    };
-    login::Deps {
-        users: Arc::new(store.clone()),
-        limiter: RateLimiter::new(Arc::new(store.clone())),
-        limits: LoginLimits {
-            per_ip: limit("login-ip"),
-            per_user: limit("login-user"),
-        },
-        passwords: Passwords::new(cheap_argon2()).unwrap(),
-        tokens: tokens(),
-        sessions: sessions(store, 0),
-        audit: audit(),
-        clock: fixed_clock(),
-    }
-}
-
-fn refresh_deps(store: DynamoStore) -> refresh::Deps {
-    refresh::Deps {
-        sessions: sessions(store.clone(), 0),
-        tokens: tokens(),
-        limiter: RateLimiter::new(Arc::new(store)),
-        limit: Limit {
-            name: "refresh-ip",
-            limit: 1000,
-            window_seconds: 60,
-        },
-        audit: audit(),
-        clock: fixed_clock(),
-    }
-}
-
-fn logout_deps(store: DynamoStore) -> logout::Deps {
-    logout::Deps {
-        sessions: sessions(store, 0),
-        audit: audit(),
-        clock: fixed_clock(),
-    }
+/// A session started straight on the local server: its id and first refresh token.
+async fn start_session() -> (String, String) {
+    common::logout(&Fixture::local().await)
+        .sessions
+        .start("someone", unix_now())
+        .await
+        .unwrap()
 }
 
 fn assert_unavailable(response: &Response<Body>, case: &str) {
@@ -126,9 +59,9 @@ fn token_event(route: &str, token: &str) -> Event {
 /// A registered user, written straight to the local server.
 async fn registered_user() -> String {
     let name = unique("faulty_");
-    let healthy = register_deps(local_store().await);
+    let healthy = common::register(&Fixture::local().await);
     assert_eq!(
-        register::handle(&healthy, register_event(&name).request())
+        call(register::handle, &healthy, register_event(&name).request())
             .await
             .status(),
         201
@@ -139,13 +72,13 @@ async fn registered_user() -> String {
 #[tokio::test]
 async fn register_answers_503_on_every_fault_and_creates_no_user() {
     let proxy = FaultProxy::start(&local_endpoint()).await;
-    let healthy = local_store().await;
+    let healthy = Fixture::local().await.store();
     for (fault, case) in FAULTS {
         proxy.always(fault);
         let name = unique("never_");
-        let deps = register_deps(store_at(&proxy.endpoint).await);
+        let deps = common::register(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
-            &register::handle(&deps, register_event(&name).request()).await,
+            &call(register::handle, &deps, register_event(&name).request()).await,
             case,
         );
         assert!(
@@ -153,10 +86,10 @@ async fn register_answers_503_on_every_fault_and_creates_no_user() {
             "{case}: no user"
         );
     }
-    let deps = register_deps(unreachable_store().await);
+    let deps = common::register(&Fixture::unreachable().await);
     let name = unique("never_");
     assert_unavailable(
-        &register::handle(&deps, register_event(&name).request()).await,
+        &call(register::handle, &deps, register_event(&name).request()).await,
         "refused",
     );
     assert!(
@@ -172,9 +105,9 @@ async fn login_answers_503_on_every_fault_in_either_wave() {
     for (fault, case) in FAULTS {
         // First wave: rate-limit counters and the user read. Failing closed: no password check.
         proxy.always(fault);
-        let deps = login_deps(store_at(&proxy.endpoint).await);
+        let deps = common::login(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
-            &login::handle(&deps, login_event(&name).request()).await,
+            &call(login::handle, &deps, login_event(&name).request()).await,
             case,
         );
         // Second wave: the session write after a correct password.
@@ -186,32 +119,34 @@ async fn login_answers_503_on_every_fault_in_either_wave() {
             }
         });
         assert_unavailable(
-            &login::handle(&deps, login_event(&name).request()).await,
+            &call(login::handle, &deps, login_event(&name).request()).await,
             case,
         );
     }
-    let deps = login_deps(unreachable_store().await);
+    let deps = common::login(&Fixture::unreachable().await);
     assert_unavailable(
-        &login::handle(&deps, login_event(&name).request()).await,
+        &call(login::handle, &deps, login_event(&name).request()).await,
         "refused",
     );
 }
 
 #[tokio::test]
 async fn refresh_answers_503_on_every_fault_and_leaves_the_session_unrotated() {
-    let healthy = local_store().await;
+    let healthy = Fixture::local().await.store();
     let proxy = FaultProxy::start(&local_endpoint()).await;
     for (fault, case) in FAULTS {
-        let (sid, token) = sessions(healthy.clone(), 0)
-            .start("someone", unix_now())
-            .await
-            .unwrap();
+        let (sid, token) = start_session().await;
         // Requests: rate-limit UpdateItem, session GetItem, then the rotation UpdateItem (#2)
         // and the SDK's retries of it.
         proxy.plan(move |n, _| if n >= 2 { fault } else { Action::Forward });
-        let deps = refresh_deps(store_at(&proxy.endpoint).await);
+        let deps = common::refresh(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
-            &refresh::handle(&deps, token_event("refresh", &token).request()).await,
+            &call(
+                refresh::handle,
+                &deps,
+                token_event("refresh", &token).request(),
+            )
+            .await,
             case,
         );
         let session = healthy.get(&sid).await.unwrap().unwrap();
@@ -220,30 +155,42 @@ async fn refresh_answers_503_on_every_fault_and_leaves_the_session_unrotated() {
             (0, false),
             "{case}: not rotated"
         );
-        let again = refresh_deps(healthy.clone());
-        let response = refresh::handle(&again, token_event("refresh", &token).request()).await;
+        let again = common::refresh(&Fixture::local().await);
+        let response = call(
+            refresh::handle,
+            &again,
+            token_event("refresh", &token).request(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{case}: the same token still works");
     }
-    let deps = refresh_deps(unreachable_store().await);
+    let deps = common::refresh(&Fixture::unreachable().await);
     assert_unavailable(
-        &refresh::handle(&deps, token_event("refresh", "rt1_x").request()).await,
+        &call(
+            refresh::handle,
+            &deps,
+            token_event("refresh", "rt1_x").request(),
+        )
+        .await,
         "refused",
     );
 }
 
 #[tokio::test]
 async fn logout_answers_503_on_every_fault_and_leaves_the_session_live() {
-    let healthy = local_store().await;
+    let healthy = Fixture::local().await.store();
     let proxy = FaultProxy::start(&local_endpoint()).await;
     for (fault, case) in FAULTS {
-        let (sid, token) = sessions(healthy.clone(), 0)
-            .start("someone", unix_now())
-            .await
-            .unwrap();
+        let (sid, token) = start_session().await;
         proxy.always(fault);
-        let deps = logout_deps(store_at(&proxy.endpoint).await);
+        let deps = common::logout(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
-            &logout::handle(&deps, token_event("logout", &token).request()).await,
+            &call(
+                logout::handle,
+                &deps,
+                token_event("logout", &token).request(),
+            )
+            .await,
             case,
         );
         assert!(
@@ -263,15 +210,16 @@ async fn a_registration_whose_answer_was_lost_is_not_a_conflict() {
             Action::Forward
         }
     });
-    let deps = register_deps(store_at(&proxy.endpoint).await);
+    let deps = common::register(&Fixture::behind(&proxy.endpoint).await);
     let name = unique("lost_");
 
-    let response = register::handle(&deps, register_event(&name).request()).await;
+    let response = call(register::handle, &deps, register_event(&name).request()).await;
 
     assert_eq!(response.status(), 201, "{}", body_json(&response));
     assert!(
-        local_store()
+        Fixture::local()
             .await
+            .store()
             .find(&name.to_lowercase())
             .await
             .unwrap()
@@ -280,7 +228,7 @@ async fn a_registration_whose_answer_was_lost_is_not_a_conflict() {
     // And a real second registration is still a conflict.
     proxy.always(Action::Forward);
     assert_eq!(
-        register::handle(&deps, register_event(&name).request())
+        call(register::handle, &deps, register_event(&name).request())
             .await
             .status(),
         409
@@ -289,11 +237,8 @@ async fn a_registration_whose_answer_was_lost_is_not_a_conflict() {
 
 #[tokio::test]
 async fn a_rotation_whose_answer_was_lost_is_neither_lost_nor_taken_for_reuse() {
-    let healthy = local_store().await;
-    let (sid, token) = sessions(healthy.clone(), 0)
-        .start("someone", unix_now())
-        .await
-        .unwrap();
+    let healthy = Fixture::local().await.store();
+    let (sid, token) = start_session().await;
     let proxy = FaultProxy::start(&local_endpoint()).await;
     proxy.plan(|n, _| {
         if n == 2 {
@@ -302,9 +247,14 @@ async fn a_rotation_whose_answer_was_lost_is_neither_lost_nor_taken_for_reuse() 
             Action::Forward
         }
     });
-    let deps = refresh_deps(store_at(&proxy.endpoint).await);
+    let deps = common::refresh(&Fixture::behind(&proxy.endpoint).await);
 
-    let response = refresh::handle(&deps, token_event("refresh", &token).request()).await;
+    let response = call(
+        refresh::handle,
+        &deps,
+        token_event("refresh", &token).request(),
+    )
+    .await;
 
     assert_eq!(response.status(), 200, "{}", body_json(&response));
     let session = healthy.get(&sid).await.unwrap().unwrap();
@@ -313,8 +263,9 @@ async fn a_rotation_whose_answer_was_lost_is_neither_lost_nor_taken_for_reuse() 
         .as_str()
         .unwrap()
         .to_owned();
-    let again = refresh::handle(
-        &refresh_deps(healthy),
+    let again = call(
+        refresh::handle,
+        &common::refresh(&Fixture::local().await),
         token_event("refresh", &next).request(),
     )
     .await;
@@ -333,17 +284,18 @@ async fn a_login_whose_session_write_answer_was_lost_still_succeeds() {
         }
         Action::Forward
     });
-    let deps = login_deps(store_at(&proxy.endpoint).await);
+    let deps = common::login(&Fixture::behind(&proxy.endpoint).await);
 
-    let response = login::handle(&deps, login_event(&name).request()).await;
+    let response = call(login::handle, &deps, login_event(&name).request()).await;
 
     assert_eq!(response.status(), 200, "{}", body_json(&response));
     let refresh_token = body_json(&response)["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let rotated = refresh::handle(
-        &refresh_deps(local_store().await),
+    let rotated = call(
+        refresh::handle,
+        &common::refresh(&Fixture::local().await),
         token_event("refresh", &refresh_token).request(),
     )
     .await;

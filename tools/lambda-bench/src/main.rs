@@ -359,7 +359,8 @@ async fn run() -> Result<bool, String> {
     }
     if args.argon2_only {
         let us = scenario::argon2_hash_us(
-            shared::config::Argon2Config::from_env().map_err(|e| e.to_string())?,
+            shared::config::Argon2Config::from_vars(&shared::config::Vars::env())
+                .map_err(|e| e.to_string())?,
             15,
         )
         .await?;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use shared::config::{Argon2Config, SessionConfig, Table, Tables, TokenConfig};
+use shared::config::{Argon2Config, SessionConfig, Table, Tables, TokenConfig, Vars};
 use shared::keys::{KeySet, generate_document};
 use shared::password::Passwords;
-use shared::refresh::{RefreshTokens, Sessions};
+use shared::refresh::Sessions;
 use shared::store::dynamo::DynamoStore;
 use shared::store::{NewUser, UserStore};
 use shared::token::Tokens;
@@ -132,9 +132,12 @@ impl Prep {
             .trim_end_matches('/')
             .to_owned();
         let (addr, counters) = proxy::start(target).await.map_err(|e| e.to_string())?;
-        let tables = Tables::from_env(&[Table::Users, Table::RateLimits, Table::Sessions])
-            .map_err(|e| e.to_string())?;
-        let store = DynamoStore::from_env(tables.clone()).await;
+        let tables = Tables::from_vars(
+            &Vars::env(),
+            &[Table::Users, Table::RateLimits, Table::Sessions],
+        )
+        .map_err(|e| e.to_string())?;
+        let store = DynamoStore::connect(tables.clone()).await;
 
         let run_id = format!("{}", shared::unix_now() % 1_000_000_000);
         let dir = std::env::temp_dir().join(format!("lambda-bench-{}", std::process::id()));
@@ -154,13 +157,14 @@ impl Prep {
             leeway_seconds: 30,
         };
         let sessions = Sessions::new(
-            Arc::new(store.clone()),
-            RefreshTokens::new(&keys).map_err(|e| e.to_string())?,
+            store.clone(),
+            &keys,
             SessionConfig {
                 ttl_seconds: 3600,
                 grace_seconds: 0,
             },
-        );
+        )
+        .map_err(|e| e.to_string())?;
         let login_user = format!("bench_{run_id}");
         let body = json!({"username": login_user, "password": PASSWORD});
         let credentials = Credentials::parse(body.as_object().ok_or("body")?, Purpose::Login)

@@ -1,19 +1,22 @@
-//! Small HTTP helpers: request metadata, JSON bodies in and out, bearer tokens, methods.
+//! The HTTP edge: what a request carries (metadata, a bounded JSON body, bearer credentials, the
+//! method), and in [`response`] everything a response is made of.
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, header};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, RequestExt};
+use serde::Deserialize;
 use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+pub use crate::token::MAX_TOKEN_BYTES;
+
+pub mod response;
+
+pub use response::{empty_response, json_response};
 
 /// Largest request body accepted (64 KiB); larger is 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Largest bearer token looked at; longer ones are rejected without decoding.
-pub const MAX_TOKEN_BYTES: usize = 4 * 1024;
 
 /// What every response and log line needs to know about the request.
 #[derive(Debug, Clone)]
@@ -26,6 +29,7 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
+    /// The metadata of `req`.
     pub fn of(req: &Request) -> Self {
         let apigw = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => Some(ctx),
@@ -47,48 +51,16 @@ impl RequestMeta {
     }
 }
 
-/// A JSON response with the headers every response of this API carries.
-///
-/// `no-store` everywhere: responses of an auth API are per-user or carry tokens, and none is
-/// worth caching. `nosniff` keeps browsers from reinterpreting JSON as anything else.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    // Serialising our own plain structs cannot fail; if it ever did, an empty object is still JSON.
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Body::Binary(bytes));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-/// A response with no body (for 204), with the same security headers as [`json_response`].
-pub fn empty_response(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-/// Refuses any method but `allowed` with 405 and an `Allow` header.
+/// Refuses any method but `allowed` with 405 and an `Allow` header listing the methods the
+/// route table has for the request's path. Deployed, API Gateway routes only `allowed` here; a
+/// local router that routes by path alone (`cargo lambda watch`) relies on this.
 pub fn require_method(req: &Request, allowed: Method) -> Result<(), ApiError> {
     if req.method() == allowed {
         return Ok(());
     }
     Err(ApiError::MethodNotAllowed {
-        allow: crate::routes::allow_header(&allowed),
+        allow: crate::routes::allowed_methods(req.uri().path())
+            .unwrap_or_else(|| allowed.as_str().to_owned()),
     })
 }
 

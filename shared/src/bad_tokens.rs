@@ -1,0 +1,220 @@
+//! The bad-token table (tests only): every known way of getting a forged, stale or foreign access
+//! token accepted, each with the reason the verifier must give. The token module's unit tests,
+//! `protected`'s handler and attack tests and the authorizer's tests all run this one table, so a
+//! new attack added here is tried everywhere at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+use crate::keys::{KeySetDocument, generate_document};
+use crate::token::{MAX_TOKEN_BYTES, Rejection};
+
+/// One attack: a name, the bearer token, and the rejection it must meet.
+#[derive(Debug, Clone)]
+pub struct BadToken {
+    pub case: &'static str,
+    pub token: String,
+    pub rejection: Rejection,
+}
+
+/// Valid access-token claims for `sub` at `now` with this issuer and audience.
+pub fn claims(issuer: &str, audience: &str, sub: &str, now: u64) -> Value {
+    json!({
+        "sub": sub, "sid": "test-session", "iat": now, "nbf": now, "exp": now + 900,
+        "jti": "test-jti", "iss": issuer, "aud": audience
+    })
+}
+
+/// Signs `claims` with the document's signing key as an EdDSA JWT with these `kid` and `typ`
+/// header values.
+pub fn sign(doc: &KeySetDocument, claims: &Value, kid: Option<&str>, typ: Option<&str>) -> String {
+    let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
+        &B64.decode(key.d.as_ref().unwrap()).unwrap(),
+        &B64.decode(&key.x).unwrap(),
+    )
+    .unwrap();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = kid.map(str::to_owned);
+    header.typ = typ.map(str::to_owned);
+    let encoding = EncodingKey::from_ed_der(pair.to_pkcs8().unwrap().as_ref());
+    encode(&header, claims, &encoding).unwrap()
+}
+
+fn part(v: &Value) -> String {
+    B64.encode(serde_json::to_vec(v).unwrap())
+}
+
+/// Every attack on a verifier that trusts `doc` and expects `issuer` / `audience`, at `now`.
+pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Vec<BadToken> {
+    use Rejection::*;
+    let kid = doc.signing_kid.as_str();
+    let good_claims = claims(issuer, audience, "alice", now);
+    let good = sign(doc, &good_claims, Some(kid), Some("at+jwt"));
+    let parts: Vec<&str> = good.split('.').collect();
+    let (header, payload, signature) = (parts[0], parts[1], parts[2]);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = good_claims.clone();
+        f(&mut c);
+        sign(doc, &c, Some(kid), Some("at+jwt"))
+    };
+    // A claim the `Claims` type requires is missing: refused when the claims are decoded, which
+    // the verifier reports as malformed.
+    let without = |claim: &str| {
+        with(&|c| {
+            c.as_object_mut().unwrap().remove(claim);
+        })
+    };
+    let hs256 = |secret: &[u8]| {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.to_owned());
+        h.typ = Some("at+jwt".into());
+        encode(&h, &good_claims, &EncodingKey::from_secret(secret)).unwrap()
+    };
+    let public = &doc.keys.iter().find(|k| k.kid == kid).unwrap().x;
+    let mut forged_claims = good_claims.clone();
+    forged_claims["sub"] = "admin".into();
+    let alg_none = part(&json!({"alg": "none", "typ": "at+jwt", "kid": kid}));
+    let stranger = generate_document(kid).unwrap();
+    let bad = |case, token: String, rejection| BadToken {
+        case,
+        token,
+        rejection,
+    };
+    vec![
+        bad("garbage", "garbage".into(), Malformed),
+        bad("three garbage parts", "a.b.c".into(), Malformed),
+        bad(
+            "tampered payload, signature kept",
+            format!("{header}.{}.{signature}", part(&forged_claims)),
+            BadSignature,
+        ),
+        bad(
+            "alg none, no signature",
+            format!("{alg_none}.{payload}."),
+            Malformed,
+        ),
+        bad(
+            "alg none, signature kept",
+            format!("{alg_none}.{payload}.{signature}"),
+            Malformed,
+        ),
+        bad(
+            "signature stripped",
+            format!("{header}.{payload}."),
+            BadSignature,
+        ),
+        bad(
+            "signature and its dot stripped",
+            format!("{header}.{payload}"),
+            Malformed,
+        ),
+        bad(
+            "signature truncated",
+            format!("{header}.{payload}.{}", &signature[..signature.len() - 4]),
+            Malformed,
+        ),
+        bad(
+            "HS256 keyed with the raw public key",
+            hs256(&B64.decode(public).unwrap()),
+            AlgorithmNotAllowed,
+        ),
+        bad(
+            "HS256 keyed with the encoded public key",
+            hs256(public.as_bytes()),
+            AlgorithmNotAllowed,
+        ),
+        bad(
+            "HS256 keyed with a guessed secret",
+            hs256(b"secret"),
+            AlgorithmNotAllowed,
+        ),
+        bad(
+            "another key under the same kid",
+            sign(&stranger, &good_claims, Some(kid), Some("at+jwt")),
+            BadSignature,
+        ),
+        bad(
+            "unknown kid",
+            sign(doc, &good_claims, Some("no-such-key"), Some("at+jwt")),
+            UnknownKeyId,
+        ),
+        bad(
+            "kid pointing at a path",
+            sign(
+                doc,
+                &good_claims,
+                Some("../../../../etc/passwd"),
+                Some("at+jwt"),
+            ),
+            UnknownKeyId,
+        ),
+        bad(
+            "no kid",
+            sign(doc, &good_claims, None, Some("at+jwt")),
+            NoKeyId,
+        ),
+        bad(
+            "typ of an ID token",
+            sign(doc, &good_claims, Some(kid), Some("JWT")),
+            NotAnAccessToken,
+        ),
+        bad(
+            "no typ",
+            sign(doc, &good_claims, Some(kid), None),
+            NotAnAccessToken,
+        ),
+        bad(
+            "expired beyond the leeway",
+            with(&|c| c["exp"] = (now - 3600).into()),
+            Expired,
+        ),
+        bad(
+            "not yet valid",
+            with(&|c| c["nbf"] = (now + 3600).into()),
+            NotYetValid,
+        ),
+        bad(
+            "wrong issuer",
+            with(&|c| c["iss"] = "https://evil.example".into()),
+            WrongIssuer,
+        ),
+        bad(
+            "wrong audience",
+            with(&|c| c["aud"] = "another-api".into()),
+            WrongAudience,
+        ),
+        bad("no sub", without("sub"), Malformed),
+        bad("no exp", without("exp"), Malformed),
+        bad("no iss", without("iss"), Malformed),
+        bad("no aud", without("aud"), Malformed),
+        bad(
+            "a refresh token",
+            format!("rt1_{}", "A".repeat(75)),
+            Malformed,
+        ),
+        bad(
+            "malformed base64 in the payload",
+            format!("{header}.{payload}!!.{signature}"),
+            BadSignature,
+        ),
+        bad(
+            "malformed base64 in the header",
+            format!("%%%.{payload}.{signature}"),
+            Malformed,
+        ),
+        bad("too long", "x".repeat(MAX_TOKEN_BYTES + 1), TooLong),
+    ]
+}
+
+/// The entry named `case` (panics on a name the table does not have).
+pub fn named(table: &[BadToken], case: &str) -> BadToken {
+    table
+        .iter()
+        .find(|b| b.case == case)
+        .unwrap_or_else(|| panic!("no bad token named {case:?}"))
+        .clone()
+}
