@@ -167,7 +167,7 @@ pub fn bearer_from_headers<'h>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     fn request(auth: Option<&str>, body: &str) -> Request {
@@ -206,18 +206,25 @@ mod tests {
     }
 
     #[test]
-    fn json_object_bodies_are_bounded_and_typed() {
+    fn json_object_bodies_are_bounded_and_each_refusal_says_what_was_wrong() {
         assert!(read_json_object(&request(None, r#"{"a":1}"#)).is_ok());
         let cases = [
-            ("", "validation_error"),
-            ("not json", "validation_error"),
-            ("[1,2]", "validation_error"),
-            ("null", "validation_error"),
-            ("\"str\"", "validation_error"),
+            ("", "must be valid JSON"),
+            ("not json", "must be valid JSON"),
+            ("{\"a\":", "must be valid JSON"),
+            ("[1,2]", "must be a JSON object"),
+            ("null", "must be a JSON object"),
+            ("\"str\"", "must be a JSON object"),
+            ("42", "must be a JSON object"),
+            (r#"{"a":1,"a":2}"#, "must not repeat a key"),
         ];
-        for (body, code) in cases {
-            let err = read_json_object(&request(None, body)).unwrap_err();
-            assert_eq!(err.code(), code, "body {body:?}");
+        for (body, message) in cases {
+            match read_json_object(&request(None, body)) {
+                Err(ApiError::Validation(details)) => {
+                    assert_eq!(details["body"], vec![message.to_owned()], "body {body:?}")
+                }
+                other => panic!("body {body:?}: {other:?}"),
+            }
         }
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(

@@ -278,10 +278,8 @@ impl SessionStore for DynamoStore {
 
     #[tracing::instrument(name = "sessions.advance", skip_all)]
     async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError> {
-        let rotation_id = crate::refresh::new_session_id().map_err(|e| StoreError::Failed {
-            op: "rotating session",
-            source: Box::new(e),
-        })?;
+        // Only needs to be unique per rotation, not secret.
+        let rotation_id = uuid::Uuid::new_v4().simple().to_string();
         let result = self
             .client
             .update_item()

@@ -1,5 +1,5 @@
 //! Storage behind small domain-shaped traits, so handlers do not know about DynamoDB and the
-//! conditional-write rules live in one implementation ([`dynamo`]) proven against a real server.
+//! conditional-write rules live in one implementation (`dynamo`, feature `dynamo`) proven against a real server.
 
 use async_trait::async_trait;
 
@@ -129,7 +129,7 @@ pub struct Session {
 }
 
 /// Everything a function may need of the store, as one object: `main` builds one
-/// [`dynamo::DynamoStore`] and hands it to `Deps::build`, which keeps the views it uses.
+/// `dynamo::DynamoStore` and hands it to `Deps::build`, which keeps the views it uses.
 pub trait Store: UserStore + CounterStore + SessionStore {}
 
 impl<T: UserStore + CounterStore + SessionStore> Store for T {}
