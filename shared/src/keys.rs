@@ -473,21 +473,25 @@ mod tests {
         duplicate.keys.push(duplicate.keys[0].clone());
         let mut wrong_curve = good.clone();
         wrong_curve.keys[0].crv = "P-256".into();
-        for (doc, case) in [
-            (mismatched, "x not matching d"),
-            (no_private, "signing key without d"),
-            (wrong_kid, "signing kid missing"),
-            (short_refresh, "short refresh secret"),
-            (duplicate, "duplicate kid"),
-            (wrong_curve, "not Ed25519"),
+        let reason = |text: &str| match KeySet::parse(text) {
+            Err(ConfigError::Invalid { reason, .. }) => reason,
+            Err(other) => panic!("{other}"),
+            Ok(_) => "accepted".into(),
+        };
+        let json = |doc: &KeySetDocument| serde_json::to_string(doc).unwrap();
+        for (text, case, why) in [
+            (json(&mismatched), "x not matching d", "do not form a key pair"),
+            (json(&no_private), "signing key without d", "has no private part"),
+            (json(&wrong_kid), "signing kid missing", "names no key"),
+            (json(&short_refresh), "short refresh secret", "at least 32 bytes"),
+            (json(&duplicate), "duplicate kid", "empty or repeated"),
+            (json(&wrong_curve), "not Ed25519", "not an Ed25519 OKP key"),
+            ("short".into(), "short master secret", "at least 32 bytes"),
+            ("{not json".into(), "bad json", "not a key set"),
         ] {
-            assert!(
-                KeySet::parse(&serde_json::to_string(&doc).unwrap()).is_err(),
-                "{case}"
-            );
+            let got = reason(&text);
+            assert!(got.contains(why), "{case}: {got}");
         }
-        assert!(KeySet::parse("short").is_err(), "short master secret");
-        assert!(KeySet::parse("{not json").is_err(), "bad json");
     }
 
     #[test]

@@ -130,16 +130,16 @@ pub enum GrantRefused {
 }
 
 impl GrantRefused {
-    /// A stable code for the audit trail.
+    /// The `reason` of the audit event (the same text as `Display`; audit queries match it).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Forged => "forged",
-            Self::UnknownSession => "unknown_session",
-            Self::Revoked => "revoked",
-            Self::Expired => "expired",
-            Self::Reused => "reuse_detected",
-            Self::UnknownGeneration => "unknown_generation",
-            Self::Contention => "contention",
+            Self::Forged => "malformed or forged",
+            Self::UnknownSession => "unknown session",
+            Self::Revoked => "session revoked",
+            Self::Expired => "session expired",
+            Self::Reused => "reuse detected, session revoked",
+            Self::UnknownGeneration => "unknown generation",
+            Self::Contention => "rotation contention",
         }
     }
 }

@@ -116,21 +116,21 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable name for logs.
+    /// The `reason` logged for a refused token (the same text as `Display`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::TooLong => "too_long",
+            Self::TooLong => "too long",
             Self::Malformed => "malformed",
-            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
-            Self::NotAnAccessToken => "not_an_access_token",
-            Self::NoKeyId => "no_key_id",
-            Self::UnknownKeyId => "unknown_key_id",
-            Self::BadSignature => "bad_signature",
+            Self::AlgorithmNotAllowed => "algorithm not allowed",
+            Self::NotAnAccessToken => "not an access token",
+            Self::NoKeyId => "no key id",
+            Self::UnknownKeyId => "unknown key id",
+            Self::BadSignature => "bad signature",
             Self::Expired => "expired",
-            Self::NotYetValid => "not_yet_valid",
-            Self::WrongIssuer => "wrong_issuer",
-            Self::WrongAudience => "wrong_audience",
-            Self::MissingClaim => "missing_claim",
+            Self::NotYetValid => "not yet valid",
+            Self::WrongIssuer => "wrong issuer",
+            Self::WrongAudience => "wrong audience",
+            Self::MissingClaim => "missing claim",
         }
     }
 }
