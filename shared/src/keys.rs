@@ -480,10 +480,22 @@ mod tests {
         };
         let json = |doc: &KeySetDocument| serde_json::to_string(doc).unwrap();
         for (text, case, why) in [
-            (json(&mismatched), "x not matching d", "do not form a key pair"),
-            (json(&no_private), "signing key without d", "has no private part"),
+            (
+                json(&mismatched),
+                "x not matching d",
+                "do not form a key pair",
+            ),
+            (
+                json(&no_private),
+                "signing key without d",
+                "has no private part",
+            ),
             (json(&wrong_kid), "signing kid missing", "names no key"),
-            (json(&short_refresh), "short refresh secret", "at least 32 bytes"),
+            (
+                json(&short_refresh),
+                "short refresh secret",
+                "at least 32 bytes",
+            ),
             (json(&duplicate), "duplicate kid", "empty or repeated"),
             (json(&wrong_curve), "not Ed25519", "not an Ed25519 OKP key"),
             ("short".into(), "short master secret", "at least 32 bytes"),
