@@ -158,7 +158,9 @@ def test_jwks_verifies_the_access_token_with_an_independent_library():
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwks[kid]
     claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="auth-api-local", issuer="auth-api-local")
-    expect(claims["sub"] == user[0] and claims["sid"], f"{claims}")
+    expect(claims["preferred_username"] == user[0] and claims["sid"], f"{claims}")
+    expect(claims["sub"] != user[0] and len(claims["sub"]) == 36, f"sub is an opaque id: {claims}")
+    expect(claims["scope"] == "profile" and claims["roles"] == ["user"], f"{claims}")
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family():

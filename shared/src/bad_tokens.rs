@@ -23,7 +23,9 @@ pub struct BadToken {
 /// Valid access-token claims for `sub` at `now` with this issuer and audience.
 pub fn claims(issuer: &str, audience: &str, sub: &str, now: u64) -> Value {
     json!({
-        "sub": sub, "sid": "test-session", "iat": now, "nbf": now, "exp": now + 900,
+        "sub": sub, "preferred_username": sub, "sid": "test-session",
+        "scope": "profile", "roles": ["user"],
+        "iat": now, "nbf": now, "exp": now + 900,
         "jti": "test-jti", "iss": issuer, "aud": audience
     })
 }

@@ -50,6 +50,20 @@ pub enum ApiError {
         /// The realm of the challenge.
         realm: String,
     },
+    /// 403 `account_disabled`: the right password for a disabled user.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// 403 `insufficient_scope`: a valid token without the scope the route requires.
+    #[error("token lacks scope {scope}")]
+    InsufficientScope {
+        /// The realm of the challenge.
+        realm: String,
+        /// The scope the route requires.
+        scope: &'static str,
+    },
+    /// 404 `user_not_found` (admin API).
+    #[error("user not found")]
+    UserNotFound,
     /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
@@ -104,6 +118,8 @@ impl ApiError {
             | Self::InvalidToken { .. }
             | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::AccountDisabled | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::UserNotFound => StatusCode::NOT_FOUND,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,6 +135,9 @@ impl ApiError {
             Self::UserExists => "user_exists",
             Self::InvalidCredentials => "invalid_credentials",
             Self::RateLimited(_) => "rate_limited",
+            Self::AccountDisabled => "account_disabled",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::UserNotFound => "user_not_found",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
             Self::InvalidRequest { .. } => "invalid_request",
@@ -138,6 +157,9 @@ impl ApiError {
             Self::UserExists => "User already exists",
             Self::InvalidCredentials => "Bad username or password",
             Self::RateLimited(_) => "Too many attempts, try again later",
+            Self::AccountDisabled => "Account disabled",
+            Self::InsufficientScope { .. } => "Insufficient scope",
+            Self::UserNotFound => "User not found",
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
             Self::InvalidRequest { .. } => "Malformed Authorization header: send one Bearer token",
@@ -173,6 +195,16 @@ mod tests {
                 "invalid_token",
             ),
             (ApiError::InvalidGrant, 401, "invalid_grant"),
+            (ApiError::AccountDisabled, 403, "account_disabled"),
+            (
+                ApiError::InsufficientScope {
+                    realm: "r".into(),
+                    scope: "admin",
+                },
+                403,
+                "insufficient_scope",
+            ),
+            (ApiError::UserNotFound, 404, "user_not_found"),
             (
                 ApiError::InvalidRequest { realm: "r".into() },
                 400,

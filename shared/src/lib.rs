@@ -22,7 +22,7 @@
 //! | 3 | [`rate_limit`] | limits on the counter store; nothing of HTTP |
 //! | 2 | [`store`] (with `store::dynamo`), [`keys`] | storage behind traits, key material; nothing of HTTP or the API error |
 //! | 1 | `aws` | the AWS SDK settings (features `dynamo`, `secrets`) |
-//! | 0 | [`config`], [`routes`], [`blocklist`], [`telemetry`] | settings, the route table, the password blocklist, logging |
+//! | 0 | [`config`], [`roles`], [`routes`], [`blocklist`], [`telemetry`] | settings, roles and their scopes, the route table, the password blocklist, logging |
 //!
 //! Within a layer a module may use another of the same layer, as long as no cycle forms.
 //! The crate root holds only the [`Clock`].
@@ -39,6 +39,7 @@ pub mod keys;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;
+pub mod roles;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -6,6 +6,7 @@
 //! optional grace window possible. The session id is 128 bits from the CSPRNG; the tag makes
 //! tokens unforgeable. A refresh token has no dots, so it can never parse as a JWT.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_lc_rs::{hmac, rand};
@@ -15,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use crate::config::{ConfigError, SessionConfig};
 use crate::error::ApiError;
 use crate::keys::KeySet;
-use crate::store::{Session, SessionStore, StoreError};
+use crate::store::{Session, SessionStore, StoreError, UserRecord, UserStore};
 
 const PREFIX: &str = "rt1_";
 const SID_BYTES: usize = 16;
@@ -92,6 +93,10 @@ pub fn new_session_id() -> Result<String, ApiError> {
 /// A successful refresh.
 #[derive(Debug)]
 pub struct Refreshed {
+    /// The session's user, as stored now (roles and all).
+    pub user: UserRecord,
+    /// The user's stable id.
+    pub user_id: String,
     /// The session's user.
     pub username: String,
     /// The session id.
@@ -127,6 +132,12 @@ pub enum GrantRefused {
     /// Concurrent rotations kept winning the race.
     #[error("rotation contention")]
     Contention,
+    /// The user was deleted (or the name now belongs to another user): the session is revoked.
+    #[error("user gone, session revoked")]
+    UserGone,
+    /// The user is disabled: the session is revoked.
+    #[error("account disabled, session revoked")]
+    AccountDisabled,
 }
 
 impl GrantRefused {
@@ -140,6 +151,8 @@ impl GrantRefused {
             Self::Reused => "reuse detected, session revoked",
             Self::UnknownGeneration => "unknown generation",
             Self::Contention => "rotation contention",
+            Self::UserGone => "user gone, session revoked",
+            Self::AccountDisabled => "account disabled, session revoked",
         }
     }
 }
@@ -182,10 +195,16 @@ impl Sessions {
         })
     }
 
-    /// Creates a session for `username` and returns its id and first refresh token.
-    pub async fn start(&self, username: &str, now: u64) -> Result<(String, String), ApiError> {
+    /// Creates a session for the user and returns its id and first refresh token.
+    pub async fn start(
+        &self,
+        user_id: &str,
+        username: &str,
+        now: u64,
+    ) -> Result<(String, String), ApiError> {
         let session = Session {
             id: new_session_id()?,
+            user_id: user_id.to_owned(),
             username: username.to_owned(),
             created_at: now,
             expires_at: now + self.config.ttl_seconds,
@@ -201,15 +220,34 @@ impl Sessions {
     /// Exchanges a refresh token for the next generation. Rotation is one conditional write, so
     /// of concurrent refreshes with one token exactly one advances the session; presenting an
     /// older generation (outside the grace window) revokes the whole session.
-    pub async fn refresh(&self, presented: &str, now: u64) -> Result<Refreshed, GrantError> {
+    ///
+    /// Two sequential round trips: `admit` (the caller's rate limit) runs while the session is
+    /// read, and the user is re-read while the session rotates, so a role change shows in the
+    /// next token and a deleted or disabled user's session is revoked.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        now: u64,
+        admit: impl Future<Output = Result<(), ApiError>>,
+        users: &dyn UserStore,
+    ) -> Result<Refreshed, GrantError> {
         use GrantRefused::*;
         let refused = |r| Err(GrantError::Refused(r));
         let Some((sid, generation)) = self.tokens.open(presented) else {
+            // A forged token still counts against the caller's limit.
+            admit.await?;
             return refused(Forged);
         };
+        let (admitted, first) = tokio::join!(admit, self.store.get(&sid));
+        admitted?;
+        let mut read = Some(first);
         // Two rounds at most: a lost rotation race is looked at once more with fresh state.
         for _ in 0..2 {
-            let Some(session) = self.store.get(&sid).await? else {
+            let fresh = match read.take() {
+                Some(first) => first,
+                None => self.store.get(&sid).await,
+            };
+            let Some(session) = fresh? else {
                 return refused(UnknownSession);
             };
             if session.revoked {
@@ -218,9 +256,15 @@ impl Sessions {
             if now >= session.expires_at {
                 return refused(Expired);
             }
+            let key = session.username.to_lowercase();
             if generation == session.generation {
-                if self.store.advance(&sid, generation, now).await? {
+                let (advanced, user) =
+                    tokio::join!(self.store.advance(&sid, generation, now), users.find(&key));
+                if advanced? {
+                    let user = self.current_user(&session, user?, now).await?;
                     return Ok(Refreshed {
+                        user_id: user.user_id.clone().unwrap_or_default(),
+                        user,
                         username: session.username,
                         refresh_token: self.tokens.mint(&sid, generation + 1)?,
                         sid,
@@ -234,7 +278,11 @@ impl Sessions {
                 && grace > 0
                 && now <= session.rotated_at + grace
             {
+                let user = users.find(&key).await?;
+                let user = self.current_user(&session, user, now).await?;
                 return Ok(Refreshed {
+                    user_id: user.user_id.clone().unwrap_or_default(),
+                    user,
                     username: session.username,
                     refresh_token: self.tokens.mint(&sid, session.generation)?,
                     sid,
@@ -248,6 +296,37 @@ impl Sessions {
             return refused(UnknownGeneration);
         }
         refused(Contention)
+    }
+
+    /// The session's user as stored now; a deleted user (or a name that now belongs to another
+    /// user) or a disabled one revokes the session instead.
+    async fn current_user(
+        &self,
+        session: &Session,
+        user: Option<UserRecord>,
+        now: u64,
+    ) -> Result<UserRecord, GrantError> {
+        let reason = match &user {
+            None => Some(GrantRefused::UserGone),
+            // A session started before ids existed has none to compare.
+            Some(u)
+                if !session.user_id.is_empty()
+                    && u.user_id.as_deref() != Some(session.user_id.as_str()) =>
+            {
+                Some(GrantRefused::UserGone)
+            }
+            Some(u) if u.disabled => Some(GrantRefused::AccountDisabled),
+            Some(_) => None,
+        };
+        match (reason, user) {
+            (None, Some(user)) => Ok(user),
+            (reason, _) => {
+                self.store.revoke(&session.id, now).await?;
+                Err(GrantError::Refused(
+                    reason.unwrap_or(GrantRefused::UserGone),
+                ))
+            }
+        }
     }
 
     /// Revokes the session of a genuine refresh token (idempotent).

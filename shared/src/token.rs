@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TokenConfig;
 use crate::error::ApiError;
 use crate::keys::KeySet;
+use crate::roles::Grant;
 
 /// The JWT `typ` of access tokens (RFC 9068), so that no other JWT can pass for one.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -20,10 +21,19 @@ pub const MAX_TOKEN_BYTES: usize = 4 * 1024;
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
-    /// The username, as registered.
+    /// The user's stable, opaque id.
     pub sub: String,
+    /// The username, as registered (OpenID Connect `preferred_username`).
+    #[serde(default)]
+    pub preferred_username: String,
     /// The session (refresh-token family) this token belongs to.
     pub sid: String,
+    /// The scopes granted, sorted and space-separated (RFC 9068 section 2.2.3).
+    #[serde(default)]
+    pub scope: String,
+    /// The user's roles, the implicit `user` included, sorted (RFC 9068 section 2.2.3.1).
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Issued at (epoch seconds).
     pub iat: u64,
     /// Not before.
@@ -36,6 +46,24 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: String,
+}
+
+impl Claims {
+    /// True when the token was granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// Whom a token is issued to, and what it grants.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The stable user id (`sub`).
+    pub user_id: &'a str,
+    /// The username as registered (`preferred_username`).
+    pub username: &'a str,
+    /// Roles and scopes, computed from the current user item.
+    pub grant: &'a Grant,
 }
 
 /// A freshly signed token and its lifetime in seconds.
@@ -172,15 +200,18 @@ impl Tokens {
     }
 
     /// Signs an access token for `subject` in session `sid`, valid from `now`.
-    pub fn issue(&self, subject: &str, sid: &str, now: u64) -> Result<Issued, ApiError> {
+    pub fn issue(&self, subject: &Subject<'_>, sid: &str, now: u64) -> Result<Issued, ApiError> {
         let signing = self
             .keys
             .signing
             .as_ref()
             .ok_or_else(|| ApiError::Internal("this function holds no signing key".into()))?;
         let claims = Claims {
-            sub: subject.to_owned(),
+            sub: subject.user_id.to_owned(),
+            preferred_username: subject.username.to_owned(),
             sid: sid.to_owned(),
+            scope: subject.grant.scope.clone(),
+            roles: subject.grant.roles.clone(),
             iat: now,
             nbf: now,
             exp: now + self.ttl_seconds,
@@ -254,6 +285,21 @@ mod tests {
         }
     }
 
+    /// A token for `name` (id `id-<name>`) with the roles `admin` and `user`.
+    fn issue(tokens: &Tokens, name: &str, sid: &str, now: u64) -> Result<Issued, ApiError> {
+        let grant = Grant {
+            roles: vec!["admin".into(), "user".into()],
+            scope: "admin profile".into(),
+        };
+        let user_id = format!("id-{name}");
+        let subject = Subject {
+            user_id: &user_id,
+            username: name,
+            grant: &grant,
+        };
+        tokens.issue(&subject, sid, now)
+    }
+
     fn key_set(doc: &crate::keys::KeySetDocument) -> Arc<KeySet> {
         Arc::new(KeySet::parse(&serde_json::to_string(doc).unwrap()).unwrap())
     }
@@ -298,7 +344,7 @@ mod tests {
         let doc = generate_document("k1").unwrap();
         let tokens = Tokens::new(&config(), key_set(&doc));
         let t = now();
-        let issued = tokens.issue("Alice", "sess-1", t).unwrap();
+        let issued = issue(&tokens, "Alice", "sess-1", t).unwrap();
         assert_eq!(issued.expires_in, 900);
         let header = decode_header(&issued.token).unwrap();
         assert_eq!(
@@ -307,9 +353,22 @@ mod tests {
         );
         let claims = tokens.verify(&issued.token).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.sid.as_str()),
-            ("Alice", "sess-1")
+            (
+                claims.sub.as_str(),
+                claims.preferred_username.as_str(),
+                claims.sid.as_str()
+            ),
+            ("id-Alice", "Alice", "sess-1")
         );
+        assert_eq!(
+            (claims.scope.as_str(), claims.roles.as_slice()),
+            (
+                "admin profile",
+                ["admin".to_owned(), "user".to_owned()].as_slice()
+            )
+        );
+        assert!(claims.has_scope("admin") && claims.has_scope("profile"));
+        assert!(!claims.has_scope("admi") && !claims.has_scope(""));
         assert_eq!((claims.iat, claims.nbf, claims.exp), (t, t, t + 900));
         assert_eq!(
             (claims.iss.as_str(), claims.aud.as_str()),
@@ -318,7 +377,7 @@ mod tests {
         assert_eq!(claims.jti.len(), 36);
         assert_ne!(
             tokens
-                .verify(&tokens.issue("Alice", "sess-1", t).unwrap().token)
+                .verify(&issue(&tokens, "Alice", "sess-1", t).unwrap().token)
                 .unwrap()
                 .jti,
             claims.jti
@@ -360,13 +419,12 @@ mod tests {
     #[test]
     fn rotation_keeps_old_tokens_valid_until_the_old_key_is_removed() {
         let old = generate_document("old").unwrap();
-        let old_token = Tokens::new(&config(), key_set(&old))
-            .issue("alice", "s", now())
+        let old_token = issue(&Tokens::new(&config(), key_set(&old)), "alice", "s", now())
             .unwrap()
             .token;
         let rotated = rotate_document(&old, "new").unwrap();
         let tokens = Tokens::new(&config(), key_set(&rotated));
-        let new_token = tokens.issue("alice", "s", now()).unwrap().token;
+        let new_token = issue(&tokens, "alice", "s", now()).unwrap().token;
         assert_eq!(
             decode_header(&new_token).unwrap().kid.as_deref(),
             Some("new")
@@ -393,8 +451,7 @@ mod tests {
                 .public_only(),
         );
         assert_eq!(
-            Tokens::new(&config(), set)
-                .issue("a", "s", now())
+            issue(&Tokens::new(&config(), set), "a", "s", now())
                 .unwrap_err()
                 .code(),
             "internal"

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top; a module may use modules of its own layer or below.
 const LAYERS: &[&[&str]] = &[
-    &["config", "routes", "blocklist", "telemetry"],
+    &["config", "roles", "routes", "blocklist", "telemetry"],
     &["aws"],
     &["store", "keys"],
     &["rate_limit"],

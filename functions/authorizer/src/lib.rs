@@ -3,6 +3,7 @@
 //! `requestContext.authorizer.lambda`. The HTTP API's built-in JWT authorizer cannot be used
 //! because it only verifies RSA keys, and access tokens are signed with Ed25519.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
@@ -10,12 +11,57 @@ use serde::Serialize;
 use shared::config::{ConfigError, TokenConfig, Vars};
 use shared::http::bearer_from_headers;
 use shared::keys::{self, KeySet};
-use shared::token::Tokens;
+use shared::roles::is_scope_token;
+use shared::token::{Claims, Tokens};
 
 /// What this function reads from its environment.
 pub struct Settings {
     /// `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
     pub token: TokenConfig,
+    /// `AUTHORIZER_ROUTE_SCOPES`.
+    pub route_scopes: RouteScopes,
+}
+
+/// `AUTHORIZER_ROUTE_SCOPES`: route key (`"GET /me"`) → the scopes a token needs on it, as a
+/// JSON object (default `{}`: a valid token is enough everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteScopes(BTreeMap<String, Vec<String>>);
+
+impl RouteScopes {
+    /// Reads `AUTHORIZER_ROUTE_SCOPES`; anything but an object of route keys to arrays of
+    /// scope tokens stops the function at start.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "AUTHORIZER_ROUTE_SCOPES",
+            reason,
+        };
+        let Some(text) = vars.get("AUTHORIZER_ROUTE_SCOPES") else {
+            return Ok(Self::default());
+        };
+        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(&text)
+            .map_err(|e| invalid(format!("not a JSON object of route -> [scope, ...]: {e}")))?;
+        for (route, scopes) in &map {
+            if !route.contains(' ') {
+                return Err(invalid(format!(
+                    "{route:?} is not a route key like \"GET /me\""
+                )));
+            }
+            if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+                return Err(invalid(format!("{route}: {bad:?} is not a scope token")));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// The first scope `route` requires that `claims` lack.
+    fn missing<'a>(&'a self, route: &str, claims: &Claims) -> Option<&'a str> {
+        self.0
+            .get(route)
+            .into_iter()
+            .flatten()
+            .find(|s| !claims.has_scope(s))
+            .map(String::as_str)
+    }
 }
 
 impl Settings {
@@ -28,6 +74,7 @@ impl Settings {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
             token: TokenConfig::from_vars(vars)?,
+            route_scopes: RouteScopes::from_vars(vars)?,
         })
     }
 }
@@ -36,6 +83,8 @@ impl Settings {
 pub struct Deps {
     /// The access-token verifier.
     pub tokens: Tokens,
+    /// The scopes each route requires.
+    pub route_scopes: RouteScopes,
 }
 
 impl Deps {
@@ -49,6 +98,7 @@ impl Deps {
     pub fn build(settings: Settings, keys: Arc<KeySet>) -> Result<Self, ConfigError> {
         Ok(Self {
             tokens: Tokens::new(&settings.token, keys),
+            route_scopes: settings.route_scopes,
         })
     }
 }
@@ -56,10 +106,18 @@ impl Deps {
 /// The context handed to the route when the token is good.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Context {
-    /// The token's subject.
+    /// The user's stable id.
     pub sub: String,
     /// The token's session.
     pub sid: String,
+    /// The username as registered.
+    pub username: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// The roles, space-separated.
+    pub roles: String,
+    /// When the token expires (epoch seconds): routes refuse a cached allow past it.
+    pub exp: u64,
 }
 
 /// The simple response format of HTTP API Lambda authorizers.
@@ -84,13 +142,24 @@ pub fn handle(deps: &Deps, event: &ApiGatewayV2CustomAuthorizerV2Request) -> Dec
         return deny;
     };
     match deps.tokens.verify(token) {
-        Ok(claims) => Decision {
-            is_authorized: true,
-            context: Some(Context {
-                sub: claims.sub,
-                sid: claims.sid,
-            }),
-        },
+        Ok(claims) => {
+            let route = event.route_key.as_deref().unwrap_or_default();
+            if let Some(scope) = deps.route_scopes.missing(route, &claims) {
+                tracing::info!(scope, route, "authorizer denied: scope missing");
+                return deny;
+            }
+            Decision {
+                is_authorized: true,
+                context: Some(Context {
+                    roles: claims.roles.join(" "),
+                    sub: claims.sub,
+                    sid: claims.sid,
+                    username: claims.preferred_username,
+                    scope: claims.scope,
+                    exp: claims.exp,
+                }),
+            }
+        }
         Err(rejected) => {
             tracing::info!(reason = rejected.as_str(), "authorizer denied a token");
             deny

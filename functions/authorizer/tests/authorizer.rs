@@ -4,7 +4,7 @@
 use authorizer::{Context, Decision, Deps, Settings, handle};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde_json::{Value, json};
-use shared::testing::{Event, bad_tokens, key_set, test_vars, tokens};
+use shared::testing::{Event, access_token, bad_tokens, key_set, test_vars, user_id_of};
 use shared::unix_now;
 
 /// The authorizer assembled as `main` assembles it, with the test settings and keys.
@@ -27,25 +27,68 @@ fn event_with(authorization: Option<&str>) -> ApiGatewayV2CustomAuthorizerV2Requ
 }
 
 #[test]
-fn a_valid_token_is_allowed_with_sub_and_sid_in_the_context() {
-    let token = tokens().issue("alice", "sess-9", unix_now()).unwrap().token;
+fn a_valid_token_is_allowed_with_the_identity_in_the_context() {
+    let now = unix_now();
+    let token = access_token("alice", "sess-9", now, &["admin"]);
 
     let decision = handle(&deps(), &event_with(Some(&format!("Bearer {token}"))));
 
+    let context = Context {
+        sub: user_id_of("alice"),
+        sid: "sess-9".into(),
+        username: "alice".into(),
+        scope: "admin profile".into(),
+        roles: "admin user".into(),
+        exp: now + 900,
+    };
     assert_eq!(
         decision,
         Decision {
             is_authorized: true,
-            context: Some(Context {
-                sub: "alice".into(),
-                sid: "sess-9".into()
-            })
+            context: Some(context)
         }
     );
     assert_eq!(
         serde_json::to_value(&decision).unwrap(),
-        json!({"isAuthorized": true, "context": {"sub": "alice", "sid": "sess-9"}})
+        json!({"isAuthorized": true, "context": {
+            "sub": user_id_of("alice"), "sid": "sess-9", "username": "alice",
+            "scope": "admin profile", "roles": "admin user", "exp": now + 900
+        }})
     );
+}
+
+#[test]
+fn a_route_that_requires_a_scope_the_token_lacks_is_denied() {
+    let mut vars = test_vars();
+    vars.set(
+        "AUTHORIZER_ROUTE_SCOPES",
+        r#"{"GET /me":["profile"],"GET /admin":["admin"]}"#,
+    );
+    let deps = Deps::build(Settings::from_vars(&vars).unwrap(), key_set()).unwrap();
+    let now = unix_now();
+    let user = format!("Bearer {}", access_token("bob", "s", now, &[]));
+    let admin = format!("Bearer {}", access_token("ann", "s", now, &["admin"]));
+    let on = |route: &str, header: &str| {
+        let mut event = event_with(Some(header));
+        event.route_key = Some(route.to_owned());
+        handle(&deps, &event).is_authorized
+    };
+    assert!(on("GET /me", &user), "profile is enough for /me");
+    assert!(!on("GET /admin", &user), "a user token lacks admin");
+    assert!(on("GET /admin", &admin));
+    assert!(
+        on("GET /other", &user),
+        "a route not listed needs a valid token only"
+    );
+}
+
+#[test]
+fn invalid_route_scopes_stop_the_authorizer_at_start() {
+    for bad in ["[]", r#"{"/me":["profile"]}"#, r#"{"GET /me":["a b"]}"#] {
+        let mut vars = test_vars();
+        vars.set("AUTHORIZER_ROUTE_SCOPES", bad);
+        assert!(Settings::from_vars(&vars).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jwks::{Deps, Settings};
 use shared::config::Vars;
 use shared::keys::{KeySet, generate_document, rotate_document};
-use shared::testing::{Event, body_json, key_document, key_set, tokens};
+use shared::testing::{Event, access_token, body_json, key_document, key_set};
 use shared::token::Claims;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -68,10 +68,7 @@ async fn an_issued_token_verifies_against_the_served_jwk_set() {
     let deps = deps_with(key_set(), 300);
     let response = handle(&deps, Event::load("jwks").request()).await;
     let set: JwkSet = serde_json::from_slice(response.body()).unwrap();
-    let token = tokens()
-        .issue("alice", "s1", shared::unix_now())
-        .unwrap()
-        .token;
+    let token = access_token("alice", "s1", shared::unix_now(), &[]);
 
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
     let jwk = set.find(&kid).expect("token's kid is in the set");
@@ -80,7 +77,7 @@ async fn an_issued_token_verifies_against_the_served_jwk_set() {
     let claims = decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .unwrap()
         .claims;
-    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.preferred_username, "alice");
 }
 
 #[tokio::test]

@@ -15,9 +15,10 @@ use shared::keys::{self, KeySet};
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, Slot, TakeError};
 use shared::refresh::Sessions;
+use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
 use shared::store::{Store, UserStore};
-use shared::token::{TokenResponse, Tokens};
+use shared::token::{Subject, TokenResponse, Tokens};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
@@ -35,6 +36,8 @@ pub struct Settings {
     pub session: SessionConfig,
     /// `AUDIT_LOG_USERNAMES`.
     pub audit: Audit,
+    /// `ROLE_SCOPES`.
+    pub roles: RoleScopes,
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
             token: TokenConfig::from_vars(vars)?,
             session: SessionConfig::from_vars(vars)?,
             audit: Audit::from_vars(vars)?,
+            roles: RoleScopes::from_vars(vars)?,
         })
     }
 }
@@ -72,6 +76,8 @@ pub struct Deps {
     pub sessions: Sessions,
     /// The audit trail.
     pub audit: Audit,
+    /// Which roles grant which scopes.
+    pub roles: RoleScopes,
     /// Now.
     pub clock: Clock,
 }
@@ -101,6 +107,7 @@ impl Deps {
             sessions: Sessions::new(store, &keys, settings.session)?,
             tokens: Tokens::new(&settings.token, keys),
             audit: settings.audit,
+            roles: settings.roles,
             clock,
         })
     }
@@ -165,16 +172,54 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         return Err(ApiError::InvalidCredentials);
     };
 
-    // Second wave: start the session and give back the per-user slot together.
-    let (session, ()) = tokio::join!(
-        deps.sessions.start(&user.username, now),
-        give_back(limiter, &user_slot)
+    // Only someone who knows the password learns that the account is disabled; the right
+    // password is no failed guess, so the slot goes back.
+    if user.disabled {
+        give_back(limiter, &user_slot).await;
+        deps.audit.record(
+            meta,
+            Action::Login,
+            Outcome::Failure,
+            "account_disabled",
+            &user.username,
+        );
+        return Err(ApiError::AccountDisabled);
+    }
+
+    // Second wave: start the session and give back the per-user slot together (and give a user
+    // stored before ids existed its id).
+    let user_id = user
+        .user_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (session, (), assigned) = tokio::join!(
+        deps.sessions.start(&user_id, &user.username, now),
+        give_back(limiter, &user_slot),
+        async {
+            match user.user_id {
+                Some(_) => Ok(Some(user_id.clone())),
+                None => deps.users.assign_id(&key, &user_id).await,
+            }
+        },
     );
     let (sid, refresh_token) = session?;
+    if assigned?.as_deref() != Some(user_id.as_str()) {
+        // A concurrent first login gave the user another id (or the user was deleted): this
+        // session names the wrong one, and a retry succeeds.
+        return Err(ApiError::Unavailable(
+            "user id assigned concurrently".into(),
+        ));
+    }
     if deps.passwords.needs_rehash(&user.password_hash) {
         rehash(deps, &key, &user.password_hash, &credentials.password).await;
     }
-    let issued = deps.tokens.issue(&user.username, &sid, now)?;
+    let grant = deps.roles.grant(&user.roles);
+    let subject = Subject {
+        user_id: &user_id,
+        username: &user.username,
+        grant: &grant,
+    };
+    let issued = deps.tokens.issue(&subject, &sid, now)?;
     deps.audit.record(
         meta,
         Action::Login,

@@ -53,6 +53,7 @@ async fn create_user(deps: &Deps, username: &str) {
     let password_hash = deps.passwords.hash(&credentials.password).await.unwrap();
     let user = NewUser {
         key: username.to_lowercase(),
+        user_id: shared::testing::user_id_of(username),
         username: username.to_owned(),
         password_hash,
         created_at: 0,
@@ -103,18 +104,27 @@ async fn sample_event_logs_in_with_a_bearer_token() {
     let claims = tokens()
         .verify(body["access_token"].as_str().unwrap())
         .unwrap();
-    assert_eq!(claims.sub, username);
+    // `sub` is the stable id, the name is `preferred_username`, and the default roles apply.
+    assert_eq!(claims.sub, shared::testing::user_id_of(&username));
+    assert_eq!(claims.preferred_username, username);
+    assert_eq!(
+        (claims.scope.as_str(), claims.roles.as_slice()),
+        ("profile", ["user".to_owned()].as_slice())
+    );
     // The refresh token is opaque, belongs to the access token's session, and is not a JWT.
     let refresh = body["refresh_token"].as_str().unwrap();
     assert!(
         refresh.starts_with("rt1_") && !refresh.contains('.'),
         "{refresh}"
     );
-    let rotated = deps
-        .sessions
-        .refresh(refresh, shared::unix_now())
-        .await
-        .unwrap();
+    let rotated = shared::testing::refresh_now(
+        &deps.sessions,
+        deps.users.as_ref(),
+        refresh,
+        shared::unix_now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rotated.sid, claims.sid);
     assert_eq!(rotated.username, username);
 }
@@ -136,7 +146,12 @@ async fn login_is_case_insensitive_and_reports_the_registered_name() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(tokens().verify(&token).unwrap().sub, username);
+    let claims = tokens().verify(&token).unwrap();
+    assert_eq!(
+        claims.preferred_username, username,
+        "the name as registered"
+    );
+    assert_eq!(claims.sub, shared::testing::user_id_of(&username));
 }
 
 #[tokio::test]

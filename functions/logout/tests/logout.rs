@@ -4,7 +4,8 @@
 use logout::{Deps, Settings};
 use serde_json::json;
 use shared::refresh::{GrantError, GrantRefused};
-use shared::testing::{Event, Fixture, body_json, call, unique};
+use shared::store::dynamo::DynamoStore;
+use shared::testing::{Event, Fixture, body_json, call, refresh_now, user_with_session};
 use shared::unix_now;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -30,6 +31,11 @@ async fn deps() -> Deps {
     deps_from(&Fixture::local().await)
 }
 
+/// The users of the local server.
+async fn users() -> std::sync::Arc<DynamoStore> {
+    Fixture::local().await.store()
+}
+
 /// True when `result` is the refusal of a revoked session.
 fn revoked<T>(result: Result<T, GrantError>) -> bool {
     matches!(result, Err(GrantError::Refused(GrantRefused::Revoked)))
@@ -43,14 +49,15 @@ fn logout_event(token: &str) -> Event {
 async fn logout_revokes_the_session_and_answers_204() {
     let deps = deps().await;
     let now = unix_now();
-    let (_, token) = deps.sessions.start(&unique("user_"), now).await.unwrap();
+    let users = users().await;
+    let (_, _, token) = user_with_session(&deps.sessions, users.as_ref(), now).await;
 
     let response = handle(&deps, logout_event(&token).request()).await;
 
     assert_eq!(response.status(), 204);
     assert!(response.body().is_empty());
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let after = deps.sessions.refresh(&token, now).await;
+    let after = refresh_now(&deps.sessions, users.as_ref(), &token, now).await;
     assert!(revoked(after), "the refresh token is dead after logout");
 }
 
@@ -58,10 +65,9 @@ async fn logout_revokes_the_session_and_answers_204() {
 async fn logout_kills_every_generation_of_the_family() {
     let deps = deps().await;
     let now = unix_now();
-    let (_, first) = deps.sessions.start(&unique("user_"), now).await.unwrap();
-    let second = deps
-        .sessions
-        .refresh(&first, now)
+    let users = users().await;
+    let (_, _, first) = user_with_session(&deps.sessions, users.as_ref(), now).await;
+    let second = refresh_now(&deps.sessions, users.as_ref(), &first, now)
         .await
         .unwrap()
         .refresh_token;
@@ -73,18 +79,19 @@ async fn logout_kills_every_generation_of_the_family() {
         204
     );
 
-    assert!(revoked(deps.sessions.refresh(&second, now).await));
-    assert!(revoked(deps.sessions.refresh(&first, now).await));
+    let users = users.as_ref();
+    assert!(revoked(
+        refresh_now(&deps.sessions, users, &second, now).await
+    ));
+    assert!(revoked(
+        refresh_now(&deps.sessions, users, &first, now).await
+    ));
 }
 
 #[tokio::test]
 async fn logout_is_idempotent() {
     let deps = deps().await;
-    let (_, token) = deps
-        .sessions
-        .start(&unique("user_"), unix_now())
-        .await
-        .unwrap();
+    let (_, _, token) = user_with_session(&deps.sessions, users().await.as_ref(), unix_now()).await;
     assert_eq!(
         handle(&deps, logout_event(&token).request()).await.status(),
         204
@@ -120,7 +127,7 @@ async fn missing_field_is_400_and_wrong_method_405() {
 async fn unreachable_dynamodb_returns_503() {
     let now = unix_now();
     let healthy = deps().await;
-    let (_, token) = healthy.sessions.start(&unique("user_"), now).await.unwrap();
+    let (_, _, token) = user_with_session(&healthy.sessions, users().await.as_ref(), now).await;
     let down = deps_from(&Fixture::unreachable().await);
     let response = handle(&down, logout_event(&token).request()).await;
     assert_eq!(response.status(), 503);

@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::config::{self, ConfigError, Vars};
 use shared::http::{json_response, require_method};
-use shared::{ApiError, RequestMeta};
+use shared::{ApiError, Clock, RequestMeta, system_clock};
 
 /// What this function reads from its environment.
 pub struct Settings {
@@ -31,22 +31,25 @@ impl Settings {
     }
 }
 
-/// Only the realm for the 401 challenge.
+/// The realm for the 401 challenge and a clock to hold `exp` against.
 pub struct Deps {
     /// The realm of 401 challenges.
     pub realm: String,
+    /// Now.
+    pub clock: Clock,
 }
 
 impl Deps {
     /// What `main` calls.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::build(Settings::from_env()?)
+        Self::build(Settings::from_env()?, system_clock())
     }
 
     /// Assembles the handler's dependencies; `main` and every test call this.
-    pub fn build(settings: Settings) -> Result<Self, ConfigError> {
+    pub fn build(settings: Settings, clock: Clock) -> Result<Self, ConfigError> {
         Ok(Self {
             realm: settings.realm,
+            clock,
         })
     }
 }
@@ -64,13 +67,29 @@ fn me(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
         _ => None,
     };
     let field = |name: &str| context.and_then(|c| c.get(name)).and_then(|v| v.as_str());
-    let (Some(sub), Some(sid)) = (field("sub"), field("sid")) else {
+    let exp = context.and_then(|c| c.get("exp")).and_then(|v| v.as_u64());
+    let (Some(sub), Some(sid), Some(exp)) = (field("sub"), field("sid"), exp) else {
         return Err(ApiError::MissingToken {
             realm: deps.realm.clone(),
         });
     };
+    // API Gateway caches an allow for the authorizer's TTL, whatever the token's `exp`: a
+    // cached decision never outlives the token here.
+    if (deps.clock)() >= exp {
+        return Err(ApiError::InvalidToken {
+            realm: deps.realm.clone(),
+        });
+    }
     Ok(json_response(
         StatusCode::OK,
-        &json!({"sub": sub, "sid": sid, "authorized_by": "lambda-authorizer"}),
+        &json!({
+            "sub": sub,
+            "username": field("username").unwrap_or_default(),
+            "sid": sid,
+            "scope": field("scope").unwrap_or_default(),
+            "roles": field("roles").unwrap_or_default(),
+            "exp": exp,
+            "authorized_by": "lambda-authorizer",
+        }),
     ))
 }

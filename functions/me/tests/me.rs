@@ -14,22 +14,46 @@ async fn handle(
 }
 
 /// The function assembled as `main` assembles it, with the test settings.
+/// The function assembled as `main` assembles it, with the test settings and the real clock.
 fn deps() -> Deps {
-    Deps::build(Settings::from_vars(&shared::testing::test_vars()).unwrap()).unwrap()
+    let settings = Settings::from_vars(&shared::testing::test_vars()).unwrap();
+    Deps::build(settings, shared::system_clock()).unwrap()
 }
 
 #[tokio::test]
 async fn returns_the_identity_from_the_authorizer_context() {
     let event = Event::load("me");
-    let sid = event.0["requestContext"]["authorizer"]["lambda"]["sid"].clone();
+    let context = event.0["requestContext"]["authorizer"]["lambda"].clone();
 
     let response = handle(&deps(), event.request()).await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(
         body_json(&response),
-        json!({"sub": "alice", "sid": sid, "authorized_by": "lambda-authorizer"})
+        json!({
+            "sub": context["sub"], "username": "alice", "sid": context["sid"],
+            "scope": "profile", "roles": "user", "exp": context["exp"],
+            "authorized_by": "lambda-authorizer"
+        })
     );
+}
+
+#[tokio::test]
+async fn a_cached_allow_whose_token_has_expired_is_refused() {
+    let mut event = Event::load("me");
+    let now = shared::unix_now();
+    for (exp, status) in [(now + 60, 200), (now, 401), (now - 1, 401)] {
+        event.0["requestContext"]["authorizer"]["lambda"]["exp"] = json!(exp);
+        let response = handle(&deps(), event.request()).await;
+        assert_eq!(response.status(), status, "exp {exp} at {now}");
+        if status == 401 {
+            assert_eq!(body_json(&response)["error"], "invalid_token");
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                "Bearer realm=\"auth-api-test\", error=\"invalid_token\""
+            );
+        }
+    }
 }
 
 #[tokio::test]

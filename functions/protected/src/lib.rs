@@ -76,6 +76,6 @@ fn protected(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     })?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"msg": "This is a protected route", "logged_in_as": claims.sub}),
+        &json!({"msg": "This is a protected route", "logged_in_as": claims.preferred_username}),
     ))
 }

@@ -10,10 +10,9 @@ use lambda_http::{Body, Response};
 use protected::{Deps, Settings};
 use shared::keys::{KeySet, generate_document, stage_key};
 use shared::testing::{
-    Event, bad_tokens, body_json, call, claims_at, key_document, key_set, sign_claims, test_vars,
-    token_config, tokens,
+    Event, access_token, bad_tokens, body_json, call, claims_at, key_document, key_set,
+    sign_claims, test_vars,
 };
-use shared::token::Tokens;
 use shared::unix_now;
 
 const REALM: &str = "auth-api-test";
@@ -52,7 +51,7 @@ fn assert_invalid_token(response: &Response<Body>) {
 }
 
 fn good_token() -> String {
-    tokens().issue("alice", "s1", unix_now()).unwrap().token
+    access_token("alice", "s1", unix_now(), &[])
 }
 
 fn kid() -> String {
@@ -144,11 +143,12 @@ async fn a_forged_signature_under_a_verify_only_kid_is_rejected() {
     let set = KeySet::parse(&serde_json::to_string(&staged).unwrap()).unwrap();
     let deps = deps_with(Arc::new(set));
     let attacker = generate_document("verify-only").unwrap();
-    let set = KeySet::parse(&serde_json::to_string(&attacker).unwrap()).unwrap();
-    let forged = Tokens::new(&token_config(), Arc::new(set))
-        .issue("alice", "s1", unix_now())
-        .unwrap()
-        .token;
+    let forged = shared::bad_tokens::sign(
+        &attacker,
+        &claims_at("alice", unix_now()),
+        Some("verify-only"),
+        Some("at+jwt"),
+    );
     let event = Event::load("protected").header("authorization", Some(&format!("Bearer {forged}")));
     assert_invalid_token(&call_with(&deps, event).await);
 }

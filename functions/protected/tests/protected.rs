@@ -4,7 +4,7 @@
 use protected::{Deps, Settings};
 use serde_json::json;
 use shared::testing::{Event, bad_tokens, body_json, call, claims_at, key_document, key_set};
-use shared::testing::{sign_claims, test_vars, tokens};
+use shared::testing::{access_token, sign_claims, test_vars};
 use shared::unix_now;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -40,10 +40,7 @@ async fn sample_event_with_a_valid_token_returns_200() {
             .unwrap()
             .starts_with("Bearer ")
     );
-    let token = tokens()
-        .issue("Alice", "session-1", unix_now())
-        .unwrap()
-        .token;
+    let token = access_token("Alice", "session-1", unix_now(), &[]);
 
     let response = handle(&deps(), with_token(&token).request()).await;
 

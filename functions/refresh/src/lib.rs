@@ -11,15 +11,16 @@ use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
 use shared::rate_limit::RateLimiter;
 use shared::refresh::{GrantError, Sessions};
-use shared::store::Store;
+use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
-use shared::token::{TokenResponse, Tokens};
+use shared::store::{Store, UserStore};
+use shared::token::{Subject, TokenResponse, Tokens};
 use shared::validation::required_string;
 use shared::{ApiError, Clock, RequestMeta, system_clock};
 
 /// What this function reads from its environment.
 pub struct Settings {
-    /// `RATE_LIMIT_TABLE`, `SESSIONS_TABLE`.
+    /// `USERS_TABLE`, `RATE_LIMIT_TABLE`, `SESSIONS_TABLE`.
     pub tables: Tables,
     /// `SESSION_TTL_SECONDS`, `REFRESH_GRACE_SECONDS`.
     pub session: SessionConfig,
@@ -29,6 +30,8 @@ pub struct Settings {
     pub limit: Limit,
     /// `AUDIT_LOG_USERNAMES`.
     pub audit: Audit,
+    /// `ROLE_SCOPES`.
+    pub roles: RoleScopes,
 }
 
 impl Settings {
@@ -40,11 +43,12 @@ impl Settings {
     /// Reads these variables.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            tables: Tables::from_vars(vars, &[Table::RateLimits, Table::Sessions])?,
+            tables: Tables::from_vars(vars, &[Table::Users, Table::RateLimits, Table::Sessions])?,
             session: SessionConfig::from_vars(vars)?,
             token: TokenConfig::from_vars(vars)?,
             limit: Limit::refresh(vars)?,
             audit: Audit::from_vars(vars)?,
+            roles: RoleScopes::from_vars(vars)?,
         })
     }
 }
@@ -53,6 +57,10 @@ impl Settings {
 pub struct Deps {
     /// Session rotation.
     pub sessions: Sessions,
+    /// The users whose sessions rotate (re-read at every refresh).
+    pub users: Arc<dyn UserStore>,
+    /// Which roles grant which scopes.
+    pub roles: RoleScopes,
     /// The access-token signer.
     pub tokens: Tokens,
     /// Per-IP counters.
@@ -84,6 +92,8 @@ impl Deps {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             sessions: Sessions::new(store.clone(), &keys, settings.session)?,
+            users: store.clone(),
+            roles: settings.roles,
             tokens: Tokens::new(&settings.token, keys),
             limiter: RateLimiter::new(store),
             limit: settings.limit,
@@ -109,12 +119,20 @@ async fn refresh(
     require_method(req, Method::POST)?;
     let body = read_json_object(req)?;
     let now = (deps.clock)();
-    deps.limiter
-        .take(&deps.limit, &meta.source_ip, now)
-        .await
-        .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))?;
     let presented = required_string(&body, "refresh_token")?;
-    let refreshed = match deps.sessions.refresh(&presented, now).await {
+    // Every attempt counts against the source IP; the limit is taken while the session is read.
+    let admit = async {
+        deps.limiter
+            .take(&deps.limit, &meta.source_ip, now)
+            .await
+            .map(drop)
+            .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))
+    };
+    let refreshed = match deps
+        .sessions
+        .refresh(&presented, now, admit, deps.users.as_ref())
+        .await
+    {
         Ok(r) => r,
         Err(GrantError::Refused(reason)) => {
             deps.audit
@@ -135,9 +153,14 @@ async fn refresh(
         reason,
         &refreshed.username,
     );
-    let issued = deps
-        .tokens
-        .issue(&refreshed.username, &refreshed.sid, now)?;
+    // Roles and scopes from the user item as it is now: a role change shows here.
+    let grant = deps.roles.grant(&refreshed.user.roles);
+    let subject = Subject {
+        user_id: &refreshed.user_id,
+        username: &refreshed.user.username,
+        grant: &grant,
+    };
+    let issued = deps.tokens.issue(&subject, &refreshed.sid, now)?;
     Ok(json_response(
         StatusCode::OK,
         &TokenResponse::new(issued, refreshed.refresh_token),

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use refresh::{Deps, Settings};
 use serde_json::{Value, json};
-use shared::refresh::Sessions;
 use shared::store::SessionStore;
 use shared::store::dynamo::DynamoStore;
-use shared::testing::{Event, Fixture, body_json, tokens, unique, unique_ip};
+use shared::testing::{
+    Event, Fixture, body_json, tokens, unique_ip, user_id_of, user_with_session,
+};
 use shared::unix_now;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -50,11 +51,10 @@ fn harness_on(fixture: Fixture, grace_seconds: u64, now: u64) -> Harness {
     }
 }
 
-/// A session as login starts it: its id and first refresh token.
-async fn login(sessions: &Sessions, now: u64) -> (String, String, String) {
-    let user = unique("user_");
-    let (sid, token) = sessions.start(&user, now).await.unwrap();
-    (user, sid, token)
+/// A new user and a session as login starts it: the username, session id and first refresh
+/// token.
+async fn login(h: &Harness, now: u64) -> (String, String, String) {
+    user_with_session(&h.deps.sessions, h.store.as_ref(), now).await
 }
 
 fn refresh_event(token: &str) -> Event {
@@ -78,7 +78,7 @@ async fn generation(store: &DynamoStore, sid: &str) -> (u64, bool) {
 async fn refresh_rotates_to_a_new_access_and_refresh_token() {
     let now = unix_now();
     let h = harness(0, now).await;
-    let (user, sid, first) = login(&h.deps.sessions, now).await;
+    let (user, sid, first) = login(&h, now).await;
 
     let response = handle(&h.deps, refresh_event(&first).request()).await;
 
@@ -93,8 +93,12 @@ async fn refresh_rotates_to_a_new_access_and_refresh_token() {
         .verify(body["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(
-        (claims.sub.as_str(), claims.sid.as_str()),
-        (user.as_str(), sid.as_str())
+        (
+            claims.sub.as_str(),
+            claims.preferred_username.as_str(),
+            claims.sid.as_str()
+        ),
+        (user_id_of(&user).as_str(), user.as_str(), sid.as_str())
     );
     assert_eq!(generation(&h.store, &sid).await, (1, false));
     // The new token rotates again.
@@ -106,7 +110,7 @@ async fn refresh_rotates_to_a_new_access_and_refresh_token() {
 async fn reusing_a_rotated_token_revokes_the_whole_family() {
     let now = unix_now();
     let h = harness(0, now).await;
-    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, sid, first) = login(&h, now).await;
     let (_, body) = refresh_with(&h.deps, &first).await;
     let second = body["refresh_token"].as_str().unwrap().to_owned();
 
@@ -129,7 +133,7 @@ async fn reusing_a_rotated_token_revokes_the_whole_family() {
 async fn within_the_grace_window_the_previous_token_gets_the_current_generation() {
     let now = unix_now();
     let h = harness(10, now).await;
-    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, sid, first) = login(&h, now).await;
     let (_, rotated) = refresh_with(&h.deps, &first).await;
     let current = rotated["refresh_token"].as_str().unwrap().to_owned();
 
@@ -153,7 +157,7 @@ async fn within_the_grace_window_the_previous_token_gets_the_current_generation(
 async fn after_the_grace_window_reuse_revokes() {
     let now = unix_now();
     let h = harness(10, now).await;
-    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, sid, first) = login(&h, now).await;
     assert_eq!(refresh_with(&h.deps, &first).await.0, 200);
 
     let later = harness_on(h.fixture.clone(), 10, now + 11);
@@ -181,7 +185,7 @@ async fn race(h: &Arc<Harness>, token: &str) -> Vec<(u16, Value)> {
 async fn twenty_concurrent_refreshes_without_grace_mint_one_generation_then_revoke() {
     let now = unix_now();
     let h = Arc::new(harness(0, now).await);
-    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, sid, first) = login(&h, now).await;
 
     let results = race(&h, &first).await;
 
@@ -203,7 +207,7 @@ async fn twenty_concurrent_refreshes_without_grace_mint_one_generation_then_revo
 async fn twenty_concurrent_refreshes_with_grace_all_get_the_same_generation() {
     let now = unix_now();
     let h = Arc::new(harness(30, now).await);
-    let (_, sid, first) = login(&h.deps.sessions, now).await;
+    let (_, sid, first) = login(&h, now).await;
 
     let results = race(&h, &first).await;
 
@@ -224,7 +228,7 @@ async fn twenty_concurrent_refreshes_with_grace_all_get_the_same_generation() {
 async fn expired_sessions_are_refused() {
     let now = unix_now();
     let h = harness(0, now).await;
-    let (_, _, first) = login(&h.deps.sessions, now).await;
+    let (_, _, first) = login(&h, now).await;
 
     let much_later = harness_on(h.fixture.clone(), 0, now + 3601);
     assert_eq!(refresh_with(&much_later.deps, &first).await.0, 401);
@@ -234,8 +238,8 @@ async fn expired_sessions_are_refused() {
 async fn unknown_forged_and_wrong_kind_tokens_get_the_same_401() {
     let now = unix_now();
     let h = harness(0, now).await;
-    let access = tokens().issue("alice", "s", now).unwrap().token;
-    let (_, _, genuine) = login(&h.deps.sessions, now).await;
+    let access = shared::testing::access_token("alice", "s", now, &[]);
+    let (_, _, genuine) = login(&h, now).await;
     // One character inside the MAC tag changed (a middle character always changes 6 bits).
     let forged = {
         let mut chars: Vec<char> = genuine.chars().collect();

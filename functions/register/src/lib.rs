@@ -117,6 +117,8 @@ async fn register(
     let username = credentials.username.as_ref();
     let user = NewUser {
         key: credentials.username.key(),
+        // Random, never derived from the name: a name registered again is another user.
+        user_id: uuid::Uuid::new_v4().to_string(),
         username: username.to_owned(),
         password_hash,
         created_at: now,

@@ -101,6 +101,15 @@ impl ApiError {
                     &format!("Bearer realm=\"{realm}\", error=\"invalid_request\""),
                 );
             }
+            Self::InsufficientScope { realm, scope } => {
+                insert(
+                    headers,
+                    header::WWW_AUTHENTICATE,
+                    &format!(
+                        "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                );
+            }
             Self::MethodNotAllowed { allow } => insert(headers, header::ALLOW, allow),
             Self::RateLimited(refusal) => refused_headers(refusal, headers),
             Self::Unavailable(_) => insert(
@@ -254,6 +263,13 @@ mod tests {
                     realm: "api".into(),
                 },
                 "Bearer realm=\"api\", error=\"invalid_request\"",
+            ),
+            (
+                ApiError::InsufficientScope {
+                    realm: "api".into(),
+                    scope: "admin",
+                },
+                "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\"",
             ),
         ];
         for (error, challenge) in cases {

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use crate::config::Tables;
 
 use crate::store::{
-    BoxError, CounterStore, CreateUserError, NewUser, Session, SessionStore, StoreError, Take,
-    UserRecord, UserStore,
+    AccessChange, BoxError, CounterStore, CreateUserError, NewUser, Session, SessionStore,
+    StoreError, Take, UserRecord, UserStore,
 };
 
 pub use crate::aws::{load_sdk_config, sdk_settings};
@@ -46,15 +46,38 @@ impl DynamoStore {
 #[derive(Serialize, Deserialize)]
 struct UserItem {
     pk: String,
+    /// Absent on users stored before ids existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
     username: String,
     password_hash: String,
     created_at: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(default)]
+    disabled: bool,
+}
+
+impl UserItem {
+    fn into_record(self) -> UserRecord {
+        UserRecord {
+            user_id: self.user_id,
+            username: self.username,
+            password_hash: self.password_hash,
+            roles: self.roles,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// The session item. The key `pk` is the session id; `expires_at` is the TTL attribute.
 #[derive(Serialize, Deserialize)]
 struct SessionItem {
     pk: String,
+    /// Absent on sessions started before ids existed.
+    #[serde(default)]
+    user_id: String,
     username: String,
     created_at: u64,
     expires_at: u64,
@@ -133,9 +156,12 @@ impl UserStore for DynamoStore {
     async fn create(&self, user: &NewUser) -> Result<(), CreateUserError> {
         let item = UserItem {
             pk: user.key.clone(),
+            user_id: Some(user.user_id.clone()),
             username: user.username.clone(),
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
+            roles: Vec::new(),
+            disabled: false,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -155,10 +181,7 @@ impl UserStore for DynamoStore {
     #[tracing::instrument(name = "users.find", skip_all)]
     async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
         let user: Option<UserItem> = self.get(&self.tables.users, key, "reading user").await?;
-        Ok(user.map(|u| UserRecord {
-            username: u.username,
-            password_hash: u.password_hash,
-        }))
+        Ok(user.map(UserItem::into_record))
     }
 
     #[tracing::instrument(name = "users.replace_hash", skip_all)]
@@ -179,6 +202,82 @@ impl UserStore for DynamoStore {
             // Changed meanwhile (another login rehashed it first): keep that one.
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(classify("replacing password hash", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "users.update_access", skip_all)]
+    async fn update_access(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        const OP: &str = "updating user access";
+        let mut sets = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .return_values(ReturnValue::AllNew);
+        if let Some(roles) = &change.roles {
+            sets.push("#roles = :roles");
+            let list = roles.iter().map(|r| AttributeValue::S(r.clone())).collect();
+            request = request
+                .expression_attribute_names("#roles", "roles")
+                .expression_attribute_values(":roles", AttributeValue::L(list));
+        }
+        if let Some(disabled) = change.disabled {
+            sets.push("disabled = :disabled");
+            request =
+                request.expression_attribute_values(":disabled", AttributeValue::Bool(disabled));
+        }
+        let mut condition = "attribute_exists(pk)".to_owned();
+        if let Some(id) = user_id {
+            condition.push_str(" AND user_id = :id");
+            request = request.expression_attribute_values(":id", AttributeValue::S(id.to_owned()));
+        }
+        if sets.is_empty() {
+            return self.find(key).await;
+        }
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(output) => output
+                .attributes
+                .map(|item| {
+                    serde_dynamo::from_item::<_, UserItem>(item)
+                        .map(UserItem::into_record)
+                        .map_err(|e| decode_failed(OP, e))
+                })
+                .transpose(),
+            // Gone (or replaced by a new user of the same name): nothing is created.
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
+    #[tracing::instrument(name = "users.assign_id", skip_all)]
+    async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET user_id = :id")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(user_id)")
+            .expression_attribute_values(":id", AttributeValue::S(proposed.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(proposed.to_owned())),
+            // Gone, or given an id meanwhile (by a concurrent login, or by our own retried
+            // write whose answer was lost): the stored id is the one.
+            Err(e) if is_condition_failure(&e) => Ok(self.find(key).await?.and_then(|u| u.user_id)),
+            Err(e) => Err(classify("assigning user id", e)),
         }
     }
 }
@@ -249,6 +348,7 @@ impl SessionStore for DynamoStore {
         const OP: &str = "creating session";
         let item = SessionItem {
             pk: session.id.clone(),
+            user_id: session.user_id.clone(),
             username: session.username.clone(),
             created_at: session.created_at,
             expires_at: session.expires_at,
@@ -392,6 +492,7 @@ impl DynamoStore {
         };
         let session = Session {
             id: s.pk,
+            user_id: s.user_id,
             username: s.username,
             created_at: s.created_at,
             expires_at: s.expires_at,

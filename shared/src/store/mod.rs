@@ -38,6 +38,9 @@ pub enum StoreError {
 pub struct NewUser {
     /// Lower-cased username: the uniqueness key.
     pub key: String,
+    /// The stable, opaque id (a random UUID): the `sub` of the user's tokens. Never reused,
+    /// not derived from the name.
+    pub user_id: String,
     /// The username as the user typed it.
     pub username: String,
     /// argon2id PHC string.
@@ -49,19 +52,40 @@ pub struct NewUser {
 /// A stored user, as login needs it.
 #[derive(Clone)]
 pub struct UserRecord {
+    /// The stable id; `None` only for a user stored before ids existed (login assigns one).
+    pub user_id: Option<String>,
     /// The username as registered.
     pub username: String,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Explicit roles, sorted (the implicit `user` role is not stored).
+    pub roles: Vec<String>,
+    /// A disabled user cannot log in or refresh.
+    pub disabled: bool,
+    /// Seconds since the epoch.
+    pub created_at: u64,
 }
 
 impl std::fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRecord")
+            .field("user_id", &self.user_id)
             .field("username", &self.username)
             .field("password_hash", &"[redacted]")
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
             .finish()
     }
+}
+
+/// A change of what a user may do; `None` leaves that part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessChange {
+    /// The new explicit roles (replacing the old ones), sorted.
+    pub roles: Option<Vec<String>>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
 }
 
 /// Why a user was not created.
@@ -85,6 +109,18 @@ pub trait UserStore: Send + Sync {
     async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces the password hash, only if it is still `old` (a concurrent change wins).
     async fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<(), StoreError>;
+    /// Changes a user's explicit roles and/or disabled flag as one conditional write that
+    /// succeeds only while the user exists (with `user_id`, only while it is still that user,
+    /// not a new one under the same name): the user as stored afterwards, `None` when gone.
+    async fn update_access(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// Gives a user stored before ids existed the id `proposed`, unless it has one by now: the
+    /// user's id either way. `None` when the user is gone.
+    async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// The result of trying to take one unit from a counter.
@@ -114,7 +150,9 @@ pub trait CounterStore: Send + Sync {
 pub struct Session {
     /// Random 128-bit id, base64url.
     pub id: String,
-    /// The user it belongs to.
+    /// The user's stable id (empty for a session started before ids existed).
+    pub user_id: String,
+    /// The user it belongs to, as registered (the key of the user item, lower-cased).
     pub username: String,
     /// When it was started (epoch seconds).
     pub created_at: u64,

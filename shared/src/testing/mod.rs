@@ -341,6 +341,107 @@ pub fn key_set() -> std::sync::Arc<crate::keys::KeySet> {
     )
 }
 
+/// The id the test helpers give `username` (stable per name, unlike a registered user's).
+pub fn user_id_of(username: &str) -> String {
+    format!("uid-{}", username.to_lowercase())
+}
+
+/// An access token for `username` in session `sid` at `now`, with the default roles (`user`,
+/// scope `profile`) or these explicit ones, signed with [`key_set`].
+pub fn access_token(username: &str, sid: &str, now: u64, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+    let grant = crate::roles::RoleScopes::parse(crate::roles::DEFAULT_ROLE_SCOPES)
+        .unwrap()
+        .grant(&roles);
+    let user_id = user_id_of(username);
+    let subject = crate::token::Subject {
+        user_id: &user_id,
+        username,
+        grant: &grant,
+    };
+    tokens().issue(&subject, sid, now).unwrap().token
+}
+
+/// A user written straight to `store` with `password` hashed at the cheapest argon2 cost, its
+/// id from [`user_id_of`] and these explicit roles.
+pub async fn create_user(
+    store: &dyn crate::store::UserStore,
+    username: &str,
+    password: &str,
+    roles: &[&str],
+) {
+    use argon2::password_hash::PasswordHasher;
+    let params = argon2::Params::new(64, 1, 1, None).unwrap();
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes())
+        .unwrap()
+        .to_string();
+    store
+        .create(&crate::store::NewUser {
+            key: username.to_lowercase(),
+            user_id: user_id_of(username),
+            username: username.to_owned(),
+            password_hash: hash,
+            created_at: unix_now(),
+        })
+        .await
+        .unwrap();
+    if !roles.is_empty() {
+        set_roles(store, username, roles).await;
+    }
+}
+
+/// A new user on `users` and a session of theirs: (username, session id, refresh token).
+pub async fn user_with_session(
+    sessions: &crate::refresh::Sessions,
+    users: &dyn crate::store::UserStore,
+    now: u64,
+) -> (String, String, String) {
+    let name = unique("user_");
+    create_user(users, &name, "correct horse battery", &[]).await;
+    let (sid, token) = sessions
+        .start(&user_id_of(&name), &name, now)
+        .await
+        .unwrap();
+    (name, sid, token)
+}
+
+/// Refreshes `token` with no rate limit in front, to look at a session's state.
+pub async fn refresh_now(
+    sessions: &crate::refresh::Sessions,
+    users: &dyn crate::store::UserStore,
+    token: &str,
+    now: u64,
+) -> Result<crate::refresh::Refreshed, crate::refresh::GrantError> {
+    sessions.refresh(token, now, async { Ok(()) }, users).await
+}
+
+/// Sets a user's explicit roles (what `authctl grant` does).
+pub async fn set_roles(store: &dyn crate::store::UserStore, username: &str, roles: &[&str]) {
+    let change = crate::store::AccessChange {
+        roles: Some(roles.iter().map(|r| (*r).to_owned()).collect()),
+        disabled: None,
+    };
+    let updated = store
+        .update_access(&username.to_lowercase(), None, &change)
+        .await
+        .unwrap();
+    assert!(updated.is_some(), "{username} exists");
+}
+
+/// Disables (or enables) a user.
+pub async fn set_disabled(store: &dyn crate::store::UserStore, username: &str, disabled: bool) {
+    let change = crate::store::AccessChange {
+        roles: None,
+        disabled: Some(disabled),
+    };
+    let updated = store
+        .update_access(&username.to_lowercase(), None, &change)
+        .await
+        .unwrap();
+    assert!(updated.is_some(), "{username} exists");
+}
+
 /// Access tokens signed and verified with [`key_set`].
 pub fn tokens() -> crate::token::Tokens {
     crate::token::Tokens::new(&token_config(), key_set())

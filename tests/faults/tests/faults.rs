@@ -23,11 +23,15 @@ const FAULTS: [(Action, &str); 3] = [
     (Action::Hang, "timeout"),
 ];
 
-/// A session started straight on the local server: its id and first refresh token.
+/// A user and a session of theirs, started straight on the local server: the session's id and
+/// first refresh token.
 async fn start_session() -> (String, String) {
-    common::logout(&Fixture::local().await)
+    let f = Fixture::local().await;
+    let name = unique("someone_");
+    shared::testing::create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    common::logout(&f)
         .sessions
-        .start("someone", unix_now())
+        .start(&shared::testing::user_id_of(&name), &name, unix_now())
         .await
         .unwrap()
 }

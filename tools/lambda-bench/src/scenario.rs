@@ -10,9 +10,10 @@ use shared::config::{Argon2Config, SessionConfig, Table, Tables, TokenConfig, Va
 use shared::keys::{KeySet, generate_document};
 use shared::password::Passwords;
 use shared::refresh::Sessions;
+use shared::roles::{DEFAULT_ROLE_SCOPES, RoleScopes};
 use shared::store::dynamo::DynamoStore;
 use shared::store::{NewUser, UserStore};
-use shared::token::Tokens;
+use shared::token::{Subject, Tokens};
 use shared::validation::{Credentials, Purpose};
 
 use crate::proxy::{self, Counters};
@@ -103,6 +104,7 @@ pub struct Prep {
     key_file: PathBuf,
     tables: Tables,
     login_user: String,
+    login_user_id: String,
     run_id: String,
 }
 
@@ -166,6 +168,7 @@ impl Prep {
         )
         .map_err(|e| e.to_string())?;
         let login_user = format!("bench_{run_id}");
+        let login_user_id = format!("bench-id-{run_id}");
         let body = json!({"username": login_user, "password": PASSWORD});
         let credentials = Credentials::parse(body.as_object().ok_or("body")?, Purpose::Login)
             .map_err(|e| e.to_string())?;
@@ -176,6 +179,7 @@ impl Prep {
         store
             .create(&NewUser {
                 key: login_user.to_lowercase(),
+                user_id: login_user_id.clone(),
                 username: login_user.clone(),
                 password_hash,
                 created_at: shared::unix_now(),
@@ -192,6 +196,7 @@ impl Prep {
             key_file,
             tables,
             login_user,
+            login_user_id,
             run_id,
         })
     }
@@ -280,9 +285,17 @@ impl Scenario {
     /// The event of invocation `i`; any set-up it needs happens here, outside the timing.
     pub async fn event(&mut self, prep: &Prep, i: usize) -> Result<Vec<u8>, String> {
         let now = shared::unix_now();
+        let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
+            .map_err(|e| e.to_string())?
+            .grant(&[]);
+        let subject = Subject {
+            user_id: &prep.login_user_id,
+            username: &prep.login_user,
+            grant: &grant,
+        };
         let token = || {
             prep.tokens
-                .issue("bench", "bench-session", now)
+                .issue(&subject, "bench-session", now)
                 .map(|t| t.token)
                 .map_err(|e| e.to_string())
         };
@@ -314,7 +327,7 @@ impl Scenario {
                     Some(t) => t,
                     None => {
                         prep.sessions
-                            .start("bench", now)
+                            .start(&prep.login_user_id, &prep.login_user, now)
                             .await
                             .map_err(|e| e.to_string())?
                             .1
@@ -325,7 +338,7 @@ impl Scenario {
             Kind::Logout => {
                 let (_, t) = prep
                     .sessions
-                    .start("bench", now)
+                    .start(&prep.login_user_id, &prep.login_user, now)
                     .await
                     .map_err(|e| e.to_string())?;
                 with_body(load_event("logout")?, json!({"refresh_token": t}))

@@ -1,0 +1,238 @@
+//! Authorization state against the real local DynamoDB-compatible server: tokens carry the stable
+//! user id, the roles and scopes of the user item as it is at login and at every refresh; a
+//! disabled or deleted user can neither log in nor refresh; and access changes are conditional
+//! writes that never create a user.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use shared::store::{AccessChange, SessionStore, UserStore};
+use shared::testing::{
+    Event, Fixture, body_json, call, create_user, set_disabled, set_roles, tokens, unique,
+    unique_ip, user_id_of,
+};
+
+mod common;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn login_event(name: &str, password: &str) -> Event {
+    Event::load("login")
+        .json(json!({"username": name, "password": password}))
+        .source_ip(&unique_ip())
+}
+
+fn refresh_event(token: &str) -> Event {
+    Event::load("refresh")
+        .json(json!({"refresh_token": token}))
+        .source_ip(&unique_ip())
+}
+
+/// Logs in and returns the token body.
+async fn login(f: &Fixture, name: &str) -> Value {
+    let response = call(
+        login::handle,
+        &common::login(f),
+        login_event(name, PASSWORD).request(),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{}", body_json(&response));
+    body_json(&response)
+}
+
+async fn refresh(f: &Fixture, token: &str) -> lambda_http::Response<lambda_http::Body> {
+    call(
+        refresh::handle,
+        &common::refresh(f),
+        refresh_event(token).request(),
+    )
+    .await
+}
+
+fn claims(body: &Value) -> shared::token::Claims {
+    tokens()
+        .verify(body["access_token"].as_str().unwrap())
+        .unwrap()
+}
+
+/// Deletes the user item straight on the server (what account deletion will do).
+async fn delete_user(name: &str) {
+    let sdk = shared::store::dynamo::load_sdk_config().await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .delete_item()
+        .table_name(shared::testing::tables().users)
+        .key("pk", AttributeValue::S(name.to_lowercase()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_role_change_shows_in_the_next_refresh() {
+    let f = Fixture::local().await;
+    let name = unique("promoted_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    let first = login(&f, &name).await;
+    let c = claims(&first);
+    assert_eq!((c.sub, c.scope.as_str()), (user_id_of(&name), "profile"));
+    assert_eq!(c.roles, vec!["user"]);
+
+    set_roles(f.store().as_ref(), &name, &["admin"]).await;
+    let response = refresh(&f, first["refresh_token"].as_str().unwrap()).await;
+
+    assert_eq!(response.status(), 200);
+    let c = claims(&body_json(&response));
+    assert_eq!(c.scope, "admin profile");
+    assert_eq!(c.roles, vec!["admin", "user"]);
+    assert_eq!(c.preferred_username, name);
+}
+
+#[tokio::test]
+async fn a_disabled_user_learns_it_only_with_the_right_password() {
+    let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "5");
+    let name = unique("disabled_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    set_disabled(f.store().as_ref(), &name, true).await;
+    let deps = common::login(&f);
+
+    let right = call(login::handle, &deps, login_event(&name, PASSWORD).request()).await;
+    assert_eq!(right.status(), 403);
+    assert_eq!(
+        body_json(&right),
+        json!({"msg": "Account disabled", "error": "account_disabled"})
+    );
+    let wrong = call(
+        login::handle,
+        &deps,
+        login_event(&name, "wrong passphrase!").request(),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(body_json(&wrong)["error"], "invalid_credentials");
+    // A wrong password still counts as a failure: four more and the name is limited; the right
+    // password for a disabled account did not count.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = call(
+            login::handle,
+            &deps,
+            login_event(&name, "wrong passphrase!").request(),
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 401, 429]);
+}
+
+#[tokio::test]
+async fn disabling_or_deleting_a_user_refuses_their_refresh_and_revokes_the_session() {
+    let f = Fixture::local().await;
+    for (case, disable) in [("disabled", true), ("deleted", false)] {
+        let name = unique("gone_");
+        create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+        let body = login(&f, &name).await;
+        let sid = claims(&body).sid;
+        if disable {
+            set_disabled(f.store().as_ref(), &name, true).await;
+        } else {
+            delete_user(&name).await;
+        }
+
+        let response = refresh(&f, body["refresh_token"].as_str().unwrap()).await;
+
+        assert_eq!(response.status(), 401, "{case}");
+        assert_eq!(body_json(&response)["error"], "invalid_grant", "{case}");
+        let session = f.store().get(&sid).await.unwrap().unwrap();
+        assert!(session.revoked, "{case}: the session is revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_name_registered_again_is_another_user_and_old_sessions_do_not_carry_over() {
+    let f = Fixture::local().await;
+    let name = unique("reused_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    let old = login(&f, &name).await;
+    delete_user(&name).await;
+    // Registered again through the real handler: a fresh random id.
+    let register = call(
+        register::handle,
+        &common::register(&f),
+        Event::load("register")
+            .json(json!({"username": name, "password": PASSWORD}))
+            .request(),
+    )
+    .await;
+    assert_eq!(register.status(), 201);
+    let new = login(&f, &name).await;
+    assert_ne!(claims(&new).sub, claims(&old).sub, "a new sub");
+
+    let response = refresh(&f, old["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        response.status(),
+        401,
+        "the old session is not the new user's"
+    );
+}
+
+#[tokio::test]
+async fn a_user_stored_before_ids_existed_gets_one_at_login_and_keeps_it() {
+    let f = Fixture::local().await;
+    let name = unique("legacy_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    // Drop the id, as an item written before this change looks.
+    let sdk = shared::store::dynamo::load_sdk_config().await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .update_item()
+        .table_name(shared::testing::tables().users)
+        .key("pk", AttributeValue::S(name.to_lowercase()))
+        .update_expression("REMOVE user_id")
+        .send()
+        .await
+        .unwrap();
+
+    let first = claims(&login(&f, &name).await).sub;
+    let second = claims(&login(&f, &name).await).sub;
+
+    assert_eq!(first, second, "assigned once, then kept");
+    assert_ne!(first, user_id_of(&name));
+    let stored = f.store().find(&name.to_lowercase()).await.unwrap().unwrap();
+    assert_eq!(stored.user_id.as_deref(), Some(first.as_str()));
+}
+
+#[tokio::test]
+async fn an_access_change_on_a_user_deleted_meanwhile_creates_nothing() {
+    let f = Fixture::local().await;
+    let name = unique("vanished_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    delete_user(&name).await;
+    let change = AccessChange {
+        roles: Some(vec!["admin".into()]),
+        disabled: Some(true),
+    };
+
+    let updated = f
+        .store()
+        .update_access(&name.to_lowercase(), None, &change)
+        .await
+        .unwrap();
+
+    assert!(updated.is_none());
+    assert!(
+        f.store()
+            .find(&name.to_lowercase())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // And with an expected id, a different user of the same name is not changed either.
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    let other = f
+        .store()
+        .update_access(&name.to_lowercase(), Some("some-other-id"), &change)
+        .await
+        .unwrap();
+    assert!(other.is_none());
+    let stored = f.store().find(&name.to_lowercase()).await.unwrap().unwrap();
+    assert!(stored.roles.is_empty() && !stored.disabled);
+}
