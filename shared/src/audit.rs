@@ -21,6 +21,12 @@ pub enum Action {
     Refresh,
     /// `POST /logout`.
     Logout,
+    /// `GET /admin/users/{username}`.
+    AdminShowUser,
+    /// `PATCH /admin/users/{username}`.
+    AdminUpdateUser,
+    /// `DELETE /admin/users/{username}/sessions`.
+    AdminEndSessions,
 }
 
 impl Action {
@@ -31,6 +37,9 @@ impl Action {
             Self::Login => "login",
             Self::Refresh => "refresh",
             Self::Logout => "logout",
+            Self::AdminShowUser => "admin.show_user",
+            Self::AdminUpdateUser => "admin.update_user",
+            Self::AdminEndSessions => "admin.end_sessions",
         }
     }
 }
@@ -93,6 +102,51 @@ impl Audit {
                 ApiError::RateLimited(refusal)
             }
             TakeError::Store(e) => e.into(),
+        }
+    }
+
+    /// Records one admin action: who (`actor`, the caller's user id), on whom (`target`, the
+    /// target's user id) and what changed (`change`, a short JSON text). Ids are pseudonymous, so
+    /// they are always logged; the target's username only with `AUDIT_LOG_USERNAMES`.
+    pub fn record_admin(
+        &self,
+        meta: &RequestMeta,
+        action: Action,
+        actor: &str,
+        target: &str,
+        change: &str,
+        username: &str,
+    ) {
+        let action = action.as_str();
+        if self.log_usernames {
+            tracing::info!(
+                target: "audit",
+                audit = true,
+                action,
+                outcome = "success",
+                reason = "admin",
+                actor,
+                target_user = target,
+                change,
+                source_ip = %meta.source_ip,
+                request_id = %meta.request_id,
+                username,
+                "audit"
+            );
+        } else {
+            tracing::info!(
+                target: "audit",
+                audit = true,
+                action,
+                outcome = "success",
+                reason = "admin",
+                actor,
+                target_user = target,
+                change,
+                source_ip = %meta.source_ip,
+                request_id = %meta.request_id,
+                "audit"
+            );
         }
     }
 

@@ -35,7 +35,16 @@ pub const ROUTES: &[Route] = &[
     route(Method::POST, "/logout", "logout"),
     route(Method::GET, "/.well-known/jwks.json", "jwks"),
     route(Method::GET, "/me", "me"),
+    route(Method::GET, ADMIN_USER, "admin-get-user"),
+    route(Method::PATCH, ADMIN_USER, "admin-update-user"),
+    route(Method::DELETE, ADMIN_USER_SESSIONS, "admin-end-sessions"),
 ];
+
+/// One user, for the admin API.
+pub const ADMIN_USER: &str = "/admin/users/{username}";
+
+/// One user's sessions, for the admin API.
+pub const ADMIN_USER_SESSIONS: &str = "/admin/users/{username}/sessions";
 
 /// The function that answers every request no route matches (API Gateway's `$default`).
 pub const FALLBACK_FUNCTION: &str = "fallback";
@@ -60,6 +69,19 @@ pub fn matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// The value of the `{name}` segment of `path` under `template`, when `path` matches it.
+pub fn capture<'p>(template: &str, path: &'p str, name: &str) -> Option<&'p str> {
+    if !matches(template, path) {
+        return None;
+    }
+    let want = format!("{{{name}}}");
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(w, _)| *w == want)
+        .map(|(_, g)| g)
+}
+
 /// The `Allow` header value for `path` (its methods in table order, comma-separated), or `None`
 /// when no route has that path.
 pub fn allowed_methods(path: &str) -> Option<String> {
@@ -82,6 +104,28 @@ mod tests {
         assert_eq!(allowed_methods("/nope"), None);
         assert_eq!(allowed_methods("/login/"), None);
         assert_eq!(allowed_methods(""), None);
+    }
+
+    #[test]
+    fn captures_read_the_named_segment() {
+        assert_eq!(
+            capture(ADMIN_USER, "/admin/users/Alice", "username"),
+            Some("Alice")
+        );
+        assert_eq!(
+            capture(ADMIN_USER_SESSIONS, "/admin/users/bob/sessions", "username"),
+            Some("bob")
+        );
+        assert_eq!(capture(ADMIN_USER, "/admin/users/", "username"), None);
+        assert_eq!(capture(ADMIN_USER, "/admin/users/a", "other"), None);
+        assert_eq!(
+            allowed_methods("/admin/users/x").as_deref(),
+            Some("GET, PATCH")
+        );
+        assert_eq!(
+            allowed_methods("/admin/users/x/sessions").as_deref(),
+            Some("DELETE")
+        );
     }
 
     #[test]

@@ -17,6 +17,18 @@ use crate::error::{ApiError, FieldErrors};
 pub struct Username(String);
 
 impl Username {
+    /// A bare username (from a path or a command line), with the rules of registration:
+    /// 3 to 32 characters of `[A-Za-z0-9_.-]`. The message says what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if !(3..=32).contains(&raw.len()) {
+            return Err("must be 3 to 32 characters");
+        }
+        if username_charset(raw).is_err() {
+            return Err("may only contain letters A-Z, digits, '_', '.' and '-'");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
     /// The key users are stored under: uniqueness is case-insensitive, so `Alice` and `alice`
     /// are one account. The charset is ASCII, so ASCII lower-casing is exact.
     pub fn key(&self) -> String {
@@ -174,6 +186,20 @@ fn collect(errors: &ValidationErrors, details: &mut FieldErrors) {
                     .as_deref()
                     .map_or_else(|| e.code.to_string(), str::to_owned),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod username_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Username;
+
+    #[test]
+    fn a_bare_username_follows_the_registration_rules() {
+        assert_eq!(Username::parse("Alice_1").unwrap().key(), "alice_1");
+        for bad in ["ab", "a b c", "ali%20ce", &"x".repeat(33), "álice"] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }
 }

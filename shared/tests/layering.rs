@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["validation", "password", "token", "refresh"],
     &["http"],
     &["audit"],
+    &["admin"],
     &["testing", "bad_tokens"],
 ];
 

@@ -136,9 +136,15 @@ fn check(template: &str, openapi: &str, cargo: &str) -> Result<(), String> {
     // The watch router routes by path (any method) to the function of the table; the handlers
     // answer 405 themselves. The catch-alls go to the fallback.
     let mut watch = watch_routes(cargo);
-    watch.retain(|(_, path, function)| {
-        !(function == FALLBACK_FUNCTION && (path == "/" || path == "/{*path}"))
-    });
+    // Entries that send a method to the fallback stand for its 405.
+    watch.retain(|(_, _, function)| function != FALLBACK_FUNCTION);
+    let catch_all = watch_routes(cargo)
+        .into_iter()
+        .filter(|(_, p, f)| f == FALLBACK_FUNCTION && (p == "/" || p == "/{*path}"))
+        .count();
+    if catch_all != 2 {
+        problems.push("Cargo.toml watch router: \"/\" and \"/{*path}\" must go to fallback".into());
+    }
     let expected: Routes = table
         .iter()
         .map(|(m, p, f)| {

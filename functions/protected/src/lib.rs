@@ -6,7 +6,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::config::{self, ConfigError, TokenConfig, Vars};
-use shared::http::{bearer_token, json_response, require_method};
+use shared::http::{authenticate, json_response, require_method};
 use shared::keys::{self, KeySet};
 use shared::token::Tokens;
 use shared::{ApiError, RequestMeta};
@@ -67,13 +67,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 fn protected(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::GET)?;
-    let token = bearer_token(req, &deps.realm)?;
-    let claims = deps.tokens.verify(token).map_err(|rejected| {
-        tracing::info!(reason = rejected.as_str(), "bearer token rejected");
-        ApiError::InvalidToken {
-            realm: deps.realm.clone(),
-        }
-    })?;
+    let claims = authenticate(req, &deps.tokens, &deps.realm)?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"msg": "This is a protected route", "logged_in_as": claims.preferred_username}),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 pub use crate::token::MAX_TOKEN_BYTES;
+use crate::token::{Claims, Tokens};
 
 pub mod response;
 
@@ -49,6 +50,37 @@ impl RequestMeta {
             source_ip,
         }
     }
+}
+
+/// The verified claims of the request's bearer token: `missing_token`, `invalid_request` or
+/// `invalid_token` (with the RFC 6750 challenge for `realm`) otherwise. The rejection reason goes
+/// to the log only.
+pub fn authenticate(req: &Request, tokens: &Tokens, realm: &str) -> Result<Claims, ApiError> {
+    let token = bearer_token(req, realm)?;
+    tokens.verify(token).map_err(|rejected| {
+        tracing::info!(reason = rejected.as_str(), "bearer token rejected");
+        ApiError::InvalidToken {
+            realm: realm.to_owned(),
+        }
+    })
+}
+
+/// [`authenticate`], then `403 insufficient_scope` (RFC 6750 section 3.1) unless the token was
+/// granted `scope`.
+pub fn authorize(
+    req: &Request,
+    tokens: &Tokens,
+    realm: &str,
+    scope: &'static str,
+) -> Result<Claims, ApiError> {
+    let claims = authenticate(req, tokens, realm)?;
+    if !claims.has_scope(scope) {
+        return Err(ApiError::InsufficientScope {
+            realm: realm.to_owned(),
+            scope,
+        });
+    }
+    Ok(claims)
 }
 
 /// Refuses any method but `allowed` with 405 and an `Allow` header listing the methods the

@@ -21,6 +21,9 @@ use crate::store::{
 
 pub use crate::aws::{load_sdk_config, sdk_settings};
 
+/// The sessions table's index by user id (see `template.yaml`).
+pub const SESSIONS_BY_USER: &str = "by-user";
+
 /// Users and counters in DynamoDB.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -75,8 +78,9 @@ impl UserItem {
 #[derive(Serialize, Deserialize)]
 struct SessionItem {
     pk: String,
-    /// Absent on sessions started before ids existed.
-    #[serde(default)]
+    /// Absent on sessions started before ids existed (and never written empty: it is the key
+    /// of the `by-user` index, which takes no empty string).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     user_id: String,
     username: String,
     created_at: u64,
@@ -427,6 +431,39 @@ impl SessionStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(classify("revoking session", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "sessions.revoke_all", skip_all)]
+    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError> {
+        const OP: &str = "listing a user's sessions";
+        let mut revoked = 0;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.sessions)
+                .index_name(SESSIONS_BY_USER)
+                .key_condition_expression("user_id = :id")
+                .filter_expression("revoked = :false")
+                .projection_expression("pk")
+                .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(OP, e))?;
+            for item in page.items() {
+                if let Some(AttributeValue::S(id)) = item.get("pk") {
+                    self.revoke(id, now).await?;
+                    revoked += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(revoked),
+            }
         }
     }
 }

@@ -184,4 +184,8 @@ pub trait SessionStore: Send + Sync {
     async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError>;
     /// Marks the session revoked (idempotent; a missing session is left missing).
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError>;
+    /// Revokes every live session of the user (found through the sessions table's `by-user`
+    /// index, never a scan): how many were live. Idempotent, so a retry after a failure midway
+    /// completes the job.
+    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError>;
 }

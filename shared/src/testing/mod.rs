@@ -391,6 +391,23 @@ pub async fn create_user(
     }
 }
 
+/// An admin (a user created on `users` with the `admin` role) and an access token of theirs,
+/// scope `admin profile`: (username, `Authorization` header value).
+pub async fn admin_caller(users: &dyn crate::store::UserStore) -> (String, String) {
+    let name = unique("admin_");
+    create_user(users, &name, "correct horse battery", &["admin"]).await;
+    let token = access_token(&name, "admin-session", unix_now(), &["admin"]);
+    (name, format!("Bearer {token}"))
+}
+
+/// A plain user's `Authorization` header value (scope `profile` only).
+pub fn user_bearer(name: &str) -> String {
+    format!(
+        "Bearer {}",
+        access_token(name, "user-session", unix_now(), &[])
+    )
+}
+
 /// A new user on `users` and a session of theirs: (username, session id, refresh token).
 pub async fn user_with_session(
     sessions: &crate::refresh::Sessions,
