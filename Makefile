@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: dev test test-rust e2e fuzz lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
+.PHONY: grant dev test test-rust e2e fuzz lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
 
 ## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
 dev: tools
@@ -32,6 +32,11 @@ e2e: tools
 ##       (SCHEMATHESIS_EXAMPLES=100 for a longer run)
 fuzz: tools
 	scripts/test.sh fuzz
+
+## grant: give USER the role ROLE on the local stack of a running `make dev`
+##        (`make grant USER=alice ROLE=admin`; the role applies from the user's next login)
+grant: tools
+	scripts/authctl.sh grant "$(USER)" "$(ROLE)"
 
 ## lint: rustfmt, clippy (warnings are errors), cfn-lint + sam validate on the template, openapi.yaml validity
 lint: tools $(VENV)/.sam-installed

@@ -40,11 +40,14 @@ cleanup() {
   return 0
 }
 
-# Reads KEY=VALUE lines (blank lines and # comments skipped) from an env file.
+# Reads KEY=VALUE lines (blank lines and # comments skipped) from an env file. A variable
+# already set in the environment wins (`JWT_ISSUER=... make dev`).
 load_env_file() {
-  local line
+  local line name
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in ''|'#'*) continue ;; esac
+    name="${line%%=*}"
+    [ -n "${!name+x}" ] && continue
     export "${line?}"
   done < "$1"
 }

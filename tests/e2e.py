@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -190,6 +191,36 @@ def test_me_without_the_gateway_authorizer_is_401():
     token = login(new_user())["access_token"]
     status, _, body = call("GET", "/me", headers=bearer(token))
     expect(status == 401 and json.loads(body)["error"] == "missing_token", f"{status} {body!r}")
+
+
+def authctl(*args: str) -> str:
+    """Runs tools/authctl (what `make grant` runs) against this stack's tables: scripts/test.sh
+    exports USERS_TABLE and AWS_ENDPOINT_URL_DYNAMODB of the local server."""
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "authctl", "--", *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    expect(out.returncode == 0, f"authctl {' '.join(args)}: {out.stderr}")
+    return out.stdout
+
+
+def test_a_granted_admin_uses_the_admin_api_with_the_next_login_token():
+    admin, target = new_user(), new_user()
+    before = login(admin)["access_token"]
+    shown = json.loads(authctl("grant", admin[0], "admin"))
+    expect(shown["roles"] == ["admin"], f"authctl grant: {shown}")
+    bearer = {"Authorization": f"Bearer {login(admin)['access_token']}"}
+
+    status, _, body = call("GET", f"/admin/users/{target[0].upper()}", headers=bearer)
+    expect(status == 200 and json.loads(body)["username"] == target[0], f"{status} {body!r}")
+    status, _, body = call("PATCH", f"/admin/users/{target[0]}", {"roles": ["admin"]}, headers=bearer)
+    expect(status == 200 and json.loads(body)["roles"] == ["admin"], f"{status} {body!r}")
+    status, _, body = call("DELETE", f"/admin/users/{target[0]}/sessions", headers=bearer)
+    expect(status == 204 and body == b"", f"{status} {body!r}")
+    # The token from before the grant has no admin scope.
+    status, headers, body = call("GET", f"/admin/users/{target[0]}", headers={"Authorization": f"Bearer {before}"})
+    expect(status == 403 and json.loads(body)["error"] == "insufficient_scope", f"{status} {body!r}")
+    expect('scope="admin"' in (header(headers, "www-authenticate") or ""), f"{headers}")
 
 
 def test_unknown_path_returns_404_json():

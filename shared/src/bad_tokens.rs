@@ -79,6 +79,10 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
     let public = &doc.keys.iter().find(|k| k.kid == kid).unwrap().x;
     let mut forged_claims = good_claims.clone();
     forged_claims["sub"] = "admin".into();
+    let mut more_scope = good_claims.clone();
+    more_scope["scope"] = "admin profile".into();
+    let mut more_roles = good_claims.clone();
+    more_roles["roles"] = json!(["admin", "user"]);
     let alg_none = part(&json!({"alg": "none", "typ": "at+jwt", "kid": kid}));
     let stranger = generate_document(kid).unwrap();
     let bad = |case, token: String, rejection| BadToken {
@@ -92,6 +96,16 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
         bad(
             "tampered payload, signature kept",
             format!("{header}.{}.{signature}", part(&forged_claims)),
+            BadSignature,
+        ),
+        bad(
+            "scope claim edited, signature kept",
+            format!("{header}.{}.{signature}", part(&more_scope)),
+            BadSignature,
+        ),
+        bad(
+            "roles claim edited, signature kept",
+            format!("{header}.{}.{signature}", part(&more_roles)),
             BadSignature,
         ),
         bad(

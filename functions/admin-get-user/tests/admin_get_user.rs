@@ -133,3 +133,19 @@ async fn an_unreachable_store_is_503() {
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
 }
+
+#[tokio::test]
+async fn a_user_token_with_scope_edited_in_is_401_not_admin() {
+    let f = Fixture::local().await;
+    let bad = shared::bad_tokens::named(
+        &shared::testing::bad_tokens(shared::unix_now()),
+        "scope claim edited, signature kept",
+    );
+    let response = send(
+        &deps_from(&f),
+        get("alice", Some(&format!("Bearer {}", bad.token))),
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+}

@@ -230,3 +230,9 @@ async fn the_bearer_scheme_is_case_insensitive_and_tolerates_extra_spaces() {
         assert_eq!(call_with(&deps(), event).await.status(), 200, "{header}");
     }
 }
+
+#[tokio::test]
+async fn scope_or_roles_edited_into_a_token_are_rejected() {
+    attack("scope claim edited, signature kept").await;
+    attack("roles claim edited, signature kept").await;
+}

@@ -6,7 +6,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::store::{AccessChange, SessionStore, UserStore};
+use shared::store::{AccessChange, SessionStore, StoreError, UserStore};
 use shared::testing::{
     Event, Fixture, body_json, call, create_user, set_disabled, set_roles, tokens, unique,
     unique_ip, user_id_of,
@@ -235,4 +235,135 @@ async fn an_access_change_on_a_user_deleted_meanwhile_creates_nothing() {
     assert!(other.is_none());
     let stored = f.store().find(&name.to_lowercase()).await.unwrap().unwrap();
     assert!(stored.roles.is_empty() && !stored.disabled);
+}
+
+/// The real store, except that the user is deleted just before the access change is written:
+/// the admin handler read the user, and it is gone by the time of the conditional write.
+struct DeletedMeanwhile(std::sync::Arc<shared::store::dynamo::DynamoStore>);
+
+#[async_trait::async_trait]
+impl UserStore for DeletedMeanwhile {
+    async fn create(
+        &self,
+        user: &shared::store::NewUser,
+    ) -> Result<(), shared::store::CreateUserError> {
+        UserStore::create(self.0.as_ref(), user).await
+    }
+    async fn find(&self, key: &str) -> Result<Option<shared::store::UserRecord>, StoreError> {
+        self.0.find(key).await
+    }
+    async fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<(), StoreError> {
+        self.0.replace_hash(key, old, new).await
+    }
+    async fn update_access(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+    ) -> Result<Option<shared::store::UserRecord>, StoreError> {
+        delete_user(key).await;
+        self.0.update_access(key, user_id, change).await
+    }
+    async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
+        self.0.assign_id(key, proposed).await
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::store::CounterStore for DeletedMeanwhile {
+    async fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<shared::store::Take, StoreError> {
+        self.0.take(key, limit, expires_at).await
+    }
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        self.0.give_back(key).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for DeletedMeanwhile {
+    async fn create(&self, session: &shared::store::Session) -> Result<(), StoreError> {
+        SessionStore::create(self.0.as_ref(), session).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<shared::store::Session>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError> {
+        self.0.advance(id, from, now).await
+    }
+    async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        self.0.revoke(id, now).await
+    }
+    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError> {
+        self.0.revoke_all(user_id, now).await
+    }
+}
+
+fn admin_update(
+    f: &Fixture,
+    store: std::sync::Arc<dyn shared::store::Store>,
+) -> admin_update_user::Deps {
+    let settings = admin_update_user::Settings::from_vars(f.vars()).unwrap();
+    admin_update_user::Deps::build(settings, store, f.keys(), f.clock()).unwrap()
+}
+
+fn patch(name: &str, admin: &str, body: Value) -> Event {
+    Event::load("admin-update-user")
+        .route("PATCH", &format!("/admin/users/{name}"))
+        .header("authorization", Some(admin))
+        .json(body)
+}
+
+#[tokio::test]
+async fn a_patch_on_a_user_deleted_meanwhile_is_404_and_creates_nothing() {
+    let f = Fixture::local().await;
+    let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let name = unique("racing_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    let deps = admin_update(&f, std::sync::Arc::new(DeletedMeanwhile(f.store())));
+
+    let response = call(
+        admin_update_user::handle,
+        &deps,
+        patch(&name, &admin, json!({"roles": ["admin"], "disabled": true})).request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 404, "{}", body_json(&response));
+    assert_eq!(body_json(&response)["error"], "user_not_found");
+    assert!(
+        f.store()
+            .find(&name.to_lowercase())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing created"
+    );
+}
+
+#[tokio::test]
+async fn disabling_through_the_admin_api_ends_the_users_refreshes() {
+    let f = Fixture::local().await;
+    let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let name = unique("banned_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    let (first, second) = (login(&f, &name).await, login(&f, &name).await);
+
+    let response = call(
+        admin_update_user::handle,
+        &admin_update(&f, f.store()),
+        patch(&name, &admin, json!({"disabled": true})).request(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    for body in [first, second] {
+        let refreshed = refresh(&f, body["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status(), 401);
+        assert_eq!(body_json(&refreshed)["error"], "invalid_grant");
+    }
 }
