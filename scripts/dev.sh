@@ -35,6 +35,14 @@ cat <<MSG
   curl -s http://127.0.0.1:$API_PORT/protected -H "Authorization: Bearer \$TOKEN"
 
 MSG
-setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file dev.env &
+# dev.env with every value the environment overrides (`JWT_ISSUER=... make dev` wins).
+ENV_FILE="$STATE/dev-$$.env"
+TEMP_FILES+=("$ENV_FILE")
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in ''|'#'*) continue ;; esac
+  name="${line%%=*}"
+  echo "$name=${!name}"
+done < dev.env > "$ENV_FILE"
+setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE" &
 PIDS+=("$!")
 wait "$!"

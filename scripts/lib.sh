@@ -98,8 +98,11 @@ start_test_api() {
   port="$(free_port)"
   API_URL="http://127.0.0.1:$port"
   TEMP_FILES+=("$env_file")
-  grep -v '^AWS_ENDPOINT_URL_DYNAMODB=' "$ROOT/dev.env" > "$env_file"
+  grep -v -E '^(AWS_ENDPOINT_URL_DYNAMODB|JWT_ISSUER)=' "$ROOT/dev.env" > "$env_file"
   echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$env_file"
+  # The issuer is this stack's base URL, so its discovery document resolves.
+  export JWT_ISSUER="$API_URL"
+  echo "JWT_ISSUER=$JWT_ISSUER" >> "$env_file"
   # Every request through `cargo lambda watch` comes from 127.0.0.1, and each end-to-end test
   # logs in on its own: more than the default 5 logins per minute per IP (dev.env wins if it
   # sets one).

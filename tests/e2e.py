@@ -158,10 +158,32 @@ def test_jwks_verifies_the_access_token_with_an_independent_library():
     expect(b'"d"' not in body, "no private key material")
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwks[kid]
-    claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="auth-api-local", issuer="auth-api-local")
+    claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="auth-api-local", issuer=BASE)
     expect(claims["preferred_username"] == user[0] and claims["sid"], f"{claims}")
     expect(claims["sub"] != user[0] and len(claims["sub"]) == 36, f"sub is an opaque id: {claims}")
     expect(claims["scope"] == "profile" and claims["roles"] == ["user"], f"{claims}")
+
+
+def test_the_token_verifies_from_its_issuers_discovery_document_alone():
+    """As a verifier that knows only the token: `{iss}/.well-known/openid-configuration`, then
+    `jwks_uri`, the key by `kid`, and iss, aud, exp, nbf, iat checked (PyJWT, not our code)."""
+    import jwt
+
+    token = login(new_user())["access_token"]
+    iss = jwt.decode(token, options={"verify_signature": False})["iss"]
+    expect(iss == BASE, f"the issuer is this stack's base URL: {iss}")
+    with urllib.request.urlopen(f"{iss}/.well-known/openid-configuration", timeout=30) as r:
+        discovery = json.load(r)
+    expect(discovery["issuer"] == iss, f"{discovery}")
+    expect(discovery["id_token_signing_alg_values_supported"] == ["EdDSA"], f"{discovery}")
+    client = jwt.PyJWKClient(discovery["jwks_uri"])
+    key = client.get_signing_key_from_jwt(token)
+    claims = jwt.decode(
+        token, key, algorithms=discovery["id_token_signing_alg_values_supported"],
+        audience="auth-api-local", issuer=discovery["issuer"],
+        options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub"]},
+    )
+    expect("profile" in claims["scope"].split(), f"{claims}")
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family():

@@ -8,17 +8,17 @@ use lambda_http::Request;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::Clock;
 use crate::audit::Audit;
 use crate::config::{self, ConfigError, Table, Tables, TokenConfig, Vars};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::authorize;
-use crate::keys::{self, KeySet};
+use crate::keys::KeySet;
 use crate::roles::{IMPLICIT_ROLE, MAX_ROLES, RoleScopes};
 use crate::routes::{self, ADMIN_USER, ADMIN_USER_SESSIONS};
 use crate::store::{AccessChange, SessionStore, Store, UserRecord, UserStore};
 use crate::token::{Claims, Tokens};
 use crate::validation::Username;
-use crate::{Clock, system_clock};
 
 /// The scope every admin route requires.
 pub const ADMIN_SCOPE: &str = "admin";
@@ -81,8 +81,8 @@ impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
         let store = crate::store::dynamo::DynamoStore::connect(settings.tables.clone()).await;
-        let keys = Arc::new(keys::load_public(&Vars::env()).await?);
-        Self::build(settings, store, keys, system_clock())
+        let keys = Arc::new(crate::keys::load_public(&Vars::env()).await?);
+        Self::build(settings, store, keys, crate::system_clock())
     }
 
     /// Assembles an admin handler's dependencies; `main` and every test call this.

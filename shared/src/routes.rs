@@ -34,6 +34,11 @@ pub const ROUTES: &[Route] = &[
     route(Method::POST, "/refresh", "refresh"),
     route(Method::POST, "/logout", "logout"),
     route(Method::GET, "/.well-known/jwks.json", "jwks"),
+    route(
+        Method::GET,
+        "/.well-known/openid-configuration",
+        "discovery",
+    ),
     route(Method::GET, "/me", "me"),
     route(Method::GET, ADMIN_USER, "admin-get-user"),
     route(Method::PATCH, ADMIN_USER, "admin-update-user"),
