@@ -215,3 +215,46 @@ async fn usernames_stay_out_of_audit_events_unless_enabled() {
     assert!(events[0].get("username").is_none(), "{}", events[0]);
     assert!(!captured.text().contains(&username));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_admin_change_is_one_event_naming_actor_target_and_change() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let f = Fixture::local().await;
+    let (admin, bearer) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let target = unique("audited_target_");
+    shared::testing::create_user(f.store().as_ref(), &target, "correct horse battery", &[]).await;
+    let settings = admin_update_user::Settings::from_vars(f.vars()).unwrap();
+    let deps = admin_update_user::Deps::build(settings, f.store(), f.keys(), f.clock()).unwrap();
+
+    let response = call(
+        admin_update_user::handle,
+        &deps,
+        Event::load("admin-update-user")
+            .route("PATCH", &format!("/admin/users/{target}"))
+            .header("authorization", Some(&bearer))
+            .json(json!({"roles": ["admin"]}))
+            .request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let events = captured.audit_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["action"], "admin.update_user");
+    assert_eq!(e["actor"], shared::testing::user_id_of(&admin).as_str());
+    assert_eq!(
+        e["target_user"],
+        shared::testing::user_id_of(&target).as_str()
+    );
+    let change: Value = serde_json::from_str(e["change"].as_str().unwrap()).unwrap();
+    assert_eq!(change, json!({"roles": ["admin"], "disabled": null}));
+    assert!(e.get("username").is_none(), "usernames only when enabled");
+    assert!(
+        !captured
+            .text()
+            .contains(bearer.trim_start_matches("Bearer ")),
+        "no token in the log"
+    );
+}
