@@ -140,9 +140,15 @@ PY
 }
 
 # ensure_dev_keys: a local signing key set in .dev/jwt-keys.json (never committed), made once.
+# With JWT_ALG=RS256 (`JWT_ALG=RS256 make dev`) an RSA key set in .dev/jwt-keys-rs256.json
+# instead, and JWT_KEYS_FILE points at it.
 ensure_dev_keys() {
-  local file="$ROOT/.dev/jwt-keys.json"
+  local file="$ROOT/.dev/jwt-keys.json" args=(new dev-key)
+  if [ "${JWT_ALG:-EdDSA}" = RS256 ]; then
+    file="$ROOT/.dev/jwt-keys-rs256.json" args=(new --alg RS256 dev-rsa-key)
+    export JWT_KEYS_FILE="$file"
+  fi
   [ -s "$file" ] && return 0
-  echo "==> generating a local signing key set in .dev/jwt-keys.json"
-  (umask 077 && cargo run --quiet -p keygen -- new dev-key > "$file.tmp") && mv "$file.tmp" "$file"
+  echo "==> generating a local ${JWT_ALG:-EdDSA} signing key set in ${file#"$ROOT"/}"
+  (umask 077 && cargo run --quiet -p keygen -- "${args[@]}" > "$file.tmp") && mv "$file.tmp" "$file"
 }

@@ -151,6 +151,34 @@ impl Tables {
     }
 }
 
+/// Which kind of signing key, and so which JWT `alg`: `JWT_ALG`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlg {
+    /// Ed25519, signing `EdDSA` (the default).
+    EdDsa,
+    /// RSA 2048, signing `RS256` (what API Gateway's built-in JWT authorizer verifies).
+    Rs256,
+}
+
+impl KeyAlg {
+    /// `EdDSA` or `RS256`, as `JWT_ALG` and `keygen new --alg` spell them.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "EdDSA" => Some(Self::EdDsa),
+            "RS256" => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+
+    /// The JWT `alg` this kind of key signs.
+    pub fn algorithm(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+        }
+    }
+}
+
 /// Access-token settings. The keys themselves come from [`crate::keys`].
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
@@ -162,6 +190,9 @@ pub struct TokenConfig {
     pub ttl_seconds: u64,
     /// `JWT_LEEWAY_SECONDS` (default 30, 0..=30): clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// `JWT_ALG` (`EdDSA` by default, or `RS256`): what the signing key must sign, and what the
+    /// discovery document advertises.
+    pub alg: KeyAlg,
 }
 
 impl TokenConfig {
@@ -174,6 +205,13 @@ impl TokenConfig {
                 .unwrap_or_else(|| "auth-api".into()),
             ttl_seconds: vars.ranged("ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?,
             leeway_seconds: vars.ranged("JWT_LEEWAY_SECONDS", 30, 0, 30)?,
+            alg: match vars.get("JWT_ALG") {
+                None => KeyAlg::EdDsa,
+                Some(name) => KeyAlg::parse(name.trim()).ok_or(ConfigError::Invalid {
+                    name: "JWT_ALG",
+                    reason: "must be EdDSA or RS256".into(),
+                })?,
+            },
         })
     }
 }

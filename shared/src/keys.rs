@@ -20,9 +20,10 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use aws_lc_rs::{hkdf, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::KeyAlg;
 use crate::config::{ConfigError, Vars};
 
 /// The key set as stored.
@@ -36,18 +37,29 @@ pub struct KeySetDocument {
     pub keys: Vec<KeyDocument>,
 }
 
-/// One Ed25519 key in JWK form; `d` (the private seed) only on keys that may sign.
+/// One key in JWK form: an Ed25519 key (`kty: OKP`, `crv`, `x`; it signs `EdDSA`) or an RSA key
+/// of 2048 bits or more (`kty: RSA`, `n`, `e`; it signs `RS256`). `d`, only on a key that may
+/// sign, is the private part: the Ed25519 seed, or for RSA the PKCS#1 `RSAPrivateKey` DER (not
+/// JWK's private exponent), both base64url.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyDocument {
     /// Key id (JWT header `kid`).
     pub kid: String,
-    /// JWK key type (`OKP`).
+    /// JWK key type: `OKP` or `RSA`.
     pub kty: String,
-    /// JWK curve (`Ed25519`).
+    /// JWK curve (`Ed25519`), for `OKP`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crv: String,
-    /// base64url public key.
+    /// base64url public key, for `OKP`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub x: String,
-    /// base64url private seed, only on a key that may sign.
+    /// base64url modulus, for `RSA`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub n: String,
+    /// base64url public exponent, for `RSA`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub e: String,
+    /// base64url private part, only on a key that may sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<String>,
 }
@@ -56,15 +68,26 @@ pub struct KeyDocument {
 pub struct PublicKey {
     /// Key id.
     pub kid: String,
-    /// base64url of the 32-byte Ed25519 public key (JWK `x`).
+    /// The one algorithm this key verifies: `EdDSA` for Ed25519, `RS256` for RSA. A token whose
+    /// header names another is refused, so the two families can never be confused.
+    pub alg: Algorithm,
+    /// base64url of the 32-byte Ed25519 public key (JWK `x`); empty for RSA.
     pub x: String,
+    /// base64url RSA modulus and exponent (JWK `n`, `e`); empty for Ed25519.
+    pub n: String,
+    /// See `n`.
+    pub e: String,
     pub(crate) decoding: DecodingKey,
 }
 
 pub(crate) struct SigningKey {
     pub(crate) kid: String,
+    pub(crate) alg: Algorithm,
     pub(crate) encoding: EncodingKey,
 }
+
+/// The smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
 
 /// The loaded key set. Private parts are dropped by [`KeySet::public_only`] in functions that
 /// only verify.
@@ -125,40 +148,31 @@ impl KeySet {
         let mut signing = None;
         let mut names_signing_key = false;
         for key in &doc.keys {
-            if key.kty != "OKP" || key.crv != "Ed25519" {
-                return Err(invalid(format!(
-                    "key {} is not an Ed25519 OKP key",
-                    key.kid
-                )));
-            }
             if key.kid.is_empty() || public.iter().any(|p: &PublicKey| p.kid == key.kid) {
                 return Err(invalid(format!(
                     "key id {:?} is empty or repeated",
                     key.kid
                 )));
             }
-            let x = b64("x", &key.x)?;
-            if x.len() != 32 {
-                return Err(invalid(format!(
-                    "key {} has a malformed public key",
-                    key.kid
-                )));
-            }
-            if key.kid == doc.signing_kid {
-                names_signing_key = true;
-                let d = key
-                    .d
-                    .as_deref()
-                    .ok_or_else(|| invalid("the signing key has no private part (d)"))?;
-                if part == Part::All {
-                    signing = Some(signing_key(&key.kid, &b64("d", d)?, &x)?);
+            let is_signing = key.kid == doc.signing_kid;
+            let private = match (is_signing, key.d.as_deref()) {
+                (true, None) => return Err(invalid("the signing key has no private part (d)")),
+                (true, Some(d)) if part == Part::All => Some(b64("d", d)?),
+                _ => None,
+            };
+            names_signing_key |= is_signing;
+            let (verifier, signer) = match (key.kty.as_str(), key.crv.as_str()) {
+                ("OKP", "Ed25519") => ed25519_key(key, private.as_deref())?,
+                ("RSA", _) => rsa_key(key, private.as_deref())?,
+                _ => {
+                    return Err(invalid(format!(
+                        "key {} is neither an Ed25519 OKP key nor an RSA key",
+                        key.kid
+                    )));
                 }
-            }
-            public.push(PublicKey {
-                kid: key.kid.clone(),
-                x: B64.encode(&x),
-                decoding: DecodingKey::from_ed_der(&x),
-            });
+            };
+            signing = signing.or(signer);
+            public.push(verifier);
         }
         if !names_signing_key {
             return Err(invalid(format!(
@@ -207,6 +221,8 @@ impl KeySet {
                 kty: "OKP".into(),
                 crv: "Ed25519".into(),
                 x: B64.encode(&x),
+                n: String::new(),
+                e: String::new(),
                 d: Some(B64.encode(seed)),
             }],
         };
@@ -227,11 +243,29 @@ impl KeySet {
         &self.public
     }
 
-    pub(crate) fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
+    /// The key `kid` verifies with, and the one algorithm it verifies.
+    pub(crate) fn verifier(&self, kid: &str) -> Option<(&DecodingKey, Algorithm)> {
         self.public
             .iter()
             .find(|k| k.kid == kid)
-            .map(|k| &k.decoding)
+            .map(|k| (&k.decoding, k.alg))
+    }
+
+    /// The algorithm the signing key signs with, if this set kept it.
+    pub fn signing_alg(&self) -> Option<Algorithm> {
+        self.signing.as_ref().map(|s| s.alg)
+    }
+
+    /// Refuses to start a signing function whose key set signs another algorithm than
+    /// `JWT_ALG` says.
+    pub fn require_signing_alg(&self, alg: KeyAlg) -> Result<(), ConfigError> {
+        match self.signing_alg() {
+            Some(a) if a == alg.algorithm() => Ok(()),
+            other => Err(ConfigError::Invalid {
+                name: "JWT_ALG",
+                reason: format!("JWT_ALG is {alg:?} but the key set's signing key signs {other:?}"),
+            }),
+        }
     }
 
     /// The refresh-token MAC key, if this set kept it.
@@ -245,17 +279,119 @@ impl KeySet {
     }
 }
 
-fn signing_key(kid: &str, seed: &[u8], x: &[u8]) -> Result<SigningKey, ConfigError> {
-    // Checks that `x` really is the public half of `d`.
-    let pair = Ed25519KeyPair::from_seed_and_public_key(seed, x)
-        .map_err(|_| invalid(format!("key {kid}: d and x do not form a key pair")))?;
-    let pkcs8 = pair
-        .to_pkcs8()
-        .map_err(|_| invalid(format!("key {kid}: cannot encode")))?;
-    Ok(SigningKey {
-        kid: kid.to_owned(),
-        encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-    })
+/// An Ed25519 key's verifier and, given its seed, its signer.
+fn ed25519_key(
+    key: &KeyDocument,
+    seed: Option<&[u8]>,
+) -> Result<(PublicKey, Option<SigningKey>), ConfigError> {
+    let kid = &key.kid;
+    let x = b64("x", &key.x)?;
+    if x.len() != 32 {
+        return Err(invalid(format!("key {kid} has a malformed public key")));
+    }
+    let signer = match seed {
+        None => None,
+        Some(seed) => {
+            // Checks that `x` really is the public half of `d`.
+            let pair = Ed25519KeyPair::from_seed_and_public_key(seed, &x)
+                .map_err(|_| invalid(format!("key {kid}: d and x do not form a key pair")))?;
+            let pkcs8 = pair
+                .to_pkcs8()
+                .map_err(|_| invalid(format!("key {kid}: cannot encode")))?;
+            Some(SigningKey {
+                kid: kid.clone(),
+                alg: Algorithm::EdDSA,
+                encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            })
+        }
+    };
+    let verifier = PublicKey {
+        kid: kid.clone(),
+        alg: Algorithm::EdDSA,
+        x: B64.encode(&x),
+        n: String::new(),
+        e: String::new(),
+        decoding: DecodingKey::from_ed_der(&x),
+    };
+    Ok((verifier, signer))
+}
+
+/// An RSA key's verifier (2048 bits or more) and, given its PKCS#1 private key, its signer.
+fn rsa_key(
+    key: &KeyDocument,
+    private: Option<&[u8]>,
+) -> Result<(PublicKey, Option<SigningKey>), ConfigError> {
+    let kid = &key.kid;
+    let (n, e) = (b64("n", &key.n)?, b64("e", &key.e)?);
+    let n = strip_leading_zeros(&n);
+    if n.len() * 8 < MIN_RSA_BITS || e.is_empty() {
+        return Err(invalid(format!(
+            "key {kid}: an RSA modulus of at least {MIN_RSA_BITS} bits is required"
+        )));
+    }
+    let signer = match private {
+        None => None,
+        Some(der) => {
+            let pair = aws_lc_rs::rsa::KeyPair::from_der(der)
+                .map_err(|_| invalid(format!("key {kid}: d is not a PKCS#1 RSA private key")))?;
+            let public = pair.public_key();
+            if public.modulus().big_endian_without_leading_zero() != n
+                || public.exponent().big_endian_without_leading_zero() != strip_leading_zeros(&e)
+            {
+                return Err(invalid(format!(
+                    "key {kid}: d and n, e do not form a key pair"
+                )));
+            }
+            Some(SigningKey {
+                kid: kid.clone(),
+                alg: Algorithm::RS256,
+                encoding: EncodingKey::from_rsa_der(der),
+            })
+        }
+    };
+    let verifier = PublicKey {
+        kid: kid.clone(),
+        alg: Algorithm::RS256,
+        x: String::new(),
+        n: B64.encode(n),
+        e: B64.encode(strip_leading_zeros(&e)),
+        decoding: DecodingKey::from_rsa_raw_components(n, &e),
+    };
+    Ok((verifier, signer))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// A new key of `alg` (with its private part) under `kid`.
+pub fn generate_key_with(kid: &str, alg: KeyAlg) -> Result<KeyDocument, ConfigError> {
+    match alg {
+        KeyAlg::EdDsa => generate_key(kid),
+        KeyAlg::Rs256 => {
+            use aws_lc_rs::encoding::AsDer;
+            use aws_lc_rs::signature::KeyPair as _;
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| invalid("RSA key generation failed"))?;
+            let pkcs8 = pair
+                .as_der()
+                .map_err(|_| invalid("RSA key encoding failed"))?;
+            // jsonwebtoken's RSA signer takes the PKCS#1 key inside the PKCS#8 wrapper.
+            let info = pkcs8::PrivateKeyInfo::try_from(pkcs8.as_ref())
+                .map_err(|_| invalid("RSA key encoding failed"))?;
+            let public = pair.public_key();
+            Ok(KeyDocument {
+                kid: kid.to_owned(),
+                kty: "RSA".into(),
+                crv: String::new(),
+                x: String::new(),
+                n: B64.encode(public.modulus().big_endian_without_leading_zero()),
+                e: B64.encode(public.exponent().big_endian_without_leading_zero()),
+                d: Some(B64.encode(info.private_key)),
+            })
+        }
+    }
 }
 
 /// A new Ed25519 key (with its private part) under `kid`.
@@ -269,18 +405,25 @@ pub fn generate_key(kid: &str) -> Result<KeyDocument, ConfigError> {
         kty: "OKP".into(),
         crv: "Ed25519".into(),
         x: B64.encode(pair.public_key().as_ref()),
+        n: String::new(),
+        e: String::new(),
         d: Some(B64.encode(seed)),
     })
 }
 
-/// A fresh key set with one signing key `kid` and a random refresh secret.
+/// A fresh key set with one Ed25519 signing key `kid` and a random refresh secret.
 pub fn generate_document(kid: &str) -> Result<KeySetDocument, ConfigError> {
+    generate_document_with(kid, KeyAlg::EdDsa)
+}
+
+/// A fresh key set with one signing key of `alg` under `kid` and a random refresh secret.
+pub fn generate_document_with(kid: &str, alg: KeyAlg) -> Result<KeySetDocument, ConfigError> {
     let mut refresh = [0u8; 32];
     rand::fill(&mut refresh).map_err(|_| invalid("no randomness"))?;
     Ok(KeySetDocument {
         signing_kid: kid.to_owned(),
         refresh_secret: B64.encode(refresh),
-        keys: vec![generate_key(kid)?],
+        keys: vec![generate_key_with(kid, alg)?],
     })
 }
 
@@ -290,8 +433,13 @@ pub fn stage_key(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, 
     if doc.keys.iter().any(|k| k.kid == new_kid) {
         return Err(invalid(format!("key id {new_kid} is already in the set")));
     }
+    // The new key is of the signing key's family, so a rotation keeps the algorithm.
+    let alg = match doc.keys.iter().find(|k| k.kid == doc.signing_kid) {
+        Some(k) if k.kty == "RSA" => KeyAlg::Rs256,
+        _ => KeyAlg::EdDsa,
+    };
     let mut next = doc.clone();
-    next.keys.insert(0, generate_key(new_kid)?);
+    next.keys.insert(0, generate_key_with(new_kid, alg)?);
     Ok(next)
 }
 
@@ -497,7 +645,11 @@ mod tests {
                 "at least 32 bytes",
             ),
             (json(&duplicate), "duplicate kid", "empty or repeated"),
-            (json(&wrong_curve), "not Ed25519", "not an Ed25519 OKP key"),
+            (
+                json(&wrong_curve),
+                "not Ed25519",
+                "neither an Ed25519 OKP key nor an RSA key",
+            ),
             ("short".into(), "short master secret", "at least 32 bytes"),
             ("{not json".into(), "bad json", "not a key set"),
         ] {
@@ -530,5 +682,65 @@ mod tests {
         assert!(set.signing_kid().is_none());
         assert!(set.refresh_key().is_none());
         assert_eq!(set.public_keys().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod rsa_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn reason(doc: &KeySetDocument) -> String {
+        match KeySet::parse(&serde_json::to_string(doc).unwrap()) {
+            Err(ConfigError::Invalid { reason, .. }) => reason,
+            Err(other) => panic!("{other}"),
+            Ok(_) => "accepted".into(),
+        }
+    }
+
+    #[test]
+    fn rsa_documents_parse_and_broken_ones_say_why() {
+        let good = generate_document_with("r1", KeyAlg::Rs256).unwrap();
+        let set = KeySet::parse(&serde_json::to_string(&good).unwrap()).unwrap();
+        assert_eq!(set.signing_alg(), Some(Algorithm::RS256));
+        assert_eq!(set.public_keys()[0].alg, Algorithm::RS256);
+        assert_eq!(
+            B64.decode(&set.public_keys()[0].n).unwrap().len(),
+            256,
+            "2048 bits"
+        );
+
+        let other = generate_key_with("r2", KeyAlg::Rs256).unwrap();
+        let mut mismatched = good.clone();
+        mismatched.keys[0].n = other.n.clone();
+        assert!(reason(&mismatched).contains("do not form a key pair"));
+        let mut short = good.clone();
+        short.keys[0].n = B64.encode([0xffu8; 128]);
+        short.keys[0].d = None;
+        short.signing_kid = "none".into();
+        assert!(reason(&short).contains("at least 2048 bits"));
+        let mut bad_private = good.clone();
+        bad_private.keys[0].d = Some(B64.encode(b"not a key"));
+        assert!(reason(&bad_private).contains("not a PKCS#1"));
+    }
+
+    #[test]
+    fn public_only_rsa_sets_build_no_signer_and_rotation_keeps_the_family() {
+        let doc = generate_document_with("r1", KeyAlg::Rs256).unwrap();
+        let public = KeySet::parse_public(&serde_json::to_string(&doc).unwrap()).unwrap();
+        assert!(public.signing_alg().is_none() && public.refresh_key().is_none());
+        let rotated = rotate_document(&doc, "r2").unwrap();
+        let signing = rotated.keys.iter().find(|k| k.kid == "r2").unwrap();
+        assert_eq!(signing.kty, "RSA");
+        assert!(
+            rotated
+                .keys
+                .iter()
+                .find(|k| k.kid == "r1")
+                .unwrap()
+                .d
+                .is_none()
+        );
+        assert!(KeySet::parse(&serde_json::to_string(&rotated).unwrap()).is_ok());
     }
 }

@@ -55,6 +55,8 @@ pub mod testing;
 
 pub use error::ApiError;
 pub use http::RequestMeta;
+/// The JWT library, for the algorithm names in [`keys::PublicKey::alg`].
+pub use jsonwebtoken;
 
 /// A source of "now" in epoch seconds. Handlers read it once per request; tests pin it so that a
 /// rate-limit window cannot roll over in the middle of an assertion.

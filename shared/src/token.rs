@@ -166,7 +166,8 @@ impl Rejection {
 /// Signs and verifies access tokens; built once per cold start.
 pub struct Tokens {
     keys: Arc<KeySet>,
-    validation: Validation,
+    eddsa: Validation,
+    rs256: Validation,
     issuer: String,
     audience: String,
     ttl_seconds: u64,
@@ -178,16 +179,20 @@ impl Tokens {
         // Strict and pinned: only EdDSA (so `alg: none`, HS256 with a public key as the secret,
         // or any other algorithm confusion cannot apply), issuer and audience must match, and
         // these claims must be present at all.
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = config.leeway_seconds;
+        let validation = |alg| {
+            let mut validation = Validation::new(alg);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            validation.validate_exp = true;
+            validation.validate_nbf = true;
+            validation.leeway = config.leeway_seconds;
+            validation
+        };
         Self {
             keys,
-            validation,
+            eddsa: validation(Algorithm::EdDSA),
+            rs256: validation(Algorithm::RS256),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_seconds: config.ttl_seconds,
@@ -219,7 +224,7 @@ impl Tokens {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
+        let mut header = Header::new(signing.alg);
         header.kid = Some(signing.kid.clone());
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         let token = encode(&header, &claims, &signing.encoding)
@@ -236,9 +241,11 @@ impl Tokens {
             return Err(Rejection::TooLong);
         }
         let header = decode_header(token).map_err(|e| reason(e.kind()))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(Rejection::AlgorithmNotAllowed);
-        }
+        let validation = match header.alg {
+            Algorithm::EdDSA => &self.eddsa,
+            Algorithm::RS256 => &self.rs256,
+            _ => return Err(Rejection::AlgorithmNotAllowed),
+        };
         let typ = header.typ.as_deref().unwrap_or_default();
         if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
             && !typ.eq_ignore_ascii_case("application/at+jwt")
@@ -246,8 +253,13 @@ impl Tokens {
             return Err(Rejection::NotAnAccessToken);
         }
         let kid = header.kid.as_deref().ok_or(Rejection::NoKeyId)?;
-        let key = self.keys.verifier(kid).ok_or(Rejection::UnknownKeyId)?;
-        decode::<Claims>(token, key, &self.validation)
+        let (key, key_alg) = self.keys.verifier(kid).ok_or(Rejection::UnknownKeyId)?;
+        // The key decides the algorithm, never the token: an RS256 header on an Ed25519 key's
+        // kid (or the other way round) is refused before any cryptography.
+        if header.alg != key_alg {
+            return Err(Rejection::AlgorithmNotAllowed);
+        }
+        decode::<Claims>(token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| reason(e.kind()))
     }
@@ -282,6 +294,7 @@ mod tests {
             audience: "aud-test".into(),
             ttl_seconds: 900,
             leeway_seconds: 30,
+            alg: crate::config::KeyAlg::EdDsa,
         }
     }
 
@@ -456,5 +469,119 @@ mod tests {
                 .code(),
             "internal"
         );
+    }
+}
+
+#[cfg(test)]
+mod rsa_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::config::KeyAlg;
+    use crate::keys::{KeySetDocument, generate_document_with, generate_key_with};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::EncodingKey;
+
+    fn config() -> TokenConfig {
+        TokenConfig {
+            issuer: "iss-test".into(),
+            audience: "aud-test".into(),
+            ttl_seconds: 900,
+            leeway_seconds: 30,
+            alg: KeyAlg::Rs256,
+        }
+    }
+
+    fn tokens(doc: &KeySetDocument) -> Tokens {
+        Tokens::new(
+            &config(),
+            Arc::new(KeySet::parse(&serde_json::to_string(doc).unwrap()).unwrap()),
+        )
+    }
+
+    fn issue(tokens: &Tokens) -> String {
+        let grant = Grant {
+            roles: vec!["user".into()],
+            scope: "profile".into(),
+        };
+        let subject = Subject {
+            user_id: "id-1",
+            username: "alice",
+            grant: &grant,
+        };
+        tokens
+            .issue(&subject, "s1", crate::unix_now())
+            .unwrap()
+            .token
+    }
+
+    /// An RSA signing key with an Ed25519 key beside it (verify-only), as after a family change.
+    fn mixed() -> KeySetDocument {
+        let mut doc = generate_document_with("rsa", KeyAlg::Rs256).unwrap();
+        let mut ed = generate_key_with("ed", KeyAlg::EdDsa).unwrap();
+        ed.d = None;
+        doc.keys.push(ed);
+        doc
+    }
+
+    #[test]
+    fn an_rsa_key_set_signs_rs256_that_verifies() {
+        let doc = generate_document_with("r1", KeyAlg::Rs256).unwrap();
+        let tokens = tokens(&doc);
+        let token = issue(&tokens);
+        let header = decode_header(&token).unwrap();
+        assert_eq!(
+            (header.alg, header.kid.as_deref()),
+            (Algorithm::RS256, Some("r1"))
+        );
+        assert_eq!(tokens.verify(&token).unwrap().preferred_username, "alice");
+        let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+        assert!(set.require_signing_alg(KeyAlg::Rs256).is_ok());
+        assert!(set.require_signing_alg(KeyAlg::EdDsa).is_err());
+    }
+
+    #[test]
+    fn the_key_not_the_token_decides_the_algorithm() {
+        let doc = mixed();
+        let tokens = tokens(&doc);
+        let good = issue(&tokens);
+        let payload = good.split('.').nth(1).unwrap().to_owned();
+        // An RS256-signed token whose header points at the Ed25519 key.
+        let rsa = doc.keys.iter().find(|k| k.kid == "rsa").unwrap();
+        let pkcs1 = B64.decode(rsa.d.as_ref().unwrap()).unwrap();
+        let mut h = Header::new(Algorithm::RS256);
+        h.kid = Some("ed".into());
+        h.typ = Some("at+jwt".into());
+        let claims: serde_json::Value =
+            serde_json::from_slice(&B64.decode(&payload).unwrap()).unwrap();
+        let rs_on_ed = encode(&h, &claims, &EncodingKey::from_rsa_der(&pkcs1)).unwrap();
+        // An EdDSA header on the RSA key's kid.
+        let ed_header = B64.encode(br#"{"alg":"EdDSA","typ":"at+jwt","kid":"rsa"}"#);
+        let sig = good.split('.').nth(2).unwrap();
+        let ed_on_rsa = format!("{ed_header}.{payload}.{sig}");
+        // HS256 keyed with the RSA public key (modulus bytes, and the encoded modulus).
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some("rsa".into());
+        hs.typ = Some("at+jwt".into());
+        let hs_n = encode(
+            &hs,
+            &claims,
+            &EncodingKey::from_secret(&B64.decode(&rsa.n).unwrap()),
+        )
+        .unwrap();
+        let hs_text = encode(&hs, &claims, &EncodingKey::from_secret(rsa.n.as_bytes())).unwrap();
+        for (token, case) in [
+            (rs_on_ed, "RS256 on an Ed25519 kid"),
+            (ed_on_rsa, "EdDSA on an RSA kid"),
+            (hs_n, "HS256 keyed with the RSA modulus"),
+            (hs_text, "HS256 keyed with the encoded modulus"),
+        ] {
+            assert_eq!(
+                tokens.verify(&token).err(),
+                Some(Rejection::AlgorithmNotAllowed),
+                "{case}"
+            );
+        }
+        assert!(tokens.verify(&good).is_ok(), "control");
     }
 }

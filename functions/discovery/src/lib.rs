@@ -10,7 +10,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use shared::config::{self, ConfigError, Vars};
+use shared::config::{self, ConfigError, KeyAlg, Vars};
 use shared::http::{json_response, require_method};
 use shared::{ApiError, RequestMeta};
 
@@ -24,6 +24,8 @@ pub struct Settings {
     pub issuer: String,
     /// `JWKS_MAX_AGE_SECONDS`: the document is cached like the JWKS.
     pub max_age_seconds: u64,
+    /// `JWT_ALG`: the algorithm advertised.
+    pub alg: KeyAlg,
 }
 
 impl Settings {
@@ -34,9 +36,11 @@ impl Settings {
 
     /// Reads these variables.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let token = shared::config::TokenConfig::from_vars(vars)?;
         Ok(Self {
-            issuer: shared::config::TokenConfig::from_vars(vars)?.issuer,
+            issuer: token.issuer,
             max_age_seconds: config::jwks_max_age(vars)?,
+            alg: token.alg,
         })
     }
 }
@@ -44,6 +48,7 @@ impl Settings {
 /// The document's fixed parts and its caching header.
 pub struct Deps {
     issuer: String,
+    alg: &'static str,
     /// `Some` when the issuer is a URL: the JWKS lives under it.
     jwks_uri: Option<String>,
     cache_control: HeaderValue,
@@ -68,6 +73,10 @@ impl Deps {
                 })?;
         Ok(Self {
             issuer,
+            alg: match settings.alg {
+                KeyAlg::EdDsa => "EdDSA",
+                KeyAlg::Rs256 => "RS256",
+            },
             jwks_uri,
             cache_control,
         })
@@ -115,7 +124,7 @@ fn discovery(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let document = Discovery {
         issuer: &deps.issuer,
         jwks_uri,
-        id_token_signing_alg_values_supported: ["EdDSA"],
+        id_token_signing_alg_values_supported: [deps.alg],
         subject_types_supported: ["public"],
         claims_supported: [
             "sub",

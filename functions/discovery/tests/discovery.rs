@@ -80,3 +80,16 @@ async fn wrong_method_is_405() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
 }
+
+#[tokio::test]
+async fn with_jwt_alg_rs256_the_document_advertises_rs256() {
+    let mut vars = test_vars();
+    vars.set("JWT_ALG", "RS256");
+    let body = body_json(&handle(&deps_with(&vars), Event::load("discovery")).await);
+    assert_eq!(
+        body["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    vars.set("JWT_ALG", "HS256");
+    assert!(Settings::from_vars(&vars).is_err(), "only EdDSA and RS256");
+}

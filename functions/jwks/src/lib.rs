@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use shared::config::{self, ConfigError, Vars};
 use shared::http::{json_response, require_method};
+use shared::jsonwebtoken::Algorithm;
 use shared::keys::{self, KeySet};
 use shared::{ApiError, RequestMeta};
 
@@ -31,15 +32,28 @@ impl Settings {
     }
 }
 
+/// One public key: `OKP`/`Ed25519` with `x`, or `RSA` with `n` and `e` (RFC 7517, 7518, 8037).
 #[derive(Serialize)]
-struct Jwk<'a> {
-    kty: &'static str,
-    crv: &'static str,
-    kid: &'a str,
-    #[serde(rename = "use")]
-    use_: &'static str,
-    alg: &'static str,
-    x: &'a str,
+#[serde(tag = "kty")]
+enum Jwk<'a> {
+    #[serde(rename = "OKP")]
+    Okp {
+        crv: &'static str,
+        kid: &'a str,
+        #[serde(rename = "use")]
+        use_: &'static str,
+        alg: &'static str,
+        x: &'a str,
+    },
+    #[serde(rename = "RSA")]
+    Rsa {
+        kid: &'a str,
+        #[serde(rename = "use")]
+        use_: &'static str,
+        alg: &'static str,
+        n: &'a str,
+        e: &'a str,
+    },
 }
 
 #[derive(Serialize)]
@@ -67,13 +81,21 @@ impl Deps {
             keys: keys
                 .public_keys()
                 .iter()
-                .map(|k| Jwk {
-                    kty: "OKP",
-                    crv: "Ed25519",
-                    kid: &k.kid,
-                    use_: "sig",
-                    alg: "EdDSA",
-                    x: &k.x,
+                .map(|k| match k.alg {
+                    Algorithm::RS256 => Jwk::Rsa {
+                        kid: &k.kid,
+                        use_: "sig",
+                        alg: "RS256",
+                        n: &k.n,
+                        e: &k.e,
+                    },
+                    _ => Jwk::Okp {
+                        crv: "Ed25519",
+                        kid: &k.kid,
+                        use_: "sig",
+                        alg: "EdDSA",
+                        x: &k.x,
+                    },
                 })
                 .collect(),
         };

@@ -93,3 +93,53 @@ async fn wrong_method_returns_405() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
 }
+
+#[tokio::test]
+async fn rsa_keys_are_served_as_rs256_jwks_that_verify_a_token() {
+    use shared::config::KeyAlg;
+    let doc = shared::keys::generate_document_with("rsa-1", KeyAlg::Rs256).unwrap();
+    let set = Arc::new(KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap());
+    let response = handle(&deps_with(set.clone(), 300), Event::load("jwks").request()).await;
+    let body = body_json(&response);
+    let key = &body["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["alg"].as_str(),
+            key["use"].as_str()
+        ),
+        (Some("RSA"), Some("RS256"), Some("sig"))
+    );
+    assert_eq!(key["n"], doc.keys[0].n.as_str());
+    assert_eq!(key["e"], "AQAB");
+    assert!(key.get("d").is_none() && key.get("x").is_none(), "{key}");
+
+    // A token signed with that set verifies with the served JWK alone (jsonwebtoken's own
+    // JWK parsing, pinned to RS256).
+    let mut vars = shared::testing::test_vars();
+    vars.set("JWT_ALG", "RS256");
+    let tokens =
+        shared::token::Tokens::new(&shared::config::TokenConfig::from_vars(&vars).unwrap(), set);
+    let grant = shared::roles::Grant {
+        roles: vec!["user".into()],
+        scope: "profile".into(),
+    };
+    let subject = shared::token::Subject {
+        user_id: "u",
+        username: "alice",
+        grant: &grant,
+    };
+    let token = tokens
+        .issue(&subject, "s", shared::unix_now())
+        .unwrap()
+        .token;
+    let jwks: JwkSet = serde_json::from_slice(response.body()).unwrap();
+    let jwk = jwks.find("rsa-1").unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&["auth-api-test"]);
+    validation.set_audience(&["auth-api-test"]);
+    let claims = decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims.preferred_username, "alice");
+}

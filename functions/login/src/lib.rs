@@ -99,6 +99,7 @@ impl Deps {
         keys: Arc<KeySet>,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
+        keys.require_signing_alg(settings.token.alg)?;
         Ok(Self {
             users: store.clone(),
             limiter: RateLimiter::new(store.clone()),

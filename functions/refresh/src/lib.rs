@@ -90,6 +90,7 @@ impl Deps {
         keys: Arc<KeySet>,
         clock: Clock,
     ) -> Result<Self, ConfigError> {
+        keys.require_signing_alg(settings.token.alg)?;
         Ok(Self {
             sessions: Sessions::new(store.clone(), &keys, settings.session)?,
             users: store.clone(),

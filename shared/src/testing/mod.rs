@@ -325,6 +325,7 @@ pub fn token_config() -> crate::config::TokenConfig {
         audience: "auth-api-test".into(),
         ttl_seconds: 900,
         leeway_seconds: 30,
+        alg: crate::config::KeyAlg::EdDsa,
     }
 }
 

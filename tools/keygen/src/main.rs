@@ -2,7 +2,7 @@
 //! point at (see `shared::keys`).
 //!
 //! ```text
-//! keygen new [KID]              a fresh key set with one signing key
+//! keygen new [--alg RS256] [KID] a fresh key set with one signing key (Ed25519 by default)
 //! keygen stage NEW_KID < set    adds key NEW_KID, verify-only for now (rotation step 1)
 //! keygen promote KID < set      makes KID the signing key; others become verify-only (step 2)
 //! keygen rotate NEW_KID < set   stage + promote at once (no overlap for verifier caches)
@@ -33,7 +33,19 @@ fn default_kid() -> String {
 fn run(args: &[String]) -> Result<KeySetDocument, String> {
     let arg = |i: usize| args.get(i).cloned();
     match arg(1).as_deref() {
-        Some("new") => keys::generate_document(&arg(2).unwrap_or_else(default_kid)).map_err(|e| e.to_string()),
+        Some("new") => {
+            // `new [--alg EdDSA|RS256] [KID]`
+            let (alg, kid) = match arg(2).as_deref() {
+                Some("--alg") => {
+                    let name = arg(3).ok_or("--alg needs EdDSA or RS256")?;
+                    let alg = keys::KeyAlg::parse(&name).ok_or("--alg takes EdDSA or RS256")?;
+                    (alg, arg(4))
+                }
+                _ => (keys::KeyAlg::EdDsa, arg(2)),
+            };
+            keys::generate_document_with(&kid.unwrap_or_else(default_kid), alg)
+                .map_err(|e| e.to_string())
+        }
         Some("stage") => keys::stage_key(&read_stdin()?, &arg(2).unwrap_or_else(default_kid))
             .map_err(|e| e.to_string()),
         Some("promote") => {
@@ -61,7 +73,7 @@ fn run(args: &[String]) -> Result<KeySetDocument, String> {
             doc.refresh_secret = String::new();
             Ok(doc)
         }
-        _ => Err("usage: keygen new [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public  (key sets on stdin/stdout)".into()),
+        _ => Err("usage: keygen new [--alg EdDSA|RS256] [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public  (key sets on stdin/stdout)".into()),
     }
 }
 

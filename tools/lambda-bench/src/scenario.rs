@@ -157,6 +157,7 @@ impl Prep {
             audience: ISSUER.into(),
             ttl_seconds: 900,
             leeway_seconds: 30,
+            alg: shared::config::KeyAlg::EdDsa,
         };
         let sessions = Sessions::new(
             store.clone(),
