@@ -38,11 +38,8 @@ MSG
 # dev.env with every value the environment overrides (`JWT_ISSUER=... make dev` wins).
 ENV_FILE="$STATE/dev-$$.env"
 TEMP_FILES+=("$ENV_FILE")
-while IFS= read -r line || [ -n "$line" ]; do
-  case "$line" in ''|'#'*) continue ;; esac
-  name="${line%%=*}"
-  echo "$name=${!name}"
-done < dev.env > "$ENV_FILE"
+write_env_file "$ENV_FILE"
+if [ -n "${JWT_ALG:-}" ]; then echo "JWT_ALG=$JWT_ALG" >> "$ENV_FILE"; fi
 setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE" &
 PIDS+=("$!")
 wait "$!"

@@ -60,6 +60,17 @@ port_in_use() {
   python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
 }
 
+# write_env_file FILE: every variable of dev.env with its current value (the environment wins,
+# see load_env_file), for `cargo lambda watch --env-file`.
+write_env_file() {
+  local line name
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in ''|'#'*) continue ;; esac
+    name="${line%%=*}"
+    echo "$name=${!name}"
+  done < "$ROOT/dev.env" > "$1"
+}
+
 # start_dynamo PORT LOGFILE: local DynamoDB-compatible server with the template's tables.
 start_dynamo() {
   local port="$1" log="$2" ready="$STATE/dynamo-$1.ready"
@@ -94,19 +105,20 @@ start_test_dynamo() {
 # port against the local DynamoDB started before; sets API_URL once it answers. Its settings are
 # dev.env with that DynamoDB endpoint, in a file of this run's own (removed on exit).
 start_test_api() {
-  local log="$1" env_file="$STATE/test-$$.env" port
+  local log="$1" env_file port
   port="$(free_port)"
+  env_file="$STATE/test-$$-$port.env"
   API_URL="http://127.0.0.1:$port"
   TEMP_FILES+=("$env_file")
-  grep -v -E '^(AWS_ENDPOINT_URL_DYNAMODB|JWT_ISSUER)=' "$ROOT/dev.env" > "$env_file"
-  echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" >> "$env_file"
   # The issuer is this stack's base URL, so its discovery document resolves.
   export JWT_ISSUER="$API_URL"
-  echo "JWT_ISSUER=$JWT_ISSUER" >> "$env_file"
+  write_env_file "$env_file"
   # Every request through `cargo lambda watch` comes from 127.0.0.1, and each end-to-end test
   # logs in on its own: more than the default 5 logins per minute per IP (dev.env wins if it
   # sets one).
   grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=100" >> "$env_file"
+  # JWT_ALG=RS256 (with ensure_dev_keys' RSA key file) is passed on when set.
+  if [ -n "${JWT_ALG:-}" ]; then echo "JWT_ALG=$JWT_ALG" >> "$env_file"; fi
   cargo build --workspace --bins
   # --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
   # drop that request.

@@ -43,6 +43,20 @@ run_e2e() {
   fi
 }
 
+# The same verifier's view with RS256 tokens: a second stack with JWT_ALG=RS256 and a local RSA
+# key set, where PyJWT verifies a login token from the discovery document as API Gateway's JWT
+# authorizer does.
+run_e2e_rs256() {
+  echo "==> end-to-end with JWT_ALG=RS256 (a second stack)"
+  export JWT_ALG=RS256
+  ensure_dev_keys
+  start_test_api "$STATE/watch-$TAG-rs256.log"
+  if ! python3 tests/e2e.py "$API_URL" test_the_token_verifies_from_its_issuers_discovery_document_alone; then
+    tail -n 50 "$STATE/watch-$TAG-rs256.log" >&2
+    exit 1
+  fi
+}
+
 # schemathesis against the served stack (start_test_api first).
 run_fuzz() {
   echo "==> fuzzing the local stack against openapi.yaml (schemathesis)"
@@ -83,7 +97,7 @@ start_test_dynamo "$STATE/dynamo-$TAG.log"
 
 case "$TIER" in
   rust) run_rust ;;
-  e2e)  start_test_api "$STATE/watch-$TAG.log"; run_e2e ;;
+  e2e)  start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_e2e_rs256 ;;
   fuzz) start_test_api "$STATE/watch-$TAG.log"; run_fuzz ;;
-  all)  run_rust; start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_fuzz ;;
+  all)  run_rust; start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_fuzz; run_e2e_rs256 ;;
 esac
