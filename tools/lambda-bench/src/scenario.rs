@@ -37,6 +37,12 @@ enum Kind {
     LoginUnknownUser,
     Refresh,
     Logout,
+    Discovery,
+    /// `GET /admin/users/{username}` with an admin token, for the bench user.
+    AdminGetUser,
+    /// `DELETE /admin/users/{username}/sessions` for the bench user (runs last: it revokes the
+    /// sessions the refresh and logout rows use).
+    AdminEndSessions,
 }
 
 pub struct Scenario {
@@ -73,6 +79,9 @@ pub fn all() -> Vec<Scenario> {
         s("login", Kind::LoginUnknownUser, 1024, 401).labelled("login-unknown"),
         s("refresh", Kind::Refresh, 128, 200),
         s("logout", Kind::Logout, 128, 204),
+        s("discovery", Kind::Discovery, 128, 200),
+        s("admin-get-user", Kind::AdminGetUser, 128, 200),
+        s("admin-end-sessions", Kind::AdminEndSessions, 128, 204),
     ]
 }
 
@@ -280,7 +289,10 @@ impl Scenario {
     /// Whether the function links an AWS SDK client (DynamoDB or Secrets Manager), which sets
     /// its size target.
     pub fn uses_sdk(&self) -> bool {
-        !matches!(self.kind, Kind::Floor | Kind::Fallback | Kind::Me)
+        !matches!(
+            self.kind,
+            Kind::Floor | Kind::Fallback | Kind::Me | Kind::Discovery
+        )
     }
 
     /// The event of invocation `i`; any set-up it needs happens here, outside the timing.
@@ -302,6 +314,36 @@ impl Scenario {
         };
         Ok(match self.kind {
             Kind::Floor | Kind::Jwks => load_event("jwks")?.to_string().into_bytes(),
+            Kind::Discovery => load_event("discovery")?.to_string().into_bytes(),
+            Kind::AdminGetUser | Kind::AdminEndSessions => {
+                let (name, path) = match self.kind {
+                    Kind::AdminGetUser => (
+                        "admin-get-user",
+                        format!("/admin/users/{}", prep.login_user),
+                    ),
+                    _ => (
+                        "admin-end-sessions",
+                        format!("/admin/users/{}/sessions", prep.login_user),
+                    ),
+                };
+                let mut event = load_event(name)?;
+                event["rawPath"] = Value::String(path.clone());
+                event["requestContext"]["http"]["path"] = Value::String(path);
+                let admin = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
+                    .map_err(|e| e.to_string())?
+                    .grant(&["admin".to_owned()]);
+                let admin_subject = Subject {
+                    user_id: "bench-admin",
+                    username: "bench-admin",
+                    grant: &admin,
+                };
+                let token = prep
+                    .tokens
+                    .issue(&admin_subject, "bench-admin-session", now)
+                    .map_err(|e| e.to_string())?
+                    .token;
+                with_bearer(event, &token)
+            }
             Kind::Fallback => load_event("fallback-not-found")?.to_string().into_bytes(),
             Kind::Me => load_event("me")?.to_string().into_bytes(),
             Kind::Protected => with_bearer(load_event("protected")?, &token()?),
