@@ -284,9 +284,6 @@ fn reason(kind: &ErrorKind) -> Rejection {
 mod tests {
     use super::*;
     use crate::keys::{KeySet, generate_document, rotate_document};
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use jsonwebtoken::EncodingKey;
 
     fn config() -> TokenConfig {
         TokenConfig {
@@ -326,30 +323,6 @@ mod tests {
             "sub": "alice", "sid": "s1", "iat": iat, "nbf": iat, "exp": iat + 900,
             "jti": "j", "iss": "iss-test", "aud": "aud-test"
         })
-    }
-
-    /// Signs `claims` with the document's signing key, with header tweaks.
-    fn sign_with(
-        doc: &crate::keys::KeySetDocument,
-        claims: &serde_json::Value,
-        kid: Option<&str>,
-        typ: Option<&str>,
-    ) -> String {
-        let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
-        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
-            &B64.decode(key.d.as_ref().unwrap()).unwrap(),
-            &B64.decode(&key.x).unwrap(),
-        )
-        .unwrap();
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = kid.map(str::to_owned);
-        header.typ = typ.map(str::to_owned);
-        encode(
-            &header,
-            claims,
-            &EncodingKey::from_ed_der(pair.to_pkcs8().unwrap().as_ref()),
-        )
-        .unwrap()
     }
 
     #[test]
@@ -401,7 +374,7 @@ mod tests {
     fn a_valid_hand_made_token_verifies() {
         // Guards the rejection table below: the same construction with nothing changed passes.
         let doc = generate_document("k1").unwrap();
-        let token = sign_with(&doc, &claims_at(now()), Some("k1"), Some("at+jwt"));
+        let token = crate::bad_tokens::sign(&doc, &claims_at(now()), Some("k1"), Some("at+jwt"));
         assert!(Tokens::new(&config(), key_set(&doc)).verify(&token).is_ok());
     }
 
@@ -425,7 +398,7 @@ mod tests {
         let t = now();
         let mut c = claims_at(t);
         c["exp"] = (t - 10).into();
-        let token = sign_with(&doc, &c, Some("k1"), Some("at+jwt"));
+        let token = crate::bad_tokens::sign(&doc, &c, Some("k1"), Some("at+jwt"));
         assert!(Tokens::new(&config(), key_set(&doc)).verify(&token).is_ok());
     }
 
