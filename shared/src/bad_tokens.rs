@@ -130,8 +130,11 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
         ),
         bad(
             "signature truncated",
-            format!("{header}.{payload}.{}", &signature[..signature.len() - 4]),
-            Malformed,
+            // Six characters less is whole base64 quanta (86 -> 80: 60 bytes), so it always
+            // decodes and fails as a signature; four less would leave trailing bits that make it
+            // malformed or not depending on the signature's last byte.
+            format!("{header}.{payload}.{}", &signature[..signature.len() - 6]),
+            BadSignature,
         ),
         bad(
             "HS256 keyed with the raw public key",
