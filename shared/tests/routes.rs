@@ -34,19 +34,18 @@ fn table() -> Routes {
         .collect()
 }
 
-/// Every `HttpApi` event of every function in the SAM template; the `$default` event (no path)
-/// must belong to the fallback function.
+/// Every `HttpApi` event of every function in the SAM template, and every route written in the
+/// HttpApi's `DefinitionBody`; the `$default` event (no path) must belong to the fallback
+/// function.
 fn template_routes(text: &str) -> Routes {
     let doc: Yaml = serde_norway::from_str(text).unwrap();
-    let mut routes = Routes::new();
+    let mut routes = body_routes(&doc);
     let mut fallbacks = 0;
     for (_, resource) in doc["Resources"].as_mapping().unwrap() {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let function = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .expect("every function names its Binary");
+        let function = binary(resource);
         let Some(events) = resource["Properties"]["Events"].as_mapping() else {
             continue;
         };
@@ -68,6 +67,73 @@ fn template_routes(text: &str) -> Routes {
         }
     }
     assert_eq!(fallbacks, 1, "template.yaml: one $default route (fallback)");
+    routes
+}
+
+fn binary(function: &Yaml) -> &str {
+    function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .expect("every function names its Binary")
+}
+
+/// A YAML value without its CloudFormation tag (`!If`, `!Sub`, ...).
+fn untagged(value: &Yaml) -> &Yaml {
+    match value {
+        Yaml::Tagged(tagged) => &tagged.value,
+        other => other,
+    }
+}
+
+/// The routes written in `HttpApi.Properties.DefinitionBody`. A method may be an `!If` between
+/// variants (one per gateway authorizer): each variant must carry a security requirement and
+/// integrate the same function, named by `${<Logical>.Arn}` in the integration `uri`.
+fn body_routes(doc: &Yaml) -> Routes {
+    let resources = &doc["Resources"];
+    let mut routes = Routes::new();
+    let Some(paths) = resources["HttpApi"]["Properties"]["DefinitionBody"]["paths"].as_mapping()
+    else {
+        return routes;
+    };
+    for (path, methods) in paths {
+        let path = path.as_str().unwrap();
+        for (method, operation) in methods.as_mapping().unwrap() {
+            let method = method.as_str().unwrap().to_uppercase();
+            let variants: Vec<&Yaml> = match operation {
+                Yaml::Tagged(t) if t.tag == "If" => {
+                    t.value.as_sequence().unwrap()[1..].iter().collect()
+                }
+                other => vec![other],
+            };
+            let functions: BTreeSet<&str> = variants
+                .iter()
+                .map(|op| {
+                    assert!(
+                        op["security"].as_sequence().is_some_and(|s| !s.is_empty()),
+                        "{method} {path}: every variant in the DefinitionBody names its authorizer"
+                    );
+                    let uri = untagged(&op["x-amazon-apigateway-integration"]["uri"]);
+                    let logical = uri
+                        .as_str()
+                        .and_then(|u| {
+                            u.split("${")
+                                .find_map(|v| v.strip_suffix(".Arn}/invocations"))
+                        })
+                        .unwrap_or_else(|| {
+                            panic!("{method} {path}: no ${{Function.Arn}} in {uri:?}")
+                        });
+                    binary(&resources[logical])
+                })
+                .collect();
+            assert_eq!(
+                functions.len(),
+                1,
+                "{method} {path}: one function in every variant"
+            );
+            for function in functions {
+                routes.insert((method.clone(), path.to_owned(), function.to_owned()));
+            }
+        }
+    }
     routes
 }
 
@@ -192,6 +258,15 @@ fn a_route_deleted_from_any_file_is_caught() {
     let err = check(&no_event, &openapi, &cargo).unwrap_err();
     assert!(
         err.contains("template.yaml") && err.contains("/login"),
+        "{err}"
+    );
+
+    // GET /me lives in the HttpApi's DefinitionBody, not in an event.
+    let no_body_route = template.replacen("          /me:\n", "          /me-renamed:\n", 1);
+    assert_ne!(no_body_route, template);
+    let err = check(&no_body_route, &openapi, &cargo).unwrap_err();
+    assert!(
+        err.contains("template.yaml") && err.contains("\"/me\", \"me\""),
         "{err}"
     );
 

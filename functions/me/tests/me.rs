@@ -66,3 +66,47 @@ async fn without_an_authorizer_context_it_answers_401() {
     );
     assert_eq!(body_json(&response)["error"], "missing_token");
 }
+
+#[tokio::test]
+async fn behind_the_gateway_jwt_authorizer_it_returns_the_verified_claims() {
+    let event = Event::load("me-jwt");
+    let claims = event.0["requestContext"]["authorizer"]["jwt"]["claims"].clone();
+
+    let response = handle(&deps(), event.request()).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "sub": claims["sub"], "username": "alice", "sid": claims["sid"],
+            "scope": "admin profile", "roles": "admin user",
+            "exp": claims["exp"].as_str().unwrap().parse::<u64>().unwrap(),
+            "authorized_by": "jwt-authorizer"
+        })
+    );
+}
+
+#[tokio::test]
+async fn gateway_jwt_claims_without_sid_or_a_numeric_exp_are_refused() {
+    let now = shared::unix_now();
+    let cases = [
+        ("sid", json!(null), 401, "missing_token"),
+        ("exp", json!("soon"), 401, "missing_token"),
+        ("exp", json!(now.to_string()), 401, "invalid_token"),
+        ("exp", json!((now + 60).to_string()), 200, ""),
+    ];
+    for (claim, value, status, code) in cases {
+        let mut event = Event::load("me-jwt");
+        let claims = &mut event.0["requestContext"]["authorizer"]["jwt"]["claims"];
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(claim);
+        } else {
+            claims[claim] = value.clone();
+        }
+        let response = handle(&deps(), event.request()).await;
+        assert_eq!(response.status(), status, "{claim} = {value}");
+        if status == 401 {
+            assert_eq!(body_json(&response)["error"], code, "{claim} = {value}");
+        }
+    }
+}
