@@ -27,6 +27,14 @@ pub enum Action {
     AdminUpdateUser,
     /// `DELETE /admin/users/{username}/sessions`.
     AdminEndSessions,
+    /// `POST /password`.
+    ChangePassword,
+    /// `DELETE /account`.
+    DeleteAccount,
+    /// `DELETE /sessions/{sid}`.
+    EndSession,
+    /// `DELETE /sessions`.
+    EndAllSessions,
 }
 
 impl Action {
@@ -40,6 +48,10 @@ impl Action {
             Self::AdminShowUser => "admin.show_user",
             Self::AdminUpdateUser => "admin.update_user",
             Self::AdminEndSessions => "admin.end_sessions",
+            Self::ChangePassword => "change_password",
+            Self::DeleteAccount => "delete_account",
+            Self::EndSession => "end_session",
+            Self::EndAllSessions => "end_all_sessions",
         }
     }
 }

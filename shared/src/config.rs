@@ -395,6 +395,12 @@ pub fn audit_log_usernames(vars: &Vars) -> Result<bool, ConfigError> {
     vars.parsed("AUDIT_LOG_USERNAMES", false)
 }
 
+/// `SESSION_CHECK`: whether `protected` checks each token's session (off by default: the
+/// stateless fast path).
+pub fn session_check(vars: &Vars) -> Result<bool, ConfigError> {
+    vars.parsed("SESSION_CHECK", false)
+}
+
 /// `AUTH_REALM`: the realm named in `WWW-Authenticate` challenges (default `auth-api`).
 pub fn realm(vars: &Vars) -> String {
     vars.get("AUTH_REALM").unwrap_or_else(|| "auth-api".into())

@@ -64,6 +64,13 @@ pub enum ApiError {
     /// 404 `user_not_found` (admin API).
     #[error("user not found")]
     UserNotFound,
+    /// 404 `session_not_found`: not one of the caller's live sessions (unknown and another
+    /// user's alike).
+    #[error("session not found")]
+    SessionNotFound,
+    /// 409 `password_changed`: the password was changed by a concurrent request first.
+    #[error("password changed concurrently")]
+    PasswordChanged,
     /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
@@ -112,14 +119,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::UserExists => StatusCode::CONFLICT,
+            Self::UserExists | Self::PasswordChanged => StatusCode::CONFLICT,
             Self::InvalidCredentials
             | Self::MissingToken { .. }
             | Self::InvalidToken { .. }
             | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::AccountDisabled | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::UserNotFound => StatusCode::NOT_FOUND,
+            Self::UserNotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -138,6 +145,8 @@ impl ApiError {
             Self::AccountDisabled => "account_disabled",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::UserNotFound => "user_not_found",
+            Self::SessionNotFound => "session_not_found",
+            Self::PasswordChanged => "password_changed",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
             Self::InvalidRequest { .. } => "invalid_request",
@@ -160,6 +169,8 @@ impl ApiError {
             Self::AccountDisabled => "Account disabled",
             Self::InsufficientScope { .. } => "Insufficient scope",
             Self::UserNotFound => "User not found",
+            Self::SessionNotFound => "Session not found",
+            Self::PasswordChanged => "The password was changed by another request",
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
             Self::InvalidRequest { .. } => "Malformed Authorization header: send one Bearer token",
@@ -195,6 +206,8 @@ mod tests {
                 "invalid_token",
             ),
             (ApiError::InvalidGrant, 401, "invalid_grant"),
+            (ApiError::SessionNotFound, 404, "session_not_found"),
+            (ApiError::PasswordChanged, 409, "password_changed"),
             (ApiError::AccountDisabled, 403, "account_disabled"),
             (
                 ApiError::InsufficientScope {

@@ -15,7 +15,7 @@
 //! | layer | modules | what it knows |
 //! |---|---|---|
 //! | 9 | `testing`, `bad_tokens` | everything (tests only, feature `test-util`) |
-//! | 8 | [`admin`] | the admin API's common part: settings, the target user, the user view |
+//! | 8 | [`admin`], [`account`] | the admin API's and the account routes' common parts: settings, the target user or the caller, views |
 //! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
 //! | 5 | [`validation`], [`password`], [`token`], [`refresh`] | the domain: credentials, hashes, access tokens, sessions |
@@ -29,6 +29,7 @@
 //! The crate root holds only the [`Clock`].
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod admin;
 pub mod audit;
 #[cfg(any(feature = "dynamo", feature = "secrets"))]

@@ -16,7 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use crate::config::{ConfigError, SessionConfig};
 use crate::error::ApiError;
 use crate::keys::KeySet;
-use crate::store::{Session, SessionStore, StoreError, UserRecord, UserStore};
+use crate::store::{
+    Session, SessionStore, StoreError, USER_AGENT_MAX_CHARS, UserRecord, UserStore,
+};
 
 const PREFIX: &str = "rt1_";
 const SID_BYTES: usize = 16;
@@ -105,6 +107,8 @@ pub struct Refreshed {
     pub refresh_token: String,
     /// True when the grace window handed back the current generation instead of rotating.
     pub from_grace: bool,
+    /// The session's absolute end: no access token of it may outlive this.
+    pub session_expires_at: u64,
 }
 
 /// Why a refresh token was refused. All answer the same 401 `invalid_grant`; the reason goes to
@@ -174,6 +178,26 @@ impl From<StoreError> for GrantError {
     }
 }
 
+/// Where a session was started from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The client's address.
+    pub source_ip: String,
+    /// Its `User-Agent` (cut to [`USER_AGENT_MAX_CHARS`] characters when stored).
+    pub user_agent: String,
+}
+
+/// A session just started.
+#[derive(Debug)]
+pub struct Started {
+    /// Its id.
+    pub sid: String,
+    /// Its first refresh token.
+    pub refresh_token: String,
+    /// Its absolute end: no access token of it may outlive this.
+    pub expires_at: u64,
+}
+
 /// Session lifecycle: start at login, rotate on refresh, revoke on reuse or logout.
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
@@ -202,6 +226,21 @@ impl Sessions {
         username: &str,
         now: u64,
     ) -> Result<(String, String), ApiError> {
+        let started = self
+            .start_from(user_id, username, &Origin::default(), now)
+            .await?;
+        Ok((started.sid, started.refresh_token))
+    }
+
+    /// Creates a session for the user, noting where it was started from (shown by
+    /// `GET /sessions`).
+    pub async fn start_from(
+        &self,
+        user_id: &str,
+        username: &str,
+        origin: &Origin,
+        now: u64,
+    ) -> Result<Started, ApiError> {
         let session = Session {
             id: new_session_id()?,
             user_id: user_id.to_owned(),
@@ -211,10 +250,20 @@ impl Sessions {
             generation: 0,
             rotated_at: now,
             revoked: false,
+            last_used_at: now,
+            source_ip: origin.source_ip.clone(),
+            user_agent: origin
+                .user_agent
+                .chars()
+                .take(USER_AGENT_MAX_CHARS)
+                .collect(),
         };
         self.store.create(&session).await?;
-        let token = self.tokens.mint(&session.id, 0)?;
-        Ok((session.id, token))
+        Ok(Started {
+            refresh_token: self.tokens.mint(&session.id, 0)?,
+            sid: session.id,
+            expires_at: session.expires_at,
+        })
     }
 
     /// Exchanges a refresh token for the next generation. Rotation is one conditional write, so
@@ -269,6 +318,7 @@ impl Sessions {
                         refresh_token: self.tokens.mint(&sid, generation + 1)?,
                         sid,
                         from_grace: false,
+                        session_expires_at: session.expires_at,
                     });
                 }
                 continue;
@@ -287,6 +337,7 @@ impl Sessions {
                     refresh_token: self.tokens.mint(&sid, session.generation)?,
                     sid,
                     from_grace: true,
+                    session_expires_at: session.expires_at,
                 });
             }
             if generation < session.generation {

@@ -43,7 +43,15 @@ pub const ROUTES: &[Route] = &[
     route(Method::GET, ADMIN_USER, "admin-get-user"),
     route(Method::PATCH, ADMIN_USER, "admin-update-user"),
     route(Method::DELETE, ADMIN_USER_SESSIONS, "admin-end-sessions"),
+    route(Method::POST, "/password", "change-password"),
+    route(Method::DELETE, "/account", "delete-account"),
+    route(Method::GET, "/sessions", "list-sessions"),
+    route(Method::DELETE, "/sessions", "end-all-sessions"),
+    route(Method::DELETE, SESSION, "end-session"),
 ];
+
+/// One of the caller's sessions.
+pub const SESSION: &str = "/sessions/{sid}";
 
 /// One user, for the admin API.
 pub const ADMIN_USER: &str = "/admin/users/{username}";

@@ -206,6 +206,19 @@ impl Tokens {
 
     /// Signs an access token for `subject` in session `sid`, valid from `now`.
     pub fn issue(&self, subject: &Subject<'_>, sid: &str, now: u64) -> Result<Issued, ApiError> {
+        self.issue_until(subject, sid, now, u64::MAX)
+    }
+
+    /// Signs an access token that expires after the configured lifetime, or at `not_after`
+    /// (its session's end) if that is sooner: an access token never outlives its session.
+    pub fn issue_until(
+        &self,
+        subject: &Subject<'_>,
+        sid: &str,
+        now: u64,
+        not_after: u64,
+    ) -> Result<Issued, ApiError> {
+        let exp = now.saturating_add(self.ttl_seconds).min(not_after).max(now);
         let signing = self
             .keys
             .signing
@@ -219,7 +232,7 @@ impl Tokens {
             roles: subject.grant.roles.clone(),
             iat: now,
             nbf: now,
-            exp: now + self.ttl_seconds,
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -231,7 +244,7 @@ impl Tokens {
             .map_err(|e| ApiError::Internal(format!("signing token: {e}").into()))?;
         Ok(Issued {
             token,
-            expires_in: self.ttl_seconds,
+            expires_in: exp - now,
         })
     }
 

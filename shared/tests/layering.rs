@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["validation", "password", "token", "refresh"],
     &["http"],
     &["audit"],
-    &["admin"],
+    &["admin", "account"],
     &["testing", "bad_tokens"],
 ];
 

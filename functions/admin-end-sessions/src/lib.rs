@@ -31,7 +31,9 @@ async fn end_sessions(
     let revoked = if user_id.is_empty() {
         0
     } else {
-        deps.sessions.revoke_all(&user_id, (deps.clock)()).await?
+        deps.sessions
+            .revoke_all(&user_id, None, (deps.clock)())
+            .await?
     };
     deps.audit.record_admin(
         meta,

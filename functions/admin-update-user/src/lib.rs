@@ -43,7 +43,9 @@ async fn update(
     if change.disabled == Some(true) && !user_id.is_empty() {
         // A failure here is a 503; the user is already disabled (their refreshes fail), and
         // the same PATCH again revokes the rest.
-        deps.sessions.revoke_all(&user_id, (deps.clock)()).await?;
+        deps.sessions
+            .revoke_all(&user_id, None, (deps.clock)())
+            .await?;
     }
     let change_text = json!({"roles": change.roles, "disabled": change.disabled}).to_string();
     deps.audit.record_admin(

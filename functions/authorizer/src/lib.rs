@@ -1,21 +1,27 @@
 //! API Gateway HTTP API Lambda authorizer (payload 2.0, simple responses): verifies the bearer
-//! access token with the same code as `protected` and passes `sub` and `sid` to the route in
-//! `requestContext.authorizer.lambda`. The HTTP API's built-in JWT authorizer cannot be used
-//! because it only verifies RSA keys, and access tokens are signed with Ed25519.
+//! access token with the same code as `protected`, checks that the token's session is still
+//! live (one consistent read: a revoked, expired or deleted session is a deny), and passes the
+//! identity to the route in `requestContext.authorizer.lambda`. The HTTP API's built-in JWT
+//! authorizer verifies RSA keys only (the template's `GatewayAuthorizer=jwt` uses it for RS256
+//! tokens) and cannot see sessions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde::Serialize;
-use shared::config::{ConfigError, TokenConfig, Vars};
+use shared::Clock;
+use shared::config::{ConfigError, Table, Tables, TokenConfig, Vars};
 use shared::http::bearer_from_headers;
 use shared::keys::{self, KeySet};
 use shared::roles::is_scope_token;
+use shared::store::{SessionStore, live_session};
 use shared::token::{Claims, Tokens};
 
 /// What this function reads from its environment.
 pub struct Settings {
+    /// `SESSIONS_TABLE`.
+    pub tables: Tables,
     /// `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY_SECONDS`.
     pub token: TokenConfig,
     /// `AUTHORIZER_ROUTE_SCOPES`.
@@ -73,32 +79,47 @@ impl Settings {
     /// Reads these variables.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
+            tables: Tables::from_vars(vars, &[Table::Sessions])?,
             token: TokenConfig::from_vars(vars)?,
             route_scopes: RouteScopes::from_vars(vars)?,
         })
     }
 }
 
-/// What the authorizer needs: only the public keys.
+/// What the authorizer needs: the public keys and the sessions.
 pub struct Deps {
     /// The access-token verifier.
     pub tokens: Tokens,
     /// The scopes each route requires.
     pub route_scopes: RouteScopes,
+    /// Where a token's session is checked.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Now.
+    pub clock: Clock,
 }
 
 impl Deps {
-    /// What `main` calls: settings and the public keys from the environment.
+    /// What `main` calls: settings and the public keys from the environment, the DynamoDB
+    /// store, the real clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = Settings::from_env()?;
+        let store = shared::store::dynamo::DynamoStore::connect(settings.tables.clone()).await;
         let keys = Arc::new(keys::load_public(&Vars::env()).await?);
-        Self::build(Settings::from_env()?, keys)
+        Self::build(settings, store, keys, shared::system_clock())
     }
 
     /// Assembles the authorizer's dependencies; `main` and every test call this.
-    pub fn build(settings: Settings, keys: Arc<KeySet>) -> Result<Self, ConfigError> {
+    pub fn build(
+        settings: Settings,
+        sessions: Arc<dyn SessionStore>,
+        keys: Arc<KeySet>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             tokens: Tokens::new(&settings.token, keys),
             route_scopes: settings.route_scopes,
+            sessions,
+            clock,
         })
     }
 }
@@ -131,9 +152,10 @@ pub struct Decision {
     pub context: Option<Context>,
 }
 
-/// Decides one request. A bad or missing token is a deny (API Gateway answers 403), never an
-/// error (which API Gateway would turn into a 500).
-pub fn handle(deps: &Deps, event: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
+/// Decides one request. A bad or missing token, or one whose session is no longer live, is a
+/// deny (API Gateway answers 403), never an error (which API Gateway would turn into a 500); a
+/// failed session read is a deny too (fail closed).
+pub async fn handle(deps: &Deps, event: &ApiGatewayV2CustomAuthorizerV2Request) -> Decision {
     let deny = Decision {
         is_authorized: false,
         context: None,
@@ -147,6 +169,18 @@ pub fn handle(deps: &Deps, event: &ApiGatewayV2CustomAuthorizerV2Request) -> Dec
             if let Some(scope) = deps.route_scopes.missing(route, &claims) {
                 tracing::info!(scope, route, "authorizer denied: scope missing");
                 return deny;
+            }
+            let now = (deps.clock)();
+            match live_session(deps.sessions.as_ref(), &claims.sid, &claims.sub, now).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!(reason = "session_not_live", "authorizer denied a token");
+                    return deny;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "authorizer denied: session check failed");
+                    return deny;
+                }
             }
             Decision {
                 is_authorized: true,

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-            Ok::<_, Error>(authorizer::handle(deps, &event.payload))
+            Ok::<_, Error>(authorizer::handle(deps, &event.payload).await)
         },
     ))
     .await

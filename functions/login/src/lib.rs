@@ -14,7 +14,7 @@ use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, Slot, TakeError};
-use shared::refresh::Sessions;
+use shared::refresh::{Origin, Sessions};
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
 use shared::store::{Store, UserStore};
@@ -193,8 +193,10 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         .user_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let origin = origin(req, meta);
     let (session, (), assigned) = tokio::join!(
-        deps.sessions.start(&user_id, &user.username, now),
+        deps.sessions
+            .start_from(&user_id, &user.username, &origin, now),
         give_back(limiter, &user_slot),
         async {
             match user.user_id {
@@ -203,7 +205,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
             }
         },
     );
-    let (sid, refresh_token) = session?;
+    let started = session?;
     if assigned?.as_deref() != Some(user_id.as_str()) {
         // A concurrent first login gave the user another id (or the user was deleted): this
         // session names the wrong one, and a retry succeeds.
@@ -220,7 +222,9 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         username: &user.username,
         grant: &grant,
     };
-    let issued = deps.tokens.issue(&subject, &sid, now)?;
+    let issued = deps
+        .tokens
+        .issue_until(&subject, &started.sid, now, started.expires_at)?;
     deps.audit.record(
         meta,
         Action::Login,
@@ -228,9 +232,25 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         "authenticated",
         &user.username,
     );
-    let mut response = json_response(StatusCode::OK, &TokenResponse::new(issued, refresh_token));
+    let mut response = json_response(
+        StatusCode::OK,
+        &TokenResponse::new(issued, started.refresh_token),
+    );
     admitted_headers(&ip_slot, &deps.limits.per_ip, response.headers_mut());
     Ok(response)
+}
+
+/// Where the session is started from, as `GET /sessions` shows it.
+fn origin(req: &Request, meta: &RequestMeta) -> Origin {
+    let user_agent = req
+        .headers()
+        .get(lambda_http::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Origin {
+        source_ip: meta.source_ip.clone(),
+        user_agent: user_agent.to_owned(),
+    }
 }
 
 /// Returns a per-user slot. Best effort: an unreturned slot only makes the limit a little

@@ -161,7 +161,9 @@ async fn refresh(
         username: &refreshed.user.username,
         grant: &grant,
     };
-    let issued = deps.tokens.issue(&subject, &refreshed.sid, now)?;
+    let issued =
+        deps.tokens
+            .issue_until(&subject, &refreshed.sid, now, refreshed.session_expires_at)?;
     Ok(json_response(
         StatusCode::OK,
         &TokenResponse::new(issued, refreshed.refresh_token),

@@ -59,6 +59,8 @@ struct UserItem {
     roles: Vec<String>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_changed_by: Option<String>,
 }
 
 impl UserItem {
@@ -70,6 +72,7 @@ impl UserItem {
             roles: self.roles,
             disabled: self.disabled,
             created_at: self.created_at,
+            password_changed_by: self.password_changed_by,
         }
     }
 }
@@ -88,6 +91,13 @@ struct SessionItem {
     generation: u64,
     rotated_at: u64,
     revoked: bool,
+    /// Absent on sessions started before it was kept: `rotated_at` stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<u64>,
+    #[serde(default)]
+    source_ip: String,
+    #[serde(default)]
+    user_agent: String,
     /// A random id written by each rotation, so a retried rotation can recognise its own write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_id: Option<String>,
@@ -166,6 +176,7 @@ impl UserStore for DynamoStore {
             created_at: user.created_at,
             roles: Vec::new(),
             disabled: false,
+            password_changed_by: None,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -284,6 +295,59 @@ impl UserStore for DynamoStore {
             Err(e) => Err(classify("assigning user id", e)),
         }
     }
+
+    #[tracing::instrument(name = "users.change_password", skip_all)]
+    async fn change_password(
+        &self,
+        key: &str,
+        user_id: &str,
+        old: &str,
+        new: &str,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET password_hash = :new, password_changed_by = :by")
+            .condition_expression("user_id = :id AND password_hash = :old")
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":old", AttributeValue::S(old.to_owned()))
+            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Changed meanwhile, or our own write retried by the SDK after a lost answer: the
+            // new hash (with its random salt) is ours alone.
+            Err(e) if is_condition_failure(&e) => Ok(self
+                .find(key)
+                .await?
+                .is_some_and(|u| u.password_hash == new)),
+            Err(e) => Err(classify("changing password", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "users.delete", skip_all)]
+    async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .send()
+            .await;
+        match result {
+            // Gone already, or the name belongs to a new user now: not ours to delete.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(classify("deleting user", e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -359,6 +423,9 @@ impl SessionStore for DynamoStore {
             generation: session.generation,
             rotated_at: session.rotated_at,
             revoked: session.revoked,
+            last_used_at: Some(session.last_used_at),
+            source_ip: session.source_ip.clone(),
+            user_agent: session.user_agent.clone(),
             rotation_id: None,
         };
         // 128 random bits never collide in practice; the condition makes sure of it.
@@ -389,7 +456,9 @@ impl SessionStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.sessions)
             .key("pk", AttributeValue::S(id.to_owned()))
-            .update_expression("SET #gen = :next, rotated_at = :now, rotation_id = :rid")
+            .update_expression(
+                "SET #gen = :next, rotated_at = :now, last_used_at = :now, rotation_id = :rid",
+            )
             .condition_expression("#gen = :from AND revoked = :false AND expires_at > :now")
             .expression_attribute_names("#gen", "generation")
             .expression_attribute_values(":from", n(from))
@@ -435,9 +504,30 @@ impl SessionStore for DynamoStore {
     }
 
     #[tracing::instrument(name = "sessions.revoke_all", skip_all)]
-    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError> {
+    async fn revoke_all(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: u64,
+    ) -> Result<u32, StoreError> {
+        let live: Vec<String> = self
+            .list(user_id)
+            .await?
+            .into_iter()
+            .filter(|s| !s.revoked && Some(s.id.as_str()) != except)
+            .map(|s| s.id)
+            .collect();
+        // All at once: one round trip of latency however many sessions the user has.
+        let results =
+            futures_util::future::join_all(live.iter().map(|id| self.revoke(id, now))).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(u32::try_from(live.len()).unwrap_or(u32::MAX))
+    }
+
+    #[tracing::instrument(name = "sessions.list", skip_all)]
+    async fn list(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
         const OP: &str = "listing a user's sessions";
-        let mut revoked = 0;
+        let mut sessions = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
@@ -446,25 +536,72 @@ impl SessionStore for DynamoStore {
                 .table_name(&self.tables.sessions)
                 .index_name(SESSIONS_BY_USER)
                 .key_condition_expression("user_id = :id")
-                .filter_expression("revoked = :false")
-                .projection_expression("pk")
                 .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
-                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                // Newest first: the index's sort key is created_at.
+                .scan_index_forward(false)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify(OP, e))?;
             for item in page.items() {
-                if let Some(AttributeValue::S(id)) = item.get("pk") {
-                    self.revoke(id, now).await?;
-                    revoked += 1;
-                }
+                let item: SessionItem =
+                    serde_dynamo::from_item(item.clone()).map_err(|e| decode_failed(OP, e))?;
+                sessions.push(item.into_session().0);
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(revoked),
+                _ => return Ok(sessions),
             }
         }
+    }
+
+    #[tracing::instrument(name = "sessions.end_owned", skip_all)]
+    async fn end_owned(&self, id: &str, user_id: &str, now: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET revoked = :true, revoked_at = :now")
+            .condition_expression("user_id = :uid AND revoked = :false AND expires_at > :now")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":uid", AttributeValue::S(user_id.to_owned()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("ending session", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "sessions.delete_all", skip_all)]
+    async fn delete_all(&self, user_id: &str, except: Option<&str>) -> Result<(), StoreError> {
+        let ids: Vec<String> = self
+            .list(user_id)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(id.as_str()) != except)
+            .collect();
+        let results =
+            futures_util::future::join_all(ids.iter().map(|id| self.delete_session(id))).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "sessions.delete", skip_all)]
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("deleting session", e))
     }
 }
 
@@ -524,19 +661,26 @@ impl DynamoStore {
         let item: Option<SessionItem> = self
             .get(&self.tables.sessions, id, "reading session")
             .await?;
-        let Some(s) = item else {
-            return Ok(None);
-        };
+        Ok(item.map(SessionItem::into_session))
+    }
+}
+
+impl SessionItem {
+    /// The session and the id of its last rotation.
+    fn into_session(self) -> (Session, Option<String>) {
         let session = Session {
-            id: s.pk,
-            user_id: s.user_id,
-            username: s.username,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            generation: s.generation,
-            rotated_at: s.rotated_at,
-            revoked: s.revoked,
+            id: self.pk,
+            user_id: self.user_id,
+            username: self.username,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            generation: self.generation,
+            last_used_at: self.last_used_at.unwrap_or(self.rotated_at),
+            rotated_at: self.rotated_at,
+            revoked: self.revoked,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
         };
-        Ok(Some((session, s.rotation_id)))
+        (session, self.rotation_id)
     }
 }

@@ -64,6 +64,9 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Seconds since the epoch.
     pub created_at: u64,
+    /// The session that last changed the password (`POST /password`), so that a retry of that
+    /// change, whose write landed but whose answer was lost, can complete.
+    pub password_changed_by: Option<String>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for UserRecord {
             .field("roles", &self.roles)
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
+            .field("password_changed_by", &self.password_changed_by)
             .finish()
     }
 }
@@ -121,6 +125,20 @@ pub trait UserStore: Send + Sync {
     /// Gives a user stored before ids existed the id `proposed`, unless it has one by now: the
     /// user's id either way. `None` when the user is gone.
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError>;
+    /// Replaces the password hash as one conditional write that succeeds only while the user is
+    /// still `user_id` and its hash is still `old` (so of two concurrent changes one wins), and
+    /// notes the session `by` that made the change: true when this call's change is stored.
+    async fn change_password(
+        &self,
+        key: &str,
+        user_id: &str,
+        old: &str,
+        new: &str,
+        by: &str,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the user, only while it is still `user_id` (not a new user of the same name).
+    /// Idempotent: a user already gone is no error.
+    async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError>;
 }
 
 /// The result of trying to take one unit from a counter.
@@ -164,6 +182,22 @@ pub struct Session {
     pub rotated_at: u64,
     /// Revoked sessions refresh no more.
     pub revoked: bool,
+    /// When it was last refreshed (its start, until then).
+    pub last_used_at: u64,
+    /// Where it was started from (the login's source IP).
+    pub source_ip: String,
+    /// The login's `User-Agent`, at most [`USER_AGENT_MAX_CHARS`] characters.
+    pub user_agent: String,
+}
+
+/// How much of a `User-Agent` a session keeps.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+impl Session {
+    /// Live: neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        !self.revoked && now < self.expires_at
+    }
 }
 
 /// Everything a function may need of the store, as one object: `main` builds one
@@ -185,7 +219,37 @@ pub trait SessionStore: Send + Sync {
     /// Marks the session revoked (idempotent; a missing session is left missing).
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError>;
     /// Revokes every live session of the user (found through the sessions table's `by-user`
-    /// index, never a scan): how many were live. Idempotent, so a retry after a failure midway
-    /// completes the job.
-    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError>;
+    /// index, never a scan) but `except`, at once: how many were live. Idempotent, so a retry
+    /// after a failure midway completes the job.
+    async fn revoke_all(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: u64,
+    ) -> Result<u32, StoreError>;
+    /// Every session of the user, newest first, live or not (one `Query` of the `by-user`
+    /// index, more only when a page is full).
+    async fn list(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Revokes the session only if it belongs to `user_id` and is live at `now`: false when it
+    /// is not (unknown, another user's, already revoked or expired).
+    async fn end_owned(&self, id: &str, user_id: &str, now: u64) -> Result<bool, StoreError>;
+    /// Deletes every session of the user but `except` (idempotent).
+    async fn delete_all(&self, user_id: &str, except: Option<&str>) -> Result<(), StoreError>;
+    /// Deletes one session (idempotent).
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// The session `sid` of the user `user_id` when it is live at `now`: what the Lambda authorizer
+/// and the account routes check before they trust an access token (one consistent read).
+pub async fn live_session(
+    sessions: &dyn SessionStore,
+    sid: &str,
+    user_id: &str,
+    now: u64,
+) -> Result<Option<Session>, StoreError> {
+    let session = sessions.get(sid).await?;
+    Ok(session.filter(|s| {
+        // A session started before user ids existed has none to compare.
+        s.is_live(now) && (s.user_id.is_empty() || s.user_id == user_id)
+    }))
 }

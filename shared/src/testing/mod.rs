@@ -424,6 +424,57 @@ pub async fn user_with_session(
     (name, sid, token)
 }
 
+/// The account functions' dependencies (`POST /password`, `DELETE /account`, the session
+/// routes), assembled as their `main` does, on the fixture's store, keys and clock.
+pub fn account_deps(f: &Fixture) -> crate::account::Deps {
+    let settings = crate::account::Settings::from_vars(f.vars()).unwrap();
+    crate::account::Deps::build(settings, f.store(), f.keys(), f.clock()).unwrap()
+}
+
+/// A user with a live session, as after a login.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The username.
+    pub name: String,
+    /// The session id.
+    pub sid: String,
+    /// An access token of the session, as an `Authorization` value.
+    pub bearer: String,
+    /// The session's refresh token.
+    pub refresh_token: String,
+}
+
+/// The sessions of `store`, as login starts them (test settings and keys).
+pub fn sessions_on(store: Arc<dyn crate::store::Store>) -> crate::refresh::Sessions {
+    let config = crate::config::SessionConfig::from_vars(&test_vars()).unwrap();
+    crate::refresh::Sessions::new(store, &key_set(), config).unwrap()
+}
+
+/// A new user (password `correct horse battery`) signed in on `store` at `now`.
+pub async fn signed_in(store: Arc<dyn crate::store::Store>, now: u64) -> SignedIn {
+    let name = unique("user_");
+    create_user(store.as_ref(), &name, "correct horse battery", &[]).await;
+    sign_in(store, &name, now).await
+}
+
+/// Another session of the existing user `name` (made by the helpers), and a token of it.
+pub async fn sign_in(store: Arc<dyn crate::store::Store>, name: &str, now: u64) -> SignedIn {
+    let origin = crate::refresh::Origin {
+        source_ip: "203.0.113.10".into(),
+        user_agent: "test-agent/1.0".into(),
+    };
+    let started = sessions_on(store)
+        .start_from(&user_id_of(name), name, &origin, now)
+        .await
+        .unwrap();
+    SignedIn {
+        name: name.to_owned(),
+        bearer: format!("Bearer {}", access_token(name, &started.sid, now, &[])),
+        sid: started.sid,
+        refresh_token: started.refresh_token,
+    }
+}
+
 /// Refreshes `token` with no rate limit in front, to look at a session's state.
 pub async fn refresh_now(
     sessions: &crate::refresh::Sessions,

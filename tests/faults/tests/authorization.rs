@@ -267,6 +267,19 @@ impl UserStore for DeletedMeanwhile {
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
         self.0.assign_id(key, proposed).await
     }
+    async fn change_password(
+        &self,
+        key: &str,
+        user_id: &str,
+        old: &str,
+        new: &str,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        self.0.change_password(key, user_id, old, new, by).await
+    }
+    async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
+        self.0.delete_user(key, user_id).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -298,8 +311,25 @@ impl SessionStore for DeletedMeanwhile {
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError> {
         self.0.revoke(id, now).await
     }
-    async fn revoke_all(&self, user_id: &str, now: u64) -> Result<u32, StoreError> {
-        self.0.revoke_all(user_id, now).await
+    async fn revoke_all(
+        &self,
+        user_id: &str,
+        except: Option<&str>,
+        now: u64,
+    ) -> Result<u32, StoreError> {
+        self.0.revoke_all(user_id, except, now).await
+    }
+    async fn list(&self, user_id: &str) -> Result<Vec<shared::store::Session>, StoreError> {
+        self.0.list(user_id).await
+    }
+    async fn end_owned(&self, id: &str, user_id: &str, now: u64) -> Result<bool, StoreError> {
+        self.0.end_owned(id, user_id, now).await
+    }
+    async fn delete_all(&self, user_id: &str, except: Option<&str>) -> Result<(), StoreError> {
+        self.0.delete_all(user_id, except).await
+    }
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.0.delete_session(id).await
     }
 }
 

@@ -1,0 +1,99 @@
+//! `POST /password` `{"current_password","new_password"}`: changes the caller's password and
+//! revokes every other session of theirs; the calling session stays valid.
+//!
+//! The current password is checked like a login (limited by the user's `login-user` failures,
+//! before any hashing); the new one meets the registration rules and must differ. The hash is
+//! replaced by one conditional write on the old hash, so of two concurrent changes one wins
+//! (the other is `409 password_changed`). The write comes before the revocation: a failure
+//! before it leaves the old password working, and a retry after a failed revocation (the new
+//! hash stored, noted as this session's change) completes it.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use shared::account::{Checked, new_password_field, only_fields, password_field};
+use shared::audit::{Action, Outcome};
+use shared::error::FieldErrors;
+use shared::http::{empty_response, read_json_object, require_method};
+use shared::{ApiError, RequestMeta};
+
+pub use shared::account::{Deps, Settings};
+
+/// Handles one request; every outcome, error or not, is a response.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let meta = RequestMeta::of(&req);
+    change(deps, &req, &meta)
+        .await
+        .unwrap_or_else(|e| e.into_response(&meta))
+}
+
+async fn change(
+    deps: &Deps,
+    req: &Request,
+    meta: &RequestMeta,
+) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::POST)?;
+    let caller = deps.caller(req).await?;
+    let body = read_json_object(req)?;
+    only_fields(&body, &["current_password", "new_password"])?;
+    let username = caller.claims.preferred_username.as_str();
+    let current = password_field(&body, "current_password", username);
+    let new = new_password_field(&body, "new_password", username, &deps.policy);
+    let (current, new) = match (current, new) {
+        (Ok(current), Ok(new)) => (current, new),
+        (current, new) => {
+            let mut details = FieldErrors::new();
+            for error in [current.err(), new.err()].into_iter().flatten() {
+                match error {
+                    ApiError::Validation(d) => details.extend(d),
+                    other => return Err(other),
+                }
+            }
+            return Err(ApiError::Validation(details));
+        }
+    };
+    if current.expose() == new.expose() {
+        return Err(ApiError::invalid(
+            "new_password",
+            "must differ from the current password",
+        ));
+    }
+
+    let action = Action::ChangePassword;
+    let key = caller.key();
+    let user_id = caller.claims.sub.as_str();
+    match deps.check_password(&caller, &current, action, meta).await? {
+        Checked::Matched(user) => {
+            let hash = deps.passwords.hash(&new).await?;
+            let changed = deps
+                .users
+                .change_password(
+                    &key,
+                    user_id,
+                    &user.password_hash,
+                    &hash,
+                    &caller.session.id,
+                )
+                .await?;
+            if !changed {
+                return Err(ApiError::PasswordChanged);
+            }
+        }
+        // This session's own change, stored by an earlier try whose revocation failed: the
+        // new password proves it, and the revocation is completed below.
+        Checked::Wrong(user)
+            if user.password_changed_by.as_deref() == Some(caller.session.id.as_str())
+                && deps
+                    .passwords
+                    .verify(&new, Some(&user.password_hash))
+                    .await? => {}
+        Checked::Wrong(_) | Checked::Gone => {
+            return Err(deps.wrong_password(meta, action, &caller));
+        }
+    }
+    deps.sessions
+        .revoke_all(user_id, Some(&caller.session.id), (deps.clock)())
+        .await?;
+    deps.audit
+        .record(meta, action, Outcome::Success, "password_changed", username);
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,239 @@
+//! `POST /password`, against the local DynamoDB-compatible server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use change_password::Deps;
+use serde_json::{Value, json};
+use shared::store::{SessionStore, UserStore};
+use shared::testing::{
+    Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
+    signed_in,
+};
+
+const PASSWORD: &str = "correct horse battery";
+const NEW: &str = "a different long passphrase";
+
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    call(change_password::handle, deps, req).await
+}
+
+fn change(user: &SignedIn, current: &str, new: &str) -> lambda_http::Request {
+    Event::load("change-password")
+        .header("authorization", Some(&user.bearer))
+        .json(json!({"current_password": current, "new_password": new}))
+        .request()
+}
+
+#[tokio::test]
+async fn the_sample_changes_the_password_and_revokes_only_the_other_sessions() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    let before = f
+        .store()
+        .find(&me.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+
+    let event = Event::load("change-password").header("authorization", Some(&me.bearer));
+    let response = handle(&deps, event.request()).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    let after = f.store().find(&me.name).await.unwrap().unwrap();
+    assert_ne!(after.password_hash, before);
+    assert_eq!(after.password_changed_by.as_deref(), Some(me.sid.as_str()));
+    let sessions = sessions_on(f.store());
+    let store = f.store();
+    assert!(
+        refresh_now(&sessions, store.as_ref(), &other.refresh_token, f.now())
+            .await
+            .is_err(),
+        "the other session is revoked"
+    );
+    assert!(
+        refresh_now(&sessions, store.as_ref(), &me.refresh_token, f.now())
+            .await
+            .is_ok(),
+        "the calling session stays valid"
+    );
+    // The old password no longer works; the new one does.
+    let response = handle(&deps, change(&me, PASSWORD, "yet another passphrase")).await;
+    assert_eq!(response.status(), 401);
+    let response = handle(&deps, change(&me, NEW, "yet another passphrase")).await;
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test]
+async fn the_invalid_sample_is_a_400_about_the_new_password() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let event = Event::load("change-password-invalid").header("authorization", Some(&me.bearer));
+
+    let response = handle(&account_deps(&f), event.request()).await;
+
+    assert_eq!(response.status(), 400);
+    let body = body_json(&response);
+    assert_eq!(body["error"], "validation_error");
+    assert!(body["details"]["new_password"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn a_new_password_is_held_to_the_registration_rules_and_must_differ() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"current_password": PASSWORD, "new_password": PASSWORD}),
+            "new_password",
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "password123"}),
+            "new_password",
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": format!("{}-pass", me.name)}),
+            "new_password",
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "x".repeat(129)}),
+            "new_password",
+        ),
+        (json!({"current_password": PASSWORD}), "new_password"),
+        (json!({"new_password": NEW}), "current_password"),
+        (
+            json!({"current_password": PASSWORD, "new_password": NEW, "username": "x"}),
+            "username",
+        ),
+    ];
+    for (body, field) in cases {
+        let event = Event::load("change-password")
+            .header("authorization", Some(&me.bearer))
+            .json(body.clone());
+        let response = handle(&deps, event.request()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let answer = body_json(&response);
+        assert!(answer["details"][field].is_array(), "{body}: {answer}");
+    }
+    let still = f.store().find(&me.name).await.unwrap().unwrap();
+    assert!(still.password_changed_by.is_none(), "nothing was changed");
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_401_and_counts_against_the_login_user_limit() {
+    let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "2");
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+
+    for attempt in 0..2 {
+        let response = handle(&deps, change(&me, "not my password", NEW)).await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+        assert_eq!(
+            body_json(&response),
+            json!({"msg": "Bad username or password", "error": "invalid_credentials"})
+        );
+    }
+    // Limited before any hashing, even with the right password now.
+    let response = handle(&deps, change(&me, PASSWORD, NEW)).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(body_json(&response)["error"], "rate_limited");
+}
+
+#[tokio::test]
+async fn of_two_concurrent_changes_exactly_one_wins() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+
+    let (a, b) = tokio::join!(
+        handle(&deps, change(&me, PASSWORD, "first new passphrase")),
+        handle(&deps, change(&me, PASSWORD, "second new passphrase")),
+    );
+
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses[0], 204, "{statuses:?}");
+    assert_ne!(statuses[1], 204, "{statuses:?}");
+    let loser = if a.status() == 204 { &b } else { &a };
+    let code = body_json(loser)["error"].clone();
+    assert!(
+        code == "password_changed" || code == "invalid_credentials",
+        "{code}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_of_a_change_whose_write_landed_completes_it_from_the_same_session_only() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    // The hash was replaced by this session's change, and its revocation never ran.
+    let user = f.store().find(&me.name).await.unwrap().unwrap();
+    let hash = {
+        let settings = shared::config::Argon2Config::from_vars(f.vars()).unwrap();
+        let passwords = shared::password::Passwords::new(settings).unwrap();
+        let body = json!({"username": me.name, "password": NEW});
+        let new = shared::validation::Credentials::parse(
+            body.as_object().unwrap(),
+            shared::validation::Purpose::Login,
+        )
+        .unwrap()
+        .password;
+        passwords.hash(&new).await.unwrap()
+    };
+    let user_id = user.user_id.clone().unwrap();
+    assert!(
+        f.store()
+            .change_password(&me.name, &user_id, &user.password_hash, &hash, &me.sid)
+            .await
+            .unwrap()
+    );
+
+    let from_other = handle(&deps, change(&other, PASSWORD, NEW)).await;
+    assert_eq!(
+        from_other.status(),
+        401,
+        "another session cannot complete it"
+    );
+    let retry = handle(&deps, change(&me, PASSWORD, NEW)).await;
+    assert_eq!(retry.status(), 204, "the same session's retry completes it");
+    assert!(
+        !f.store()
+            .get(&other.sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(f.now())
+    );
+    assert!(
+        f.store()
+            .get(&me.sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(f.now())
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_a_revoked_session_or_none_is_401() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    f.store().revoke(&me.sid, f.now()).await.unwrap();
+
+    let response = handle(&deps, change(&me, PASSWORD, NEW)).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+
+    let no_token = Event::load("change-password").header("authorization", None);
+    let response = handle(&deps, no_token.request()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "missing_token");
+}

@@ -1,0 +1,60 @@
+//! `DELETE /account` `{"password"}`: deletes the caller's user item and every session of
+//! theirs. The name can then be registered again, as a new user with a new `sub`.
+//!
+//! The password is checked like a login (limited by the user's `login-user` failures). Nothing
+//! is left half-deleted or usable: every session is revoked first (the calling one included),
+//! then the user is deleted (a conditional delete: only this user, not a new one of the same
+//! name), then the session items. A failure midway is a 503, and a retry completes the job:
+//! this route accepts a token whose session was revoked but still exists, and a retry that
+//! finds the user already gone only deletes the sessions that are left.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use shared::account::{Checked, only_fields, password_field};
+use shared::audit::{Action, Outcome};
+use shared::http::{empty_response, read_json_object, require_method};
+use shared::{ApiError, RequestMeta};
+
+pub use shared::account::{Deps, Settings};
+
+/// Handles one request; every outcome, error or not, is a response.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let meta = RequestMeta::of(&req);
+    delete(deps, &req, &meta)
+        .await
+        .unwrap_or_else(|e| e.into_response(&meta))
+}
+
+async fn delete(
+    deps: &Deps,
+    req: &Request,
+    meta: &RequestMeta,
+) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::DELETE)?;
+    let caller = deps.owner(req).await?;
+    let body = read_json_object(req)?;
+    only_fields(&body, &["password"])?;
+    let username = caller.claims.preferred_username.as_str();
+    let password = password_field(&body, "password", username)?;
+
+    let action = Action::DeleteAccount;
+    let user_id = caller.claims.sub.as_str();
+    match deps
+        .check_password(&caller, &password, action, meta)
+        .await?
+    {
+        Checked::Matched(_) => {
+            deps.sessions
+                .revoke_all(user_id, None, (deps.clock)())
+                .await?;
+            deps.users.delete_user(&caller.key(), user_id).await?;
+        }
+        // A retry after the user was deleted but not every session: only sessions are left.
+        Checked::Gone => {}
+        Checked::Wrong(_) => return Err(deps.wrong_password(meta, action, &caller)),
+    }
+    deps.sessions.delete_all(user_id, None).await?;
+    deps.audit
+        .record(meta, action, Outcome::Success, "account_deleted", username);
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}

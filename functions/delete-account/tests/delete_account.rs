@@ -1,0 +1,145 @@
+//! `DELETE /account`, against the local DynamoDB-compatible server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use delete_account::Deps;
+use serde_json::json;
+use shared::store::{SessionStore, UserStore};
+use shared::testing::{
+    Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
+    signed_in, user_id_of,
+};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    call(delete_account::handle, deps, req).await
+}
+
+fn delete(user: &SignedIn, password: &str) -> lambda_http::Request {
+    Event::load("delete-account")
+        .header("authorization", Some(&user.bearer))
+        .json(json!({ "password": password }))
+        .request()
+}
+
+#[tokio::test]
+async fn the_sample_deletes_the_user_and_every_session() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+
+    // The sample's body is base64-encoded, as API Gateway may send it.
+    let event = Event::load("delete-account").header("authorization", Some(&me.bearer));
+    assert_eq!(event.0["isBase64Encoded"], true);
+    let response = handle(&deps, event.request()).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
+    assert!(
+        f.store()
+            .list(&user_id_of(&me.name))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let sessions = sessions_on(f.store());
+    let store = f.store();
+    for token in [&me.refresh_token, &other.refresh_token] {
+        assert!(
+            refresh_now(&sessions, store.as_ref(), token, f.now())
+                .await
+                .is_err()
+        );
+    }
+    // The deleted session's access token no longer authenticates.
+    assert_eq!(handle(&deps, delete(&me, PASSWORD)).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_401_and_deletes_nothing() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+
+    let response = handle(&deps, delete(&me, "not my password")).await;
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_credentials");
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+    assert!(
+        f.store()
+            .get(&me.sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(f.now())
+    );
+}
+
+#[tokio::test]
+async fn the_sample_without_a_token_is_401() {
+    let f = Fixture::local().await;
+    let response = handle(
+        &account_deps(&f),
+        Event::load("delete-account-no-token").request(),
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "missing_token");
+}
+
+#[tokio::test]
+async fn a_retry_after_a_failure_midway_completes_the_deletion() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    // The user item went, the sessions did not (a failure after the user was deleted).
+    f.store()
+        .delete_user(&me.name, &user_id_of(&me.name))
+        .await
+        .unwrap();
+
+    let response = handle(&deps, delete(&me, "whatever was typed")).await;
+
+    assert_eq!(response.status(), 204);
+    assert!(f.store().get(&other.sid).await.unwrap().is_none());
+    assert!(f.store().get(&me.sid).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_new_user_of_the_same_name_is_not_deleted_by_an_old_token() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    // The name now belongs to someone else (the store is keyed by name, the id differs).
+    f.store()
+        .delete_user(&me.name, &user_id_of(&me.name))
+        .await
+        .unwrap();
+    UserStore::create(
+        f.store().as_ref(),
+        &shared::store::NewUser {
+            key: me.name.to_lowercase(),
+            user_id: "someone-else".into(),
+            username: me.name.clone(),
+            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            created_at: f.now(),
+        },
+    )
+    .await
+    .unwrap();
+
+    let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
+
+    assert_eq!(
+        response.status(),
+        204,
+        "the old account's leftovers are cleaned up"
+    );
+    let still = f.store().find(&me.name).await.unwrap().unwrap();
+    assert_eq!(still.user_id.as_deref(), Some("someone-else"));
+}
