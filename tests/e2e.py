@@ -17,6 +17,7 @@ out: run the tests through `make e2e` / `make test`.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -246,6 +247,62 @@ def test_a_granted_admin_uses_the_admin_api_with_the_next_login_token():
     status, headers, body = call("GET", f"/admin/users/{target[0]}", headers={"Authorization": f"Bearer {before}"})
     expect(status == 403 and json.loads(body)["error"] == "insufficient_scope", f"{status} {body!r}")
     expect('scope="admin"' in (header(headers, "www-authenticate") or ""), f"{headers}")
+
+
+def claims_of(token: str) -> dict:
+    """The payload of a JWT, unverified (the tests above verify; this only reads `sid`)."""
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def test_sessions_are_listed_ended_one_by_one_and_everywhere():
+    user = new_user()
+    first, second = login(user), login(user)
+    auth = bearer(second["access_token"])
+    status, _, body = call("GET", "/sessions", headers=auth)
+    expect(status == 200, f"list: {status} {body!r}")
+    sessions = json.loads(body)["sessions"]
+    sids = [s["sid"] for s in sessions]
+    first_sid, second_sid = claims_of(first["access_token"])["sid"], claims_of(second["access_token"])["sid"]
+    expect(sorted(sids) == sorted([first_sid, second_sid]), f"two live sessions: {sessions}")
+    current = [s["sid"] for s in sessions if s["current"]]
+    expect(current == [second_sid], f"the asking session is current: {sessions}")
+    expect(all(s["source_ip"] == "127.0.0.1" and s["user_agent"] for s in sessions), f"{sessions}")
+
+    status, _, body = call("DELETE", f"/sessions/{first_sid}", headers=auth)
+    expect(status == 204 and body == b"", f"end one: {status} {body!r}")
+    status, _, _ = call("POST", "/refresh", {"refresh_token": first["refresh_token"]})
+    expect(status == 401, "the ended session no longer refreshes")
+    status, _, body = call("DELETE", f"/sessions/{first_sid}", headers=auth)
+    expect(status == 404 and json.loads(body)["error"] == "session_not_found", f"{status} {body!r}")
+
+    status, _, _ = call("DELETE", "/sessions", headers=auth)
+    expect(status == 204, f"log out everywhere: {status}")
+    status, _, _ = call("POST", "/refresh", {"refresh_token": second["refresh_token"]})
+    expect(status == 401, "every session is revoked")
+    status, _, body = call("GET", "/sessions", headers=auth)
+    expect(status == 401 and json.loads(body)["error"] == "invalid_token", f"{status} {body!r}")
+
+
+def test_a_password_change_then_an_account_deletion_frees_the_name():
+    username, password = new_user()
+    tokens = login((username, password))
+    new_password = "a different long passphrase"
+    status, _, body = call("POST", "/password", {"current_password": password, "new_password": new_password},
+                           headers=bearer(tokens["access_token"]))
+    expect(status == 204, f"change: {status} {body!r}")
+    status, _, _ = post_login(username, password)
+    expect(status == 401, "the old password is refused")
+    fresh = login((username, new_password))
+    old_sub = claims_of(fresh["access_token"])["sub"]
+
+    status, _, body = call("DELETE", "/account", {"password": new_password}, headers=bearer(fresh["access_token"]))
+    expect(status == 204, f"delete: {status} {body!r}")
+    status, _, _ = post_login(username, new_password)
+    expect(status == 401, "no login after deletion")
+    status, _, _ = call("POST", "/register", {"username": username, "password": PASSWORD})
+    expect(status == 201, "the name registers again")
+    expect(claims_of(login((username, PASSWORD))["access_token"])["sub"] != old_sub, "with a new sub")
 
 
 def test_unknown_path_returns_404_json():
