@@ -41,7 +41,7 @@ async fn the_sample_deletes_the_user_and_every_session() {
     assert!(f.store().find(&me.name).await.unwrap().is_none());
     assert!(
         f.store()
-            .list(&user_id_of(&me.name))
+            .list(&user_id_of(&me.name), None)
             .await
             .unwrap()
             .is_empty()

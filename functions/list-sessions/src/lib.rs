@@ -24,10 +24,9 @@ async fn list(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let now = (deps.clock)();
     let sessions: Vec<SessionView> = deps
         .sessions
-        .list(&caller.claims.sub)
+        .list(&caller.claims.sub, Some(now))
         .await?
         .into_iter()
-        .filter(|s| s.is_live(now))
         .map(|s| SessionView::of(s, &caller.session.id))
         .collect();
     Ok(json_response(

@@ -23,6 +23,8 @@ async fn the_sample_lists_live_sessions_newest_first_and_marks_the_current_one()
     let second = sign_in(f.store(), &first.name, f.now() - 10).await;
     let revoked = sign_in(f.store(), &first.name, f.now() - 5).await;
     f.store().revoke(&revoked.sid, f.now()).await.unwrap();
+    // SESSION_TTL_SECONDS is 3600 in the tests: this one has just ended.
+    let expired = sign_in(f.store(), &first.name, f.now() - 3600).await;
     let someone_else = signed_in(f.store(), f.now()).await;
 
     let event = Event::load("list-sessions").header("authorization", Some(&first.bearer));
@@ -37,6 +39,7 @@ async fn the_sample_lists_live_sessions_newest_first_and_marks_the_current_one()
         .collect();
     assert_eq!(sids, [second.sid.as_str(), first.sid.as_str()], "{body}");
     assert!(!sids.contains(&someone_else.sid.as_str()));
+    assert!(!sids.contains(&expired.sid.as_str()));
     assert_eq!(sessions[0]["current"], false);
     assert_eq!(sessions[1]["current"], true);
     assert_eq!(sessions[1]["source_ip"], "203.0.113.10");

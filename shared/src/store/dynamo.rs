@@ -511,10 +511,10 @@ impl SessionStore for DynamoStore {
         now: u64,
     ) -> Result<u32, StoreError> {
         let live: Vec<String> = self
-            .list(user_id)
+            .list(user_id, Some(now))
             .await?
             .into_iter()
-            .filter(|s| !s.revoked && Some(s.id.as_str()) != except)
+            .filter(|s| Some(s.id.as_str()) != except)
             .map(|s| s.id)
             .collect();
         // All at once: one round trip of latency however many sessions the user has.
@@ -525,12 +525,12 @@ impl SessionStore for DynamoStore {
     }
 
     #[tracing::instrument(name = "sessions.list", skip_all)]
-    async fn list(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+    async fn list(&self, user_id: &str, live_at: Option<u64>) -> Result<Vec<Session>, StoreError> {
         const OP: &str = "listing a user's sessions";
         let mut sessions = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.tables.sessions)
@@ -539,10 +539,14 @@ impl SessionStore for DynamoStore {
                 .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
                 // Newest first: the index's sort key is created_at.
                 .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(OP, e))?;
+                .set_exclusive_start_key(start.take());
+            if let Some(now) = live_at {
+                query = query
+                    .filter_expression("revoked = :false AND expires_at > :now")
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":now", n(now));
+            }
+            let page = query.send().await.map_err(|e| classify(OP, e))?;
             for item in page.items() {
                 let item: SessionItem =
                     serde_dynamo::from_item(item.clone()).map_err(|e| decode_failed(OP, e))?;
@@ -580,7 +584,7 @@ impl SessionStore for DynamoStore {
     #[tracing::instrument(name = "sessions.delete_all", skip_all)]
     async fn delete_all(&self, user_id: &str, except: Option<&str>) -> Result<(), StoreError> {
         let ids: Vec<String> = self
-            .list(user_id)
+            .list(user_id, None)
             .await?
             .into_iter()
             .map(|s| s.id)

@@ -227,9 +227,10 @@ pub trait SessionStore: Send + Sync {
         except: Option<&str>,
         now: u64,
     ) -> Result<u32, StoreError>;
-    /// Every session of the user, newest first, live or not (one `Query` of the `by-user`
-    /// index, more only when a page is full).
-    async fn list(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// The sessions of the user, newest first (one `Query` of the `by-user` index, more only
+    /// when a page is full): with `live_at`, only those live then (the store filters them, so
+    /// revoked and expired sessions are not sent back); without, every one.
+    async fn list(&self, user_id: &str, live_at: Option<u64>) -> Result<Vec<Session>, StoreError>;
     /// Revokes the session only if it belongs to `user_id` and is live at `now`: false when it
     /// is not (unknown, another user's, already revoked or expired).
     async fn end_owned(&self, id: &str, user_id: &str, now: u64) -> Result<bool, StoreError>;

@@ -319,8 +319,12 @@ impl SessionStore for DeletedMeanwhile {
     ) -> Result<u32, StoreError> {
         self.0.revoke_all(user_id, except, now).await
     }
-    async fn list(&self, user_id: &str) -> Result<Vec<shared::store::Session>, StoreError> {
-        self.0.list(user_id).await
+    async fn list(
+        &self,
+        user_id: &str,
+        live_at: Option<u64>,
+    ) -> Result<Vec<shared::store::Session>, StoreError> {
+        self.0.list(user_id, live_at).await
     }
     async fn end_owned(&self, id: &str, user_id: &str, now: u64) -> Result<bool, StoreError> {
         self.0.end_owned(id, user_id, now).await
