@@ -272,6 +272,23 @@ fn checks(all: &[Figures], floor: &Figures, argon2_us: u64) -> Vec<(String, bool
             f.init_us as f64 <= 2.0 * floor.init_us as f64,
         ));
     }
+    // The session checks: one consistent read each, and GET /sessions one Query after it.
+    for (name, most) in [
+        ("authorizer", 1),
+        ("protected-session", 1),
+        ("list-sessions", 2),
+    ] {
+        if let Some(f) = find(name) {
+            out.push((
+                format!(
+                    "{name} sequential DynamoDB round trips {} <= {most} ({} requests)",
+                    f.waves_max(),
+                    f.rt_max()
+                ),
+                f.waves_max() <= most && f.rt_max() <= most,
+            ));
+        }
+    }
     if let Some(l) = find("login") {
         out.push((
             format!(
@@ -397,6 +414,13 @@ async fn run() -> Result<bool, String> {
         prep.argon2.parallelism,
         ms(argon2_us)
     );
+    for (alg, sign, verify) in prep.signing_us()? {
+        println!(
+            "access token, in-process median: {alg} sign {} ms, verify {} ms",
+            ms(sign),
+            ms(verify)
+        );
+    }
     let results = checks(&figures, &floor, argon2_us);
     println!("\ntargets:");
     let mut failed = 0;

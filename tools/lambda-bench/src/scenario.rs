@@ -40,6 +40,20 @@ enum Kind {
     Discovery,
     /// `GET /admin/users/{username}` with an admin token, for the bench user.
     AdminGetUser,
+    /// `PATCH /admin/users/{username}` for the bench user (roles set to none).
+    AdminUpdateUser,
+    /// `GET /protected` with `SESSION_CHECK=true`: one consistent read of the session.
+    ProtectedSessionCheck,
+    /// `GET /sessions` for the account user.
+    ListSessions,
+    /// `DELETE /sessions/{sid}`: a session of the account user, started for each call.
+    EndSession,
+    /// `DELETE /sessions`: a user with one session, made for each call.
+    EndAllSessions,
+    /// `POST /password`: a user with one session, made for each call (argon2 verify + hash).
+    ChangePassword,
+    /// `DELETE /account`: a user with one session, made for each call.
+    DeleteAccount,
     /// `DELETE /admin/users/{username}/sessions` for the bench user (runs last: it revokes the
     /// sessions the refresh and logout rows use).
     AdminEndSessions,
@@ -81,6 +95,13 @@ pub fn all() -> Vec<Scenario> {
         s("logout", Kind::Logout, 128, 204),
         s("discovery", Kind::Discovery, 128, 200),
         s("admin-get-user", Kind::AdminGetUser, 128, 200),
+        s("admin-update-user", Kind::AdminUpdateUser, 128, 200),
+        s("protected", Kind::ProtectedSessionCheck, 128, 200).labelled("protected-session"),
+        s("list-sessions", Kind::ListSessions, 128, 200),
+        s("end-session", Kind::EndSession, 128, 204),
+        s("end-all-sessions", Kind::EndAllSessions, 128, 204),
+        s("change-password", Kind::ChangePassword, 1024, 204),
+        s("delete-account", Kind::DeleteAccount, 1024, 204),
         s("admin-end-sessions", Kind::AdminEndSessions, 128, 204),
     ]
 }
@@ -114,6 +135,11 @@ pub struct Prep {
     tables: Tables,
     login_user: String,
     login_user_id: String,
+    /// A live session of the login user, for the token of every row that checks sessions.
+    live_sid: String,
+    /// The hash of PASSWORD, for users made per call.
+    password_hash: String,
+    store: Arc<DynamoStore>,
     run_id: String,
 }
 
@@ -127,6 +153,12 @@ fn load_event(name: &str) -> Result<Value, String> {
 fn with_body(mut event: Value, body: Value) -> Vec<u8> {
     event["body"] = Value::String(body.to_string());
     event.to_string().into_bytes()
+}
+
+fn with_bearer_and_body(mut event: Value, token: &str, body: Value) -> Vec<u8> {
+    event["body"] = Value::String(body.to_string());
+    event["isBase64Encoded"] = Value::Bool(false);
+    with_bearer(event, token)
 }
 
 fn with_bearer(mut event: Value, token: &str) -> Vec<u8> {
@@ -191,9 +223,13 @@ impl Prep {
                 key: login_user.to_lowercase(),
                 user_id: login_user_id.clone(),
                 username: login_user.clone(),
-                password_hash,
+                password_hash: password_hash.clone(),
                 created_at: shared::unix_now(),
             })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (live_sid, _) = sessions
+            .start(&login_user_id, &login_user, shared::unix_now())
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -207,8 +243,99 @@ impl Prep {
             tables,
             login_user,
             login_user_id,
+            live_sid,
+            password_hash,
+            store,
             run_id,
         })
+    }
+
+    /// A new user (password PASSWORD) with one session, and an access token of it: what the
+    /// rows that end sessions or accounts act on, made before each call, outside the timing.
+    async fn fresh_user(&self, prefix: &str, i: usize) -> Result<(String, String, String), String> {
+        let name = format!("{prefix}{}_{i}", self.run_id);
+        let user_id = format!("{name}-id");
+        UserStore::create(
+            self.store.as_ref(),
+            &NewUser {
+                key: name.to_lowercase(),
+                user_id: user_id.clone(),
+                username: name.clone(),
+                password_hash: self.password_hash.clone(),
+                created_at: shared::unix_now(),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let (sid, _) = self
+            .sessions
+            .start(&user_id, &name, shared::unix_now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = self.user_token(&user_id, &name, &sid)?;
+        Ok((name, sid, token))
+    }
+
+    /// An access token (role `user`) of `sid`.
+    fn user_token(&self, user_id: &str, name: &str, sid: &str) -> Result<String, String> {
+        let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
+            .map_err(|e| e.to_string())?
+            .grant(&[]);
+        let subject = Subject {
+            user_id,
+            username: name,
+            grant: &grant,
+        };
+        self.tokens
+            .issue(&subject, sid, shared::unix_now())
+            .map(|t| t.token)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Median in-process time to sign and to verify one access token, with a fresh Ed25519 and
+    /// a fresh RSA-2048 key: `[(alg, sign µs, verify µs)]`.
+    pub fn signing_us(&self) -> Result<Vec<(&'static str, u64, u64)>, String> {
+        use shared::config::KeyAlg;
+        let mut out = Vec::new();
+        for (name, alg) in [("EdDSA", KeyAlg::EdDsa), ("RS256", KeyAlg::Rs256)] {
+            let doc = shared::keys::generate_document_with("sign-bench", alg)
+                .map_err(|e| e.to_string())?;
+            let text = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
+            let keys = Arc::new(KeySet::parse(&text).map_err(|e| e.to_string())?);
+            let config = TokenConfig {
+                issuer: ISSUER.into(),
+                audience: ISSUER.into(),
+                ttl_seconds: 900,
+                leeway_seconds: 30,
+                alg,
+            };
+            let tokens = Tokens::new(&config, keys);
+            let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
+                .map_err(|e| e.to_string())?
+                .grant(&[]);
+            let subject = Subject {
+                user_id: "bench-id",
+                username: "bench",
+                grant: &grant,
+            };
+            let (mut sign, mut verify) = (Vec::new(), Vec::new());
+            for _ in 0..201 {
+                let now = shared::unix_now();
+                let t = Instant::now();
+                let token = tokens
+                    .issue(&subject, "bench-session", now)
+                    .map_err(|e| e.to_string())?
+                    .token;
+                sign.push(t.elapsed().as_micros() as u64);
+                let t = Instant::now();
+                tokens.verify(&token).map_err(|e| e.as_str().to_owned())?;
+                verify.push(t.elapsed().as_micros() as u64);
+            }
+            sign.sort_unstable();
+            verify.sort_unstable();
+            out.push((name, sign[sign.len() / 2], verify[verify.len() / 2]));
+        }
+        Ok(out)
     }
 
     /// Median of a few in-process hashes at the configured parameters.
@@ -276,6 +403,9 @@ impl Prep {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         env.push(("AUDIT_LOG_USERNAMES".into(), "false".into()));
+        if s.kind == Kind::ProtectedSessionCheck {
+            env.push(("SESSION_CHECK".into(), "true".into()));
+        }
         env
     }
 }
@@ -308,17 +438,21 @@ impl Scenario {
         };
         let token = || {
             prep.tokens
-                .issue(&subject, "bench-session", now)
+                .issue(&subject, &prep.live_sid, now)
                 .map(|t| t.token)
                 .map_err(|e| e.to_string())
         };
         Ok(match self.kind {
             Kind::Floor | Kind::Jwks => load_event("jwks")?.to_string().into_bytes(),
             Kind::Discovery => load_event("discovery")?.to_string().into_bytes(),
-            Kind::AdminGetUser | Kind::AdminEndSessions => {
+            Kind::AdminGetUser | Kind::AdminUpdateUser | Kind::AdminEndSessions => {
                 let (name, path) = match self.kind {
                     Kind::AdminGetUser => (
                         "admin-get-user",
+                        format!("/admin/users/{}", prep.login_user),
+                    ),
+                    Kind::AdminUpdateUser => (
+                        "admin-update-user",
                         format!("/admin/users/{}", prep.login_user),
                     ),
                     _ => (
@@ -342,11 +476,46 @@ impl Scenario {
                     .issue(&admin_subject, "bench-admin-session", now)
                     .map_err(|e| e.to_string())?
                     .token;
+                if self.kind == Kind::AdminUpdateUser {
+                    event["body"] = Value::String(json!({"roles": []}).to_string());
+                    event["isBase64Encoded"] = Value::Bool(false);
+                }
                 with_bearer(event, &token)
             }
             Kind::Fallback => load_event("fallback-not-found")?.to_string().into_bytes(),
             Kind::Me => load_event("me")?.to_string().into_bytes(),
-            Kind::Protected => with_bearer(load_event("protected")?, &token()?),
+            Kind::Protected | Kind::ProtectedSessionCheck => {
+                with_bearer(load_event("protected")?, &token()?)
+            }
+            Kind::ListSessions => with_bearer(load_event("list-sessions")?, &token()?),
+            Kind::EndSession => {
+                let (sid, _) = prep
+                    .sessions
+                    .start(&prep.login_user_id, &prep.login_user, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let path = format!("/sessions/{sid}");
+                let mut event = load_event("end-session")?;
+                event["rawPath"] = Value::String(path.clone());
+                event["requestContext"]["http"]["path"] = Value::String(path);
+                event["pathParameters"] = json!({ "sid": sid });
+                with_bearer(event, &token()?)
+            }
+            Kind::EndAllSessions => {
+                let (_, _, t) = prep.fresh_user("ea", i).await?;
+                with_bearer(load_event("end-all-sessions")?, &t)
+            }
+            Kind::ChangePassword => {
+                let (_, _, t) = prep.fresh_user("cp", i).await?;
+                let event = load_event("change-password")?;
+                let body = json!({"current_password": PASSWORD, "new_password": "a different bench passphrase"});
+                with_bearer_and_body(event, &t, body)
+            }
+            Kind::DeleteAccount => {
+                let (_, _, t) = prep.fresh_user("da", i).await?;
+                let event = load_event("delete-account")?;
+                with_bearer_and_body(event, &t, json!({ "password": PASSWORD }))
+            }
             Kind::Authorizer => with_bearer(load_event("authorizer")?, &token()?),
             Kind::Register => with_body(
                 load_event("register")?,
