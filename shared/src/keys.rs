@@ -135,8 +135,22 @@ impl KeySet {
     fn parse_as(text: &str, part: Part) -> Result<Self, ConfigError> {
         let text = text.trim();
         if text.starts_with('{') {
-            let doc: KeySetDocument =
-                serde_json::from_str(text).map_err(|e| invalid(format!("not a key set: {e}")))?;
+            // serde's own message can quote the offending value ("invalid type: string
+            // \"...\""), which here may be key material: say only where and what kind.
+            let doc: KeySetDocument = serde_json::from_str(text).map_err(|e| {
+                let kind = match e.classify() {
+                    serde_json::error::Category::Syntax => "not valid JSON",
+                    serde_json::error::Category::Eof => "cut short",
+                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                        "not of the key-set shape"
+                    }
+                };
+                invalid(format!(
+                    "not a key set: {kind} at line {} column {}",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
             Self::from_document(&doc, part)
         } else {
             Self::derive(text.as_bytes(), part)
@@ -655,6 +669,25 @@ mod tests {
         ] {
             let got = reason(&text);
             assert!(got.contains(why), "{case}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_document_never_echoes_its_content() {
+        let secret = "SeCrEt-d-value-0123456789abcdefghijklmnopqrstuvwxyz";
+        for text in [
+            format!(r#"{{"keys": "{secret}"}}"#),
+            format!(r#"{{"keys": [{{"kid": 1, "d": "{secret}"}}]}}"#),
+            format!(r#"{{"signing_kid": {{"x": "{secret}"}}, "keys": []}}"#),
+            format!(r#"{{"keys": [], "refresh_secret": "{secret}"#),
+            format!(r#"{{"keys": [], "refresh_secret": {secret}}}"#),
+        ] {
+            let message = match KeySet::parse(&text) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{text} parsed"),
+            };
+            assert!(!message.contains("SeCrEt"), "{message}");
+            assert!(message.contains("not a key set"), "{message}");
         }
     }
 

@@ -44,6 +44,24 @@ pub enum TakeError {
     Store(#[from] StoreError),
 }
 
+/// The subject a per-IP policy counts a client address under: an IPv4 address as it is, an
+/// IPv6 address by its /64 network (one client is usually given a whole /64, and could rotate
+/// through it for fresh limits), an IPv4-mapped IPv6 address as its IPv4 address. Anything that
+/// is not an address (API Gateway always sends one) is counted as it is.
+pub fn source_subject(source_ip: &str) -> String {
+    match source_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => source_ip.to_owned(),
+    }
+}
+
 /// Takes and gives back attempts on the counter store.
 pub struct RateLimiter {
     store: Arc<dyn CounterStore>,
@@ -83,5 +101,26 @@ impl RateLimiter {
     /// limit on failures).
     pub async fn give_back(&self, slot: &Slot) -> Result<(), StoreError> {
         self.store.give_back(&slot.key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_subject;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_ipv4_by_the_address() {
+        let cases = [
+            ("203.0.113.10", "203.0.113.10"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:DB8:1:2:a:b:c:d", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::ffff:203.0.113.10", "203.0.113.10"),
+            ("unknown", "unknown"),
+        ];
+        for (ip, subject) in cases {
+            assert_eq!(source_subject(ip), subject, "{ip}");
+        }
     }
 }

@@ -1,26 +1,131 @@
 //! Logging: JSON lines on stdout, which Lambda ships to CloudWatch Logs.
+//!
+//! Whatever `RUST_LOG` says, the crates that print raw events, request and response bodies or
+//! signing details at `debug`/`trace` (the Lambda runtime, the HTTP stack, the AWS SDK) are
+//! capped at `info`: with `RUST_LOG=trace` they would put passwords, tokens and hashes in
+//! CloudWatch. Our own code logs none of those at any level.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the JSON subscriber once per cold start. `RUST_LOG` filters (default `info`):
-/// a level, or `target=level` directives such as `info,shared=debug`. Parsed by
-/// `tracing_subscriber`'s `Targets`, which needs no regex engine (unlike `EnvFilter`): a
-/// smaller binary and less work at cold start. Calling it twice is harmless (tests do).
-pub fn init() {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
+/// Targets capped at `info`, and everything under them (`Targets` matches by prefix at `::`).
+pub const CAPPED_TARGETS: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+    "aws_lambda_events",
+    "aws_config",
+    "aws_credential_types",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_smithy_json",
+    "aws_sdk_dynamodb",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_sts",
+    "aws_sdk_sso",
+    "aws_sdk_ssooidc",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "http_body_util",
+    "rustls",
+    "tower",
+];
+
+/// The filter for a `RUST_LOG` value (default `info`): a level, or `target=level` directives such
+/// as `info,shared=debug`, parsed by `tracing_subscriber`'s `Targets`, which needs no regex
+/// engine (unlike `EnvFilter`): a smaller binary and less work at cold start. Then every
+/// [`CAPPED_TARGETS`] entry is held at `info` or quieter.
+pub fn filter(spec: Option<&str>) -> Targets {
+    let mut filter = spec
+        .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    for target in CAPPED_TARGETS {
+        let enabled = [
+            tracing::Level::TRACE,
+            tracing::Level::DEBUG,
+            tracing::Level::INFO,
+            tracing::Level::WARN,
+            tracing::Level::ERROR,
+        ]
+        .into_iter()
+        .find(|level| filter.would_enable(target, level))
+        .map_or(LevelFilter::OFF, LevelFilter::from_level);
+        filter = filter.with_target(*target, enabled.min(LevelFilter::INFO));
+    }
+    filter
+}
+
+/// The JSON subscriber, writing to `writer`, filtered by [`filter`] of `spec`.
+pub fn subscriber<W>(spec: Option<&str>, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_target(true);
-    let _ = tracing_subscriber::registry()
-        .with(json)
-        .with(filter)
-        .try_init();
+        .with_target(true)
+        .with_writer(writer);
+    tracing_subscriber::registry().with(json).with(filter(spec))
+}
+
+/// Installs the JSON subscriber on stdout once per cold start, filtered by `RUST_LOG`. Calling
+/// it twice is harmless (tests do).
+pub fn init() {
+    let spec = std::env::var("RUST_LOG").ok();
+    let _ = subscriber(spec.as_deref(), std::io::stdout).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_http_and_sdk_crates_stay_at_info_whatever_rust_log_says() {
+        for spec in [
+            "trace",
+            "debug",
+            "trace,aws_smithy_runtime=trace",
+            "info,lambda_runtime=trace",
+            "info,hyper=trace,aws_sigv4=debug",
+        ] {
+            let f = filter(Some(spec));
+            for target in [
+                "lambda_runtime",
+                "aws_smithy_runtime::client",
+                "hyper",
+                "aws_sigv4",
+            ] {
+                assert!(
+                    !f.would_enable(target, &tracing::Level::DEBUG),
+                    "{spec}: {target} at debug"
+                );
+                assert!(
+                    f.would_enable(target, &tracing::Level::INFO),
+                    "{spec}: {target}"
+                );
+            }
+            if spec.starts_with("trace") {
+                assert!(
+                    f.would_enable("shared", &tracing::Level::TRACE),
+                    "{spec}: ours"
+                );
+            }
+        }
+        // Quieter than info stays quieter.
+        let f = filter(Some("warn"));
+        assert!(!f.would_enable("aws_smithy_runtime", &tracing::Level::INFO));
+        assert!(f.would_enable("aws_smithy_runtime", &tracing::Level::WARN));
+        let f = filter(Some("off"));
+        assert!(!f.would_enable("hyper", &tracing::Level::ERROR));
+    }
 }

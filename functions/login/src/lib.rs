@@ -13,7 +13,7 @@ use shared::http::response::admitted_headers;
 use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
 use shared::password::Passwords;
-use shared::rate_limit::{RateLimiter, Slot, TakeError};
+use shared::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
 use shared::refresh::{Origin, Sessions};
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
@@ -140,8 +140,9 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     // attempt counts against the source IP; failures count against the username (a slot is
     // taken now, so concurrent guesses cannot overshoot the limit, and given back if the
     // password is right); and the user is read.
+    let source = source_subject(&meta.source_ip);
     let (ip_slot, user_slot, user) = tokio::join!(
-        limiter.take(&deps.limits.per_ip, &meta.source_ip, now),
+        limiter.take(&deps.limits.per_ip, &source, now),
         limiter.take(&deps.limits.per_user, &key, now),
         deps.users.find(&key),
     );

@@ -424,3 +424,37 @@ async fn a_failed_login_never_rehashes() {
     let after = stored_hash(&store, &username).await;
     assert_eq!(after, before);
 }
+
+#[tokio::test]
+async fn addresses_of_one_ipv6_64_share_the_login_ip_limit_and_another_64_does_not() {
+    let deps = deps().await;
+    let username = unique("v6_");
+    create_user(&deps, &username).await;
+    let b = uuid::Uuid::new_v4().into_bytes();
+    let network = format!(
+        "2001:db8:{:x}:{:x}",
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]])
+    );
+    // Five attempts, each from another address of the same /64 (as a client rotating through
+    // its network would send them), spend the limit of all of them.
+    for i in 1..=5 {
+        let ip = format!("{network}::{i:x}");
+        let response = handle(&deps, login_event(&username, PASSWORD, &ip).request()).await;
+        assert_eq!(response.status(), 200, "attempt {i} from {ip}");
+    }
+    let sixth = format!("{network}:ffff:ffff:ffff:ffff");
+    let response = handle(&deps, login_event(&username, PASSWORD, &sixth).request()).await;
+    assert_eq!(response.status(), 429, "a sixth address of the same /64");
+    let neighbour = format!(
+        "2001:db8:{:x}:{:x}::1",
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]) ^ 1
+    );
+    let response = handle(
+        &deps,
+        login_event(&username, PASSWORD, &neighbour).request(),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "the next /64 has its own limit");
+}

@@ -9,7 +9,7 @@ use shared::audit::{Action, Audit, Outcome};
 use shared::config::{ConfigError, Limit, SessionConfig, Table, Tables, TokenConfig, Vars};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
-use shared::rate_limit::RateLimiter;
+use shared::rate_limit::{RateLimiter, source_subject};
 use shared::refresh::{GrantError, Sessions};
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
@@ -124,7 +124,7 @@ async fn refresh(
     // Every attempt counts against the source IP; the limit is taken while the session is read.
     let admit = async {
         deps.limiter
-            .take(&deps.limit, &meta.source_ip, now)
+            .take(&deps.limit, &source_subject(&meta.source_ip), now)
             .await
             .map(drop)
             .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))

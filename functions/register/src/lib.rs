@@ -9,7 +9,7 @@ use shared::audit::{Action, Audit, Outcome};
 use shared::config::{Argon2Config, ConfigError, Limit, PasswordPolicy, Table, Tables, Vars};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::password::Passwords;
-use shared::rate_limit::RateLimiter;
+use shared::rate_limit::{RateLimiter, source_subject};
 use shared::store::dynamo::DynamoStore;
 use shared::store::{CreateUserError, NewUser, Store, UserStore};
 use shared::validation::{Credentials, Purpose};
@@ -110,7 +110,7 @@ async fn register(
     let now = (deps.clock)();
     // Before the hash, the only expensive step: valid requests count against the source IP.
     deps.limiter
-        .take(&deps.limit, &meta.source_ip, now)
+        .take(&deps.limit, &source_subject(&meta.source_ip), now)
         .await
         .map_err(|e| deps.audit.limited(meta, Action::Register, e, ""))?;
     let password_hash = deps.passwords.hash(&credentials.password).await?;
