@@ -292,15 +292,41 @@ impl Default for Argon2Config {
     }
 }
 
+/// The least memory (KiB) OWASP's Password Storage Cheat Sheet accepts for argon2id at `t`
+/// iterations (its published pairs for p=1: 46 MiB/t=1, 19 MiB/t=2, 12 MiB/t=3, 9 MiB/t=4,
+/// 7 MiB/t=5).
+pub fn owasp_min_memory_kib(iterations: u32) -> u32 {
+    match iterations {
+        0 | 1 => 47_104,
+        2 => 19_456,
+        3 => 12_288,
+        4 => 9_216,
+        _ => 7_168,
+    }
+}
+
 impl Argon2Config {
-    /// Reads the argon2id parameters.
+    /// Reads the argon2id parameters. Settings weaker than OWASP's published (m, t) pairs stop
+    /// the function at start, unless `ARGON2_ALLOW_WEAK_FOR_TESTS=true` (the test suites' cheap
+    /// hashes; `template.yaml` never sets it, and a test checks that).
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let d = Self::default();
-        Ok(Self {
+        let config = Self {
             memory_kib: vars.ranged("ARGON2_MEMORY_KIB", d.memory_kib, 8, 1 << 21)?,
             iterations: vars.ranged("ARGON2_ITERATIONS", d.iterations, 1, 16)?,
             parallelism: vars.ranged("ARGON2_PARALLELISM", d.parallelism, 1, 16)?,
-        })
+        };
+        let floor = owasp_min_memory_kib(config.iterations);
+        if config.memory_kib < floor && !vars.parsed("ARGON2_ALLOW_WEAK_FOR_TESTS", false)? {
+            return Err(ConfigError::Invalid {
+                name: "ARGON2_MEMORY_KIB",
+                reason: format!(
+                    "{} KiB at t={} is weaker than OWASP's minimum ({floor} KiB at t={})",
+                    config.memory_kib, config.iterations, config.iterations
+                ),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -410,6 +436,32 @@ pub fn realm(vars: &Vars) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn argon2_settings_weaker_than_owasps_pairs_stop_the_function_unless_tests_allow_them() {
+        for (m, t, ok) in [
+            ("47104", "1", true),
+            ("47103", "1", false),
+            ("19456", "2", true),
+            ("19455", "2", false),
+            ("12288", "3", true),
+            ("9216", "4", true),
+            ("9215", "4", false),
+            ("7168", "5", true),
+            ("7168", "16", true),
+            ("7167", "9", false),
+            ("64", "1", false),
+        ] {
+            let vars = Vars::from_pairs([("ARGON2_MEMORY_KIB", m), ("ARGON2_ITERATIONS", t)]);
+            assert_eq!(Argon2Config::from_vars(&vars).is_ok(), ok, "m={m} t={t}");
+            let mut allowed = vars.clone();
+            allowed.set("ARGON2_ALLOW_WEAK_FOR_TESTS", "true");
+            assert!(
+                Argon2Config::from_vars(&allowed).is_ok(),
+                "m={m} t={t} allowed"
+            );
+        }
+    }
 
     #[test]
     fn unset_variables_take_their_defaults() {

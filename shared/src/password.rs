@@ -88,9 +88,10 @@ impl Passwords {
         .await
     }
 
-    /// True when `stored` was made with weaker parameters than the configured ones (less memory
-    /// or fewer iterations), so a successful login should replace it. Unreadable: false (the
-    /// verification itself reports it).
+    /// True when `stored` is not what the configured parameters make, so a successful login
+    /// should replace it: another algorithm or version, less memory (m) or fewer iterations
+    /// (t) than configured (more is kept), another parallelism (p) or another output length.
+    /// Unreadable: false (the verification itself reports it).
     pub fn needs_rehash(&self, stored: &str) -> bool {
         let Ok(hash) = PasswordHash::new(stored) else {
             return false;
@@ -98,9 +99,18 @@ impl Passwords {
         let Ok(params) = Params::try_from(&hash) else {
             return false;
         };
+        let output_len = hash.hash.map(|h| h.len());
         hash.algorithm != ARGON2ID_IDENT
+            || hash.version != Some(Version::V0x13.into())
             || params.m_cost() < self.params.m_cost()
             || params.t_cost() < self.params.t_cost()
+            || params.p_cost() != self.params.p_cost()
+            || output_len
+                != Some(
+                    self.params
+                        .output_len()
+                        .unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+                )
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user, so
@@ -209,6 +219,49 @@ mod tests {
             !cheap().needs_rehash(&current),
             "stronger than configured is kept"
         );
+    }
+
+    #[tokio::test]
+    async fn another_version_parallelism_or_output_length_needs_a_rehash() {
+        let p = cheap();
+        let current = p.hash(&password("correct horse")).await.unwrap();
+        assert!(!p.needs_rehash(&current));
+        let other = |params: Params, version: Version| {
+            Argon2::new(Algorithm::Argon2id, version, params)
+                .hash_password(b"correct horse")
+                .unwrap()
+                .to_string()
+        };
+        let cases = [
+            (
+                other(Params::new(64, 1, 1, Some(32)).unwrap(), Version::V0x10),
+                "version 0x10",
+            ),
+            (
+                other(Params::new(64, 1, 2, Some(32)).unwrap(), Version::V0x13),
+                "p=2",
+            ),
+            (
+                other(Params::new(64, 1, 1, Some(16)).unwrap(), Version::V0x13),
+                "16-byte output",
+            ),
+            (
+                other(Params::new(64, 1, 1, Some(64)).unwrap(), Version::V0x13),
+                "64-byte output",
+            ),
+        ];
+        for (hash, case) in cases {
+            assert!(p.needs_rehash(&hash), "{case}: {hash}");
+        }
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse")
+        .unwrap()
+        .to_string();
+        assert!(p.needs_rehash(&argon2i), "argon2i");
     }
 
     #[tokio::test]

@@ -328,8 +328,16 @@ impl Sessions {
                 && grace > 0
                 && now <= session.rotated_at + grace
             {
-                let user = users.find(&key).await?;
-                let user = self.current_user(&session, user, now).await?;
+                // Only after a write that proves the session is still live at this generation:
+                // revoked or rotated since the read, it hands out nothing.
+                let (confirmed, user) = tokio::join!(
+                    self.store.confirm(&sid, session.generation, now),
+                    users.find(&key)
+                );
+                if !confirmed? {
+                    continue;
+                }
+                let user = self.current_user(&session, user?, now).await?;
                 return Ok(Refreshed {
                     user_id: user.user_id.clone().unwrap_or_default(),
                     user,

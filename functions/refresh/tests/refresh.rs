@@ -324,3 +324,32 @@ async fn unreachable_dynamodb_returns_503() {
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
 }
+
+#[tokio::test]
+async fn the_grace_paths_confirming_write_holds_only_for_a_live_session_at_that_generation() {
+    let now = unix_now();
+    let h = harness(10, now).await;
+    let (_, sid, _) = login(&h, now).await;
+    assert!(h.store.advance(&sid, 0, now).await.unwrap());
+
+    assert!(
+        h.store.confirm(&sid, 1, now + 3).await.unwrap(),
+        "live at 1"
+    );
+    assert_eq!(
+        h.store.get(&sid).await.unwrap().unwrap().last_used_at,
+        now + 3
+    );
+    assert!(
+        !h.store.confirm(&sid, 0, now + 3).await.unwrap(),
+        "rotated past 0"
+    );
+    assert!(
+        !h.store.confirm("no-such-session", 0, now).await.unwrap(),
+        "unknown"
+    );
+    h.store.revoke(&sid, now + 4).await.unwrap();
+    assert!(!h.store.confirm(&sid, 1, now + 5).await.unwrap(), "revoked");
+    let (_, ended, _) = login(&h, now - 3600).await;
+    assert!(!h.store.confirm(&ended, 0, now).await.unwrap(), "expired");
+}

@@ -483,6 +483,28 @@ impl SessionStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(name = "sessions.confirm", skip_all)]
+    async fn confirm(&self, id: &str, generation: u64, now: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET last_used_at = :now")
+            .condition_expression("#gen = :gen AND revoked = :false AND expires_at > :now")
+            .expression_attribute_names("#gen", "generation")
+            .expression_attribute_values(":gen", n(generation))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("confirming session", e)),
+        }
+    }
+
     #[tracing::instrument(name = "sessions.revoke", skip_all)]
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError> {
         let result = self

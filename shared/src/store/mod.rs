@@ -216,6 +216,10 @@ pub trait SessionStore: Send + Sync {
     /// Moves the session from generation `from` to `from + 1`, as one conditional write that
     /// succeeds only if `from` is still current and the session is live. False when it was not.
     async fn advance(&self, id: &str, from: u64, now: u64) -> Result<bool, StoreError>;
+    /// Proves the session is still live and at `generation`, as one conditional write (it
+    /// records the use in `last_used_at`): false when it is not. The refresh grace path hands
+    /// out a token only after this.
+    async fn confirm(&self, id: &str, generation: u64, now: u64) -> Result<bool, StoreError>;
     /// Marks the session revoked (idempotent; a missing session is left missing).
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError>;
     /// Revokes every live session of the user (found through the sessions table's `by-user`

@@ -45,6 +45,7 @@ pub fn test_vars() -> Vars {
         ("JWT_AUDIENCE", "auth-api-test"),
         ("AUTH_REALM", "auth-api-test"),
         ("ARGON2_MEMORY_KIB", "64"),
+        ("ARGON2_ALLOW_WEAK_FOR_TESTS", "true"),
         ("ARGON2_ITERATIONS", "1"),
         ("ARGON2_PARALLELISM", "1"),
         ("SESSION_TTL_SECONDS", "3600"),

@@ -311,6 +311,9 @@ impl SessionStore for DeletedMeanwhile {
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError> {
         self.0.revoke(id, now).await
     }
+    async fn confirm(&self, id: &str, generation: u64, now: u64) -> Result<bool, StoreError> {
+        self.0.confirm(id, generation, now).await
+    }
     async fn revoke_all(
         &self,
         user_id: &str,

@@ -1,0 +1,104 @@
+//! What `template.yaml` must never do, whatever else changes in it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+fn template() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn the_template_never_sets_a_test_only_switch() {
+    let text = template();
+    assert!(text.contains("ARGON2_MEMORY_KIB"), "the right file");
+    for switch in ["ARGON2_ALLOW_WEAK_FOR_TESTS"] {
+        assert!(!text.contains(switch), "template.yaml sets {switch}");
+    }
+}
+
+#[test]
+fn the_log_level_parameter_accepts_levels_only() {
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
+    let allowed: Vec<&str> = doc["Parameters"]["RustLog"]["AllowedValues"]
+        .as_sequence()
+        .expect("RustLog has AllowedValues")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(allowed, ["off", "error", "warn", "info", "debug", "trace"]);
+}
+
+fn doc() -> serde_norway::Value {
+    serde_norway::from_str(&template()).unwrap()
+}
+
+#[test]
+fn the_log_groups_of_audit_events_and_the_access_log_outlive_the_stack() {
+    let doc = doc();
+    let resources = &doc["Resources"];
+    for group in [
+        "RegisterLogGroup",
+        "LoginLogGroup",
+        "RefreshLogGroup",
+        "LogoutLogGroup",
+        "AdminGetUserLogGroup",
+        "AdminUpdateUserLogGroup",
+        "AdminEndSessionsLogGroup",
+        "ChangePasswordLogGroup",
+        "DeleteAccountLogGroup",
+        "EndSessionLogGroup",
+        "EndAllSessionsLogGroup",
+        "ApiAccessLogGroup",
+    ] {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(
+                resources[group][policy].as_str(),
+                Some("Retain"),
+                "{group} {policy}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_access_log_is_json_without_any_header_value() {
+    let doc = doc();
+    let settings = &doc["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let format = settings["Format"].as_str().expect("an access log format");
+    let line: serde_json::Value = serde_json::from_str(format).expect("the format is JSON");
+    assert!(
+        line.get("requestId").is_some() && line.get("status").is_some(),
+        "{line}"
+    );
+    let lower = format.to_lowercase();
+    for forbidden in [
+        "authorization",
+        "$request.header",
+        "$context.identity.apikey",
+        "cookie",
+    ] {
+        assert!(!lower.contains(forbidden), "access log names {forbidden}");
+    }
+}
+
+#[test]
+fn login_may_update_only_the_user_attributes_it_writes() {
+    let doc = doc();
+    let statements = doc["Resources"]["LoginFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let on_users: Vec<_> = statements
+        .iter()
+        .filter(|st| format!("{:?}", st["Resource"]).contains("UsersTable"))
+        .filter(|st| format!("{:?}", st["Action"]).contains("UpdateItem"))
+        .collect();
+    assert_eq!(on_users.len(), 1, "one UpdateItem statement on users");
+    let attributes: Vec<&str> =
+        on_users[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            .as_sequence()
+            .expect("limited by dynamodb:Attributes")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+    assert_eq!(attributes, ["pk", "password_hash", "user_id"]);
+}
