@@ -10,9 +10,10 @@ fn template() -> String {
 fn the_template_never_sets_a_test_only_switch() {
     let text = template();
     assert!(text.contains("ARGON2_MEMORY_KIB"), "the right file");
-    for switch in ["ARGON2_ALLOW_WEAK_FOR_TESTS"] {
-        assert!(!text.contains(switch), "template.yaml sets {switch}");
-    }
+    assert!(
+        !text.contains("ARGON2_ALLOW_WEAK_FOR_TESTS"),
+        "template.yaml sets ARGON2_ALLOW_WEAK_FOR_TESTS"
+    );
 }
 
 #[test]
