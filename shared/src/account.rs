@@ -17,6 +17,7 @@ use crate::config::{
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{RequestMeta, authenticate};
 use crate::keys::KeySet;
+use crate::lockout::Lockout;
 use crate::password::Passwords;
 use crate::rate_limit::RateLimiter;
 use crate::store::{Session, SessionStore, Store, UserRecord, UserStore, live_session};
@@ -74,7 +75,9 @@ pub struct Deps {
     pub realm: String,
     /// The login failure counters.
     pub limiter: RateLimiter,
-    /// The login policies (`per_user` is the one used here).
+    /// The same counters, for the familiar-source marks.
+    pub counters: Arc<dyn crate::store::CounterStore>,
+    /// The login failure policies (`shared::lockout`), shared with login.
     pub limits: LoginLimits,
     /// The password hasher.
     pub passwords: Passwords,
@@ -123,7 +126,8 @@ impl Deps {
         Ok(Self {
             users: store.clone(),
             sessions: store.clone(),
-            limiter: RateLimiter::new(store),
+            limiter: RateLimiter::new(store.clone()),
+            counters: store,
             tokens: Tokens::new(&settings.token, keys),
             realm: settings.realm,
             limits: settings.limits,
@@ -168,9 +172,10 @@ impl Deps {
     }
 
     /// The caller's user as stored now, if `password` is theirs. Limited like login, before any
-    /// hashing: a wrong password takes a slot of the user's `login-user` failure limit (a 429
-    /// once it is spent) and is `401 invalid_credentials`; the right one gives the slot back.
-    /// `None` (after one hash, like a wrong password) when the user is gone.
+    /// hashing (`shared::lockout`: the account-wide `login-user` tiers, or `login-user-source`
+    /// from a familiar source; a 429 once spent): a wrong password counts as a failure, the
+    /// right one gives the slots back. `Gone` (after one hash, like a wrong password) when the
+    /// user is gone.
     pub async fn check_password(
         &self,
         caller: &Caller,
@@ -181,24 +186,29 @@ impl Deps {
         let now = (self.clock)();
         let key = caller.key();
         let username = caller.claims.preferred_username.as_str();
-        let (slot, user) = tokio::join!(
-            self.limiter.take(&self.limits.per_user, &key, now),
+        let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
+        let (attempt, user) = tokio::join!(
+            lockout.begin(&key, &meta.source_ip, now),
             self.users.find(&key),
         );
-        let slot = slot.map_err(|e| self.audit.limited(meta, action, e, username))?;
+        let attempt = attempt.map_err(|e| self.audit.limited(meta, action, e, username))?;
         // A new user of the same name is not the caller.
         let user = user?.filter(|u| u.user_id.as_deref() == Some(caller.claims.sub.as_str()));
         let stored = user.as_ref().map(|u| u.password_hash.as_str());
         let matched = self.passwords.verify(password, stored).await?;
         match user {
             Some(user) if matched => {
-                if let Err(e) = self.limiter.give_back(&slot).await {
-                    tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
-                }
+                lockout.succeeded(attempt, now).await;
                 Ok(Checked::Matched(user))
             }
-            Some(user) => Ok(Checked::Wrong(user)),
-            None => Ok(Checked::Gone),
+            Some(user) => {
+                lockout.failed(attempt).await;
+                Ok(Checked::Wrong(user))
+            }
+            None => {
+                lockout.failed(attempt).await;
+                Ok(Checked::Gone)
+            }
         }
     }
 

@@ -380,13 +380,32 @@ impl Limit {
     }
 }
 
-/// Login limits: every attempt per source IP, failed attempts per username.
+/// Login limits: every attempt per source IP; failed attempts per account, in three tiers,
+/// from sources that are not familiar; failed attempts per account and familiar source.
 #[derive(Debug, Clone)]
 pub struct LoginLimits {
     /// `LOGIN_IP_LIMIT` per `LOGIN_IP_WINDOW_SECONDS` (default 5 per 60 s): every attempt.
     pub per_ip: Limit,
-    /// `LOGIN_USER_LIMIT` per `LOGIN_USER_WINDOW_SECONDS` (default 5 per 60 s): failures.
+    /// `LOGIN_USER_LIMIT` per `LOGIN_USER_WINDOW_SECONDS` (default 5 per 60 s): failures from
+    /// unfamiliar sources.
     pub per_user: Limit,
+    /// `LOGIN_USER_MEDIUM_LIMIT` per `LOGIN_USER_MEDIUM_WINDOW_SECONDS` (default 10 per 15 min).
+    pub per_user_medium: Limit,
+    /// `LOGIN_USER_LONG_LIMIT` per `LOGIN_USER_LONG_WINDOW_SECONDS` (default 100 per 24 h).
+    pub per_user_long: Limit,
+    /// `LOGIN_USER_SOURCE_LIMIT` per `LOGIN_USER_SOURCE_WINDOW_SECONDS` (default 5 per 60 s):
+    /// failures from one familiar source, which the account-wide tiers do not block.
+    pub per_user_source: Limit,
+    /// `FAMILIAR_SOURCE_DAYS` (default 30): how long a successful login makes its source (an
+    /// address, IPv6 by /64) familiar to the account.
+    pub familiar_seconds: u64,
+}
+
+impl LoginLimits {
+    /// The account-wide failure tiers, shortest first.
+    pub fn account_tiers(&self) -> [&Limit; 3] {
+        [&self.per_user, &self.per_user_medium, &self.per_user_long]
+    }
 }
 
 impl LoginLimits {
@@ -405,6 +424,25 @@ impl LoginLimits {
                 ("LOGIN_USER_LIMIT", 5),
                 ("LOGIN_USER_WINDOW_SECONDS", 60),
             )?,
+            per_user_medium: Limit::from_vars(
+                vars,
+                "login-user",
+                ("LOGIN_USER_MEDIUM_LIMIT", 10),
+                ("LOGIN_USER_MEDIUM_WINDOW_SECONDS", 900),
+            )?,
+            per_user_long: Limit::from_vars(
+                vars,
+                "login-user",
+                ("LOGIN_USER_LONG_LIMIT", 100),
+                ("LOGIN_USER_LONG_WINDOW_SECONDS", 86_400),
+            )?,
+            per_user_source: Limit::from_vars(
+                vars,
+                "login-user-source",
+                ("LOGIN_USER_SOURCE_LIMIT", 5),
+                ("LOGIN_USER_SOURCE_WINDOW_SECONDS", 60),
+            )?,
+            familiar_seconds: vars.ranged("FAMILIAR_SOURCE_DAYS", 30, 1, 365)? * 86_400,
         })
     }
 }

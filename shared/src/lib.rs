@@ -20,7 +20,7 @@
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
 //! | 5 | [`validation`], [`password`], [`token`], [`refresh`] | the domain: credentials, hashes, access tokens, sessions |
 //! | 4 | [`error`] | the error vocabulary: status, code, message; nothing of responses |
-//! | 3 | [`rate_limit`] | limits on the counter store; nothing of HTTP |
+//! | 3 | [`rate_limit`], [`lockout`] | limits on the counter store (the login failure limits with familiar sources); nothing of HTTP |
 //! | 2 | [`store`] (with `store::dynamo`), [`keys`] | storage behind traits, key material; nothing of HTTP or the API error |
 //! | 1 | `aws` | the AWS SDK settings (features `dynamo`, `secrets`) |
 //! | 0 | [`config`], [`roles`], [`routes`], [`blocklist`], [`telemetry`] | settings, roles and their scopes, the route table, the password blocklist, logging |
@@ -39,6 +39,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod lockout;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;

@@ -79,7 +79,8 @@ impl RateLimiter {
         let start = now - now % window;
         let end = start + window;
         let reset_in = (end - now).max(1);
-        let key = format!("{}#{}#{}", policy.name, subject, start);
+        // The window's length is part of the key: the account-wide tiers share one name.
+        let key = format!("{}#{}#{}#{}", policy.name, window, subject, start);
         match self
             .store
             .take(&key, policy.limit, end + EXPIRY_GRACE_SECONDS)

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "roles", "routes", "blocklist", "telemetry"],
     &["aws"],
     &["store", "keys"],
-    &["rate_limit"],
+    &["rate_limit", "lockout"],
     &["error"],
     &["validation", "password", "token", "refresh"],
     &["http"],

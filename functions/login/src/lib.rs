@@ -12,12 +12,13 @@ use shared::config::{
 use shared::http::response::admitted_headers;
 use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
+use shared::lockout::Lockout;
 use shared::password::Passwords;
-use shared::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
+use shared::rate_limit::{RateLimiter, TakeError, source_subject};
 use shared::refresh::{Origin, Sessions};
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
-use shared::store::{Store, UserStore};
+use shared::store::{CounterStore, Store, UserStore};
 use shared::token::{Subject, TokenResponse, Tokens};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
@@ -66,6 +67,8 @@ pub struct Deps {
     pub users: Arc<dyn UserStore>,
     /// Per-IP and per-user counters.
     pub limiter: RateLimiter,
+    /// The same counters, for the familiar-source marks.
+    pub counters: Arc<dyn CounterStore>,
     /// The login policies.
     pub limits: LoginLimits,
     /// The password hasher.
@@ -103,6 +106,7 @@ impl Deps {
         Ok(Self {
             users: store.clone(),
             limiter: RateLimiter::new(store.clone()),
+            counters: store.clone(),
             limits: settings.limits,
             passwords: Passwords::new(settings.argon2)?,
             sessions: Sessions::new(store, &keys, settings.session)?,
@@ -136,27 +140,28 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     let key = credentials.username.key();
     let limiter = &deps.limiter;
 
-    // First wave, three independent requests at once, all finished before any hashing: every
-    // attempt counts against the source IP; failures count against the username (a slot is
-    // taken now, so concurrent guesses cannot overshoot the limit, and given back if the
-    // password is right); and the user is read.
+    // First wave, all at once and finished before any hashing: every attempt counts against
+    // the source IP; a failure slot of each account policy is taken (so concurrent guesses
+    // cannot overshoot a limit) and the source's familiarity read (`shared::lockout`); the
+    // user is read.
     let source = source_subject(&meta.source_ip);
-    let (ip_slot, user_slot, user) = tokio::join!(
+    let lockout = Lockout::new(limiter, deps.counters.as_ref(), &deps.limits);
+    let (ip_slot, attempt, user) = tokio::join!(
         limiter.take(&deps.limits.per_ip, &source, now),
-        limiter.take(&deps.limits.per_user, &key, now),
+        lockout.begin(&key, &meta.source_ip, now),
         deps.users.find(&key),
     );
     let ip_slot = match ip_slot {
         Ok(slot) => slot,
         Err(e) => {
-            // Refused before any guess was checked: that is no failed guess for the username.
-            if let Ok(slot) = &user_slot {
-                give_back(limiter, slot).await;
+            // Refused before any guess was checked: that is no failed guess for the account.
+            if let Ok(attempt) = attempt {
+                lockout.abandoned(attempt).await;
             }
             return Err(limited(deps, meta, e, username));
         }
     };
-    let user_slot = user_slot.map_err(|e| limited(deps, meta, e, username))?;
+    let attempt = attempt.map_err(|e| limited(deps, meta, e, username))?;
     let user = user?;
 
     // One argon2 verification whether or not the user exists (a dummy hash otherwise), so both
@@ -164,6 +169,8 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     let stored = user.as_ref().map(|u| u.password_hash.as_str());
     let matched = deps.passwords.verify(&credentials.password, stored).await?;
     let Some(user) = user.filter(|_| matched) else {
+        // Second wave of a failure: the slots that do not count go back.
+        lockout.failed(attempt).await;
         deps.audit.record(
             meta,
             Action::Login,
@@ -175,9 +182,9 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     };
 
     // Only someone who knows the password learns that the account is disabled; the right
-    // password is no failed guess, so the slot goes back.
+    // password is no failed guess, so the slots go back.
     if user.disabled {
-        give_back(limiter, &user_slot).await;
+        lockout.abandoned(attempt).await;
         deps.audit.record(
             meta,
             Action::Login,
@@ -188,8 +195,8 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         return Err(ApiError::AccountDisabled);
     }
 
-    // Second wave: start the session and give back the per-user slot together (and give a user
-    // stored before ids existed its id).
+    // Second wave: start the session, give back the failure slots and mark the source familiar
+    // together (and give a user stored before ids existed its id).
     let user_id = user
         .user_id
         .clone()
@@ -198,7 +205,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     let (session, (), assigned) = tokio::join!(
         deps.sessions
             .start_from(&user_id, &user.username, &origin, now),
-        give_back(limiter, &user_slot),
+        lockout.succeeded(attempt, now),
         async {
             match user.user_id {
                 Some(_) => Ok(Some(user_id.clone())),
@@ -251,14 +258,6 @@ fn origin(req: &Request, meta: &RequestMeta) -> Origin {
     Origin {
         source_ip: meta.source_ip.clone(),
         user_agent: user_agent.to_owned(),
-    }
-}
-
-/// Returns a per-user slot. Best effort: an unreturned slot only makes the limit a little
-/// stricter for the rest of its window.
-async fn give_back(limiter: &RateLimiter, slot: &Slot) {
-    if let Err(e) = limiter.give_back(slot).await {
-        tracing::warn!(error = %e, "could not give back the per-user rate-limit slot");
     }
 }
 

@@ -407,6 +407,33 @@ impl CounterStore for DynamoStore {
             Err(e) => Err(classify("giving back rate-limit slot", e)),
         }
     }
+
+    #[tracing::instrument(name = "counters.mark", skip_all)]
+    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.rate_limits)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET #expires = :expires")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":expires", n(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("marking", e))
+    }
+
+    #[tracing::instrument(name = "counters.marked", skip_all)]
+    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct Mark {
+            expires_at: u64,
+        }
+        let mark: Option<Mark> = self
+            .get(&self.tables.rate_limits, key, "reading mark")
+            .await?;
+        Ok(mark.is_some_and(|m| m.expires_at > now))
+    }
 }
 
 #[async_trait]

@@ -161,6 +161,10 @@ pub trait CounterStore: Send + Sync {
     async fn take(&self, key: &str, limit: u32, expires_at: u64) -> Result<Take, StoreError>;
     /// Gives one back (never below zero).
     async fn give_back(&self, key: &str) -> Result<(), StoreError>;
+    /// Records the mark `key` until `expires_at` (epoch seconds); marking again extends it.
+    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError>;
+    /// Whether the mark `key` is set at `now` (expired marks are ignored, TTL or not).
+    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError>;
 }
 
 /// A refresh-token family.

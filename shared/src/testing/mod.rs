@@ -51,6 +51,9 @@ pub fn test_vars() -> Vars {
         ("SESSION_TTL_SECONDS", "3600"),
         ("LOGIN_IP_LIMIT", "1000000"),
         ("LOGIN_USER_LIMIT", "1000000"),
+        ("LOGIN_USER_MEDIUM_LIMIT", "1000000"),
+        ("LOGIN_USER_LONG_LIMIT", "1000000"),
+        ("LOGIN_USER_SOURCE_LIMIT", "1000000"),
         ("REGISTER_IP_LIMIT", "1000000"),
         ("REFRESH_IP_LIMIT", "1000000"),
     ]);

@@ -295,6 +295,12 @@ impl shared::store::CounterStore for DeletedMeanwhile {
     async fn give_back(&self, key: &str) -> Result<(), StoreError> {
         self.0.give_back(key).await
     }
+    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError> {
+        self.0.mark(key, expires_at).await
+    }
+    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+        self.0.marked(key, now).await
+    }
 }
 
 #[async_trait::async_trait]

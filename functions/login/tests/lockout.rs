@@ -1,0 +1,241 @@
+//! Login limits that bound guessing and resist lockout (`shared::lockout`), against the local
+//! server: account-wide tiers for unfamiliar sources, a limit of its own for a familiar one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use login::{Deps, Settings};
+use serde_json::json;
+use shared::testing::{Event, Fixture, body_json, call, create_user, unique, unique_ip};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn handle(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    call(login::handle, deps, req).await
+}
+
+/// Login with these limits; the per-IP limit out of the way unless a test sets it.
+async fn deps_with(vars: &[(&str, &str)]) -> (Fixture, Deps) {
+    let mut f = Fixture::local().await.with("LOGIN_IP_LIMIT", "1000");
+    for (name, value) in vars {
+        f = f.with(name, value);
+    }
+    let deps = Deps::build(
+        Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.keys(),
+        f.clock(),
+    )
+    .unwrap();
+    (f, deps)
+}
+
+async fn attempt(
+    deps: &Deps,
+    name: &str,
+    password: &str,
+    ip: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    let event = Event::load("login")
+        .json(json!({"username": name, "password": password}))
+        .source_ip(ip);
+    handle(deps, event.request()).await
+}
+
+async fn user(f: &Fixture) -> String {
+    let name = unique("owner_");
+    create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
+    name
+}
+
+fn policy(response: &lambda_http::Response<lambda_http::Body>) -> String {
+    response.headers()["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_attacker_elsewhere_cannot_lock_the_owner_out_of_their_familiar_source() {
+    let (f, deps) = deps_with(&[("LOGIN_USER_LIMIT", "5")]).await;
+    let owner = user(&f).await;
+    let home = unique_ip();
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &home).await.status(),
+        200,
+        "home becomes familiar"
+    );
+
+    for i in 0..5 {
+        let guess = attempt(&deps, &owner, &format!("guess {i}"), &unique_ip()).await;
+        assert_eq!(guess.status(), 401, "guess {i}");
+    }
+    let blocked = attempt(&deps, &owner, PASSWORD, &unique_ip()).await;
+    assert_eq!(blocked.status(), 429, "the account-wide tier is spent");
+    assert_eq!(policy(&blocked), "\"login-user\";q=5;w=60");
+
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &home).await.status(),
+        200,
+        "the owner at home"
+    );
+}
+
+#[tokio::test]
+async fn the_owners_typos_at_home_have_their_own_limit_and_spend_no_account_budget() {
+    let (f, deps) = deps_with(&[("LOGIN_USER_LIMIT", "5"), ("LOGIN_USER_SOURCE_LIMIT", "3")]).await;
+    let owner = user(&f).await;
+    let home = unique_ip();
+    assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 200);
+
+    for i in 0..3 {
+        assert_eq!(
+            attempt(&deps, &owner, &format!("typo {i}"), &home)
+                .await
+                .status(),
+            401
+        );
+    }
+    let fourth = attempt(&deps, &owner, "typo 4", &home).await;
+    assert_eq!(fourth.status(), 429);
+    assert_eq!(policy(&fourth), "\"login-user-source\";q=3;w=60");
+    assert_eq!(body_json(&fourth)["error"], "rate_limited");
+
+    // Elsewhere the account-wide budget is whole: five failures, then the sixth is refused.
+    for i in 0..5 {
+        let guess = attempt(&deps, &owner, &format!("guess {i}"), &unique_ip()).await;
+        assert_eq!(
+            guess.status(),
+            401,
+            "guess {i}: the typos did not count here"
+        );
+    }
+    assert_eq!(
+        attempt(&deps, &owner, "guess 6", &unique_ip())
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn a_familiar_ipv6_source_is_its_whole_64() {
+    let (f, deps) = deps_with(&[("LOGIN_USER_LIMIT", "2")]).await;
+    let owner = user(&f).await;
+    let b = uuid::Uuid::new_v4().into_bytes();
+    let net = format!(
+        "2001:db8:{:x}:{:x}",
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]])
+    );
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &format!("{net}::1"))
+            .await
+            .status(),
+        200
+    );
+    for i in 0..2 {
+        attempt(&deps, &owner, &format!("guess {i}"), &unique_ip()).await;
+    }
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &unique_ip())
+            .await
+            .status(),
+        429,
+        "spent elsewhere"
+    );
+    let same_network = format!("{net}:abcd:ef01:2345:6789");
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &same_network)
+            .await
+            .status(),
+        200,
+        "another address of the /64"
+    );
+}
+
+#[tokio::test]
+async fn the_longer_tiers_bound_failures_from_unfamiliar_sources() {
+    for (vars, q, w) in [
+        (
+            vec![
+                ("LOGIN_USER_LIMIT", "1000"),
+                ("LOGIN_USER_MEDIUM_LIMIT", "3"),
+            ],
+            3,
+            900,
+        ),
+        (
+            vec![
+                ("LOGIN_USER_LIMIT", "1000"),
+                ("LOGIN_USER_MEDIUM_LIMIT", "1000"),
+                ("LOGIN_USER_LONG_LIMIT", "4"),
+            ],
+            4,
+            86_400,
+        ),
+    ] {
+        let (f, deps) = deps_with(&vars).await;
+        let owner = user(&f).await;
+        for i in 0..q {
+            assert_eq!(
+                attempt(&deps, &owner, &format!("guess {i}"), &unique_ip())
+                    .await
+                    .status(),
+                401
+            );
+        }
+        let refused = attempt(&deps, &owner, "one more", &unique_ip()).await;
+        assert_eq!(refused.status(), 429, "tier of {w} s");
+        assert_eq!(policy(&refused), format!("\"login-user\";q={q};w={w}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_failures_admit_exactly_each_tiers_limit() {
+    for (vars, familiar, limit) in [
+        (vec![("LOGIN_USER_LIMIT", "5")], false, 5),
+        (
+            vec![
+                ("LOGIN_USER_LIMIT", "1000"),
+                ("LOGIN_USER_MEDIUM_LIMIT", "7"),
+            ],
+            false,
+            7,
+        ),
+        (
+            vec![("LOGIN_USER_LIMIT", "1000"), ("LOGIN_USER_LONG_LIMIT", "6")],
+            false,
+            6,
+        ),
+        (vec![("LOGIN_USER_SOURCE_LIMIT", "4")], true, 4),
+    ] {
+        let (f, deps) = deps_with(&vars).await;
+        let deps = Arc::new(deps);
+        let owner = user(&f).await;
+        let home = unique_ip();
+        if familiar {
+            assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 200);
+        }
+        let tries = (0..20).map(|i| {
+            let (deps, owner) = (deps.clone(), owner.clone());
+            let ip = if familiar { home.clone() } else { unique_ip() };
+            tokio::spawn(async move {
+                attempt(&deps, &owner, &format!("guess {i}"), &ip)
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        });
+        let mut statuses = Vec::new();
+        for t in tries {
+            statuses.push(t.await.unwrap());
+        }
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        assert_eq!(checked, limit, "{vars:?}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - limit);
+    }
+}

@@ -1,0 +1,153 @@
+//! Password-guessing limits that bound guessing without letting anyone lock the owner out (the
+//! idea of Azure AD's smart lockout): failed password checks of one account count
+//!
+//! - against three account-wide tiers (`login-user`: 5 per minute, 10 per 15 minutes, 100 per
+//!   day by default) when they come from a source that is not familiar, and
+//! - against `login-user-source` (5 per minute) alone when they come from a *familiar* source:
+//!   an address (IPv6 by /64) that logged in to the account successfully in the last 30 days.
+//!
+//! So an attacker elsewhere exhausting the account-wide tiers cannot block the owner's usual
+//! network, and the owner's own typos do not use up the account-wide budget. Login, `POST
+//! /password` and `DELETE /account` share these limits.
+//!
+//! Every slot is taken (and the familiar mark read) in one wave, before any hashing; which of
+//! them count is decided from the mark, and the others are given back in the next wave, beside
+//! the work that wave does anyway. So a check costs no extra sequential round trip.
+
+use crate::config::LoginLimits;
+use crate::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
+use crate::store::CounterStore;
+
+/// One attempt's slots, taken before the password is checked.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The source logged in to this account before (within `FAMILIAR_SOURCE_DAYS`).
+    pub familiar: bool,
+    /// The slots a failure counts against (the source's if familiar, the tiers' otherwise).
+    counted: Vec<Slot>,
+    /// The slots taken that a failure does not count against.
+    uncounted: Vec<Slot>,
+    /// The key of the familiar mark.
+    mark: String,
+}
+
+/// The account's failure limits on the counter store.
+pub struct Lockout<'a> {
+    limiter: &'a RateLimiter,
+    marks: &'a dyn CounterStore,
+    limits: &'a LoginLimits,
+}
+
+impl<'a> Lockout<'a> {
+    /// The limits `limits` on these counters.
+    pub fn new(
+        limiter: &'a RateLimiter,
+        marks: &'a dyn CounterStore,
+        limits: &'a LoginLimits,
+    ) -> Self {
+        Self {
+            limiter,
+            marks,
+            limits,
+        }
+    }
+
+    /// Takes a failure slot of every policy for `account` (the lower-cased username) from
+    /// `source_ip`, and reads whether the source is familiar, all at once. Refused when a
+    /// policy that applies is spent (its slots are then given back); a store failure refuses
+    /// too (fail closed).
+    pub async fn begin(
+        &self,
+        account: &str,
+        source_ip: &str,
+        now: u64,
+    ) -> Result<Attempt, TakeError> {
+        let source = source_subject(source_ip);
+        let pair = format!("{account}@{source}");
+        let mark = format!("familiar#{pair}");
+        let [short, medium, long] = self.limits.account_tiers();
+        let (familiar, by_source, short, medium, long) = tokio::join!(
+            self.marks.marked(&mark, now),
+            self.limiter.take(&self.limits.per_user_source, &pair, now),
+            self.limiter.take(short, account, now),
+            self.limiter.take(medium, account, now),
+            self.limiter.take(long, account, now),
+        );
+        let familiar = match familiar {
+            Ok(familiar) => familiar,
+            Err(e) => {
+                let all = [by_source, short, medium, long];
+                self.release(all.into_iter().filter_map(Result::ok).collect())
+                    .await;
+                return Err(e.into());
+            }
+        };
+        // A familiar source's failures count against its own limit only; any other source's
+        // against the account-wide tiers only.
+        let results = [
+            (familiar, by_source),
+            (!familiar, short),
+            (!familiar, medium),
+            (!familiar, long),
+        ];
+        let (mut counted, mut uncounted, mut error) = (Vec::new(), Vec::new(), None);
+        for (counts, result) in results {
+            match result {
+                Ok(slot) if counts => counted.push(slot),
+                Ok(slot) => uncounted.push(slot),
+                // A spent policy that does not apply to this source refuses nothing.
+                Err(TakeError::Refused(_)) if !counts => {}
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(error) = error {
+            counted.append(&mut uncounted);
+            self.release(counted).await;
+            return Err(error);
+        }
+        Ok(Attempt {
+            familiar,
+            counted,
+            uncounted,
+            mark,
+        })
+    }
+
+    /// The password was wrong: only the slots that count stay taken.
+    pub async fn failed(&self, attempt: Attempt) {
+        self.release(attempt.uncounted).await;
+    }
+
+    /// The password was right: no slot counts, and the source becomes (or stays) familiar for
+    /// `FAMILIAR_SOURCE_DAYS`.
+    pub async fn succeeded(&self, attempt: Attempt, now: u64) {
+        let mut all = attempt.counted;
+        all.extend(attempt.uncounted);
+        let expires = now + self.limits.familiar_seconds;
+        let (_, marked) = tokio::join!(self.release(all), self.marks.mark(&attempt.mark, expires));
+        if let Err(e) = marked {
+            // Best effort: the next login from here is then counted as unfamiliar.
+            tracing::warn!(error = %e, "could not mark the login's source as familiar");
+        }
+    }
+
+    /// The right password, but the login goes no further (a disabled account): nothing counts,
+    /// and the source is not made familiar.
+    pub async fn abandoned(&self, attempt: Attempt) {
+        let mut all = attempt.counted;
+        all.extend(attempt.uncounted);
+        self.release(all).await;
+    }
+
+    /// Gives back `slots` at once. Best effort: an unreturned slot only makes its limit a
+    /// little stricter for the rest of its window.
+    async fn release(&self, slots: Vec<Slot>) {
+        let results =
+            futures_util::future::join_all(slots.iter().map(|s| self.limiter.give_back(s))).await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            tracing::warn!(error = %e, "could not give back a rate-limit slot");
+        }
+    }
+}
