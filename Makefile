@@ -44,7 +44,8 @@ lint: tools $(VENV)/.sam-installed
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
 	cfn-lint template.yaml --parameters GatewayAuthorizer=jwt JwtAlg=RS256 JwtIssuer=https://auth.example.com \
-	  SigningKeysSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-keys-AbCdEf
+	  SigningKeysSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-keys-AbCdEf \
+	  PublicKeySet=public-keys
 	openapi-spec-validator openapi.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 

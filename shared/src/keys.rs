@@ -31,7 +31,8 @@ use crate::config::{ConfigError, Vars};
 pub struct KeySetDocument {
     /// The `kid` of the key that signs new tokens.
     pub signing_kid: String,
-    /// base64url of the secret that keys refresh-token MACs.
+    /// base64url of the secret that keys refresh-token MACs (empty in a public-only document).
+    #[serde(default)]
     pub refresh_secret: String,
     /// Every key that verifies, the signing key among them.
     pub keys: Vec<KeyDocument>,
@@ -100,8 +101,12 @@ pub struct KeySet {
 /// Which parts of a key set to build.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
+    /// A full document; every part built.
     All,
+    /// A full document; only the public keys built.
     Public,
+    /// A public-only document (`keygen public`): no private part anywhere, no refresh secret.
+    PublicOnly,
 }
 
 /// Minimum bytes of the refresh MAC key and of a master secret.
@@ -132,6 +137,18 @@ impl KeySet {
         Self::parse_as(text, Part::Public)
     }
 
+    /// A public-only document (`keygen public`'s output): what verify-only functions read from
+    /// `JWT_PUBLIC_KEYS`, so that they need no access to the private secret. A document that
+    /// holds any private part (a `d`, a refresh secret) is refused: it does not belong there.
+    pub fn parse_public_document(text: &str) -> Result<Self, ConfigError> {
+        if !text.trim().starts_with('{') {
+            return Err(invalid(
+                "JWT_PUBLIC_KEYS must be a key-set document (keygen public)",
+            ));
+        }
+        Self::parse_as(text, Part::PublicOnly)
+    }
+
     fn parse_as(text: &str, part: Part) -> Result<Self, ConfigError> {
         let text = text.trim();
         if text.starts_with('{') {
@@ -151,6 +168,13 @@ impl KeySet {
                     e.column()
                 ))
             })?;
+            if part == Part::PublicOnly
+                && (doc.keys.iter().any(|k| k.d.is_some()) || !doc.refresh_secret.is_empty())
+            {
+                return Err(invalid(
+                    "a public-only document holds private parts: give keygen public's output",
+                ));
+            }
             Self::from_document(&doc, part)
         } else {
             Self::derive(text.as_bytes(), part)
@@ -170,7 +194,9 @@ impl KeySet {
             }
             let is_signing = key.kid == doc.signing_kid;
             let private = match (is_signing, key.d.as_deref()) {
-                (true, None) => return Err(invalid("the signing key has no private part (d)")),
+                (true, None) if part != Part::PublicOnly => {
+                    return Err(invalid("the signing key has no private part (d)"));
+                }
                 (true, Some(d)) if part == Part::All => Some(b64("d", d)?),
                 _ => None,
             };
@@ -194,10 +220,15 @@ impl KeySet {
                 doc.signing_kid
             )));
         }
-        let refresh = b64("refresh_secret", &doc.refresh_secret)?;
-        if refresh.len() < MIN_SECRET_BYTES {
-            return Err(invalid("refresh_secret must be at least 32 bytes"));
-        }
+        let refresh = if part == Part::PublicOnly {
+            Vec::new()
+        } else {
+            let refresh = b64("refresh_secret", &doc.refresh_secret)?;
+            if refresh.len() < MIN_SECRET_BYTES {
+                return Err(invalid("refresh_secret must be at least 32 bytes"));
+            }
+            refresh
+        };
         let refresh_key = (part == Part::All).then(|| hmac::Key::new(hmac::HMAC_SHA256, &refresh));
         Ok(Self {
             signing,
@@ -491,8 +522,13 @@ pub async fn load(vars: &Vars) -> Result<KeySet, ConfigError> {
     KeySet::parse(&read_key_text(vars).await?)
 }
 
-/// [`load`] for functions that only verify: only the public keys are built.
+/// [`load`] for functions that only verify: only the public keys are built. `JWT_PUBLIC_KEYS`
+/// (a public-only document, `keygen public`'s output) wins over every other source: with it the
+/// function reads no secret at all, and needs no permission to.
 pub async fn load_public(vars: &Vars) -> Result<KeySet, ConfigError> {
+    if let Some(public) = vars.get("JWT_PUBLIC_KEYS") {
+        return KeySet::parse_public_document(&public);
+    }
     KeySet::parse_public(&read_key_text(vars).await?)
 }
 
@@ -670,6 +706,58 @@ mod tests {
             let got = reason(&text);
             assert!(got.contains(why), "{case}: {got}");
         }
+    }
+
+    #[test]
+    fn a_public_only_document_verifies_and_one_with_private_parts_is_refused_as_public() {
+        for alg in [KeyAlg::EdDsa, KeyAlg::Rs256] {
+            let doc = generate_document_with("k1", alg).unwrap();
+            let mut public = doc.clone();
+            public.keys.iter_mut().for_each(|k| k.d = None);
+            public.refresh_secret = String::new();
+            let text = serde_json::to_string(&public).unwrap();
+
+            let set = KeySet::parse_public_document(&text).unwrap();
+            assert_eq!(set.public_keys().len(), 1);
+            assert!(set.signing_alg().is_none() && set.refresh_key().is_none());
+            // A signing function refuses it.
+            assert!(KeySet::parse(&text).is_err(), "{alg:?}: parse");
+
+            let full = serde_json::to_string(&doc).unwrap();
+            assert!(
+                KeySet::parse_public_document(&full).is_err(),
+                "private parts"
+            );
+            let mut half = public.clone();
+            half.refresh_secret = doc.refresh_secret.clone();
+            let half = serde_json::to_string(&half).unwrap();
+            assert!(
+                KeySet::parse_public_document(&half).is_err(),
+                "a refresh secret"
+            );
+        }
+        assert!(KeySet::parse_public_document("a master secret of enough bytes here!").is_err());
+    }
+
+    #[tokio::test]
+    async fn jwt_public_keys_wins_for_verifying_functions() {
+        let doc = generate_document("k9").unwrap();
+        let mut public = doc.clone();
+        public.keys.iter_mut().for_each(|k| k.d = None);
+        public.refresh_secret = String::new();
+        let vars = Vars::from_pairs([
+            ("JWT_PUBLIC_KEYS", serde_json::to_string(&public).unwrap()),
+            (
+                "JWT_KEYS_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:never-read".to_owned(),
+            ),
+        ]);
+        let set = load_public(&vars).await.unwrap();
+        assert_eq!(
+            set.public_keys()[0].kid,
+            "k9",
+            "read without touching the secret"
+        );
     }
 
     #[test]

@@ -103,3 +103,46 @@ fn login_may_update_only_the_user_attributes_it_writes() {
             .collect();
     assert_eq!(attributes, ["pk", "password_hash", "user_id"]);
 }
+
+#[test]
+fn with_a_public_key_set_no_verify_only_function_may_read_the_private_secret() {
+    let doc = doc();
+    let resources = &doc["Resources"];
+    let verify_only = [
+        "ProtectedFunction",
+        "JwksFunction",
+        "AuthorizerFunction",
+        "AdminGetUserFunction",
+        "AdminUpdateUserFunction",
+        "AdminEndSessionsFunction",
+        "ChangePasswordFunction",
+        "DeleteAccountFunction",
+        "ListSessionsFunction",
+        "EndSessionFunction",
+        "EndAllSessionsFunction",
+    ];
+    for name in verify_only {
+        let props = &resources[name]["Properties"];
+        let env = format!("{:?}", props["Environment"]["Variables"]["JWT_PUBLIC_KEYS"]);
+        assert!(
+            env.contains("HasPublicKeySet"),
+            "{name}: JWT_PUBLIC_KEYS {env}"
+        );
+        // Every statement that grants GetSecretValue sits under an If on HasPublicKeySet.
+        let policies = format!("{:?}", props["Policies"]);
+        let grants = policies.matches("secretsmanager:GetSecretValue").count();
+        assert!(grants >= 1, "{name}");
+        assert_eq!(
+            policies.matches("HasPublicKeySet").count(),
+            grants,
+            "{name}: an unconditional GetSecretValue"
+        );
+    }
+    for name in ["LoginFunction", "RefreshFunction", "LogoutFunction"] {
+        let env = &resources[name]["Properties"]["Environment"]["Variables"];
+        assert!(
+            env["JWT_PUBLIC_KEYS"].is_null(),
+            "{name} signs: it needs the secret"
+        );
+    }
+}
