@@ -40,6 +40,18 @@ type ProxyBody = BoxBody<Bytes, hyper::Error>;
 pub struct FaultProxy {
     pub endpoint: String,
     plan: Arc<Mutex<(usize, Box<Plan>)>>,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+/// One DynamoDB request the proxy saw: its operation, table and index (for IAM checks).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    /// `GetItem`, `UpdateItem`, ...
+    pub operation: String,
+    /// `TableName` of the request.
+    pub table: String,
+    /// `IndexName`, for a query of an index.
+    pub index: Option<String>,
 }
 
 impl FaultProxy {
@@ -50,21 +62,31 @@ impl FaultProxy {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let plan: Arc<Mutex<(usize, Box<Plan>)>> =
             Arc::new(Mutex::new((0, Box::new(|_, _| Action::Forward))));
-        let client: Client<HttpConnector, Incoming> =
+        let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
         let shared_plan = plan.clone();
+        let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
+        let shared_calls = calls.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (client, upstream, plan) =
-                    (client.clone(), upstream.clone(), shared_plan.clone());
+                let (client, upstream, plan, calls) = (
+                    client.clone(),
+                    upstream.clone(),
+                    shared_plan.clone(),
+                    shared_calls.clone(),
+                );
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let (client, upstream, plan) =
-                            (client.clone(), upstream.clone(), plan.clone());
+                        let (client, upstream, plan, calls) = (
+                            client.clone(),
+                            upstream.clone(),
+                            plan.clone(),
+                            calls.clone(),
+                        );
                         async move {
                             Ok::<_, std::convert::Infallible>(
-                                handle(&client, &upstream, &plan, req).await,
+                                handle(&client, &upstream, &plan, &calls, req).await,
                             )
                         }
                     });
@@ -77,6 +99,7 @@ impl FaultProxy {
         Self {
             endpoint: format!("http://{addr}"),
             plan,
+            calls,
         }
     }
 
@@ -90,13 +113,19 @@ impl FaultProxy {
     pub fn always(&self, action: Action) {
         self.plan(move |_, _| action);
     }
+
+    /// The requests seen so far (each once, in order of arrival), and forgets them.
+    pub fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
 }
 
 async fn handle(
-    client: &Client<HttpConnector, Incoming>,
+    client: &Client<HttpConnector, Full<Bytes>>,
     upstream: &str,
     plan: &Mutex<(usize, Box<Plan>)>,
-    mut req: Request<Incoming>,
+    calls: &Mutex<Vec<Call>>,
+    req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let operation = req
         .headers()
@@ -105,6 +134,20 @@ async fn handle(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("")
         .to_owned();
+    // The body is read whole, to note the table (and index) the request is for.
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let fields: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    calls.lock().unwrap().push(Call {
+        operation: operation.clone(),
+        table: fields["TableName"].as_str().unwrap_or_default().to_owned(),
+        index: fields["IndexName"].as_str().map(str::to_owned),
+    });
+    let mut req = Request::from_parts(parts, Full::new(body));
     let action = {
         let mut guard = plan.lock().unwrap();
         let (count, decide) = &mut *guard;

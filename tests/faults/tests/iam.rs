@@ -1,0 +1,304 @@
+//! Least privilege, checked against what the functions really do: each function runs its
+//! success and main refusal paths through a recording proxy in front of the local server, and
+//! every DynamoDB request it made (operation, table, index) must be allowed by its policy in
+//! `template.yaml`. A call the template forgot to allow would otherwise show only deployed, as
+//! an `AccessDeniedException` (a 500 or 503) on that path.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+use serde_norway::Value as Yaml;
+use shared::store::SessionStore;
+use shared::testing::faults::{Call, FaultProxy};
+use shared::testing::{
+    Event, Fixture, account_deps, call, create_user, local_endpoint, set_disabled, sign_in,
+    signed_in, unique, unique_ip,
+};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// (function binary, "dynamodb:<Action>", resource) allowed by the template, the resource
+/// being a table's logical name, or `SessionsTable/index/by-user`.
+fn allowed() -> BTreeMap<String, BTreeSet<(String, String)>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let doc: Yaml = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for (_, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let mut grants = BTreeSet::new();
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let Some(statements) = policy["Statement"].as_sequence() else {
+                continue; // an !If around a whole policy: only secrets there
+            };
+            for statement in statements {
+                let actions: Vec<String> = match &statement["Action"] {
+                    Yaml::String(a) => vec![a.clone()],
+                    Yaml::Sequence(list) => list
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_owned())
+                        .collect(),
+                    _ => continue, // an !If: the conditional secret statement
+                };
+                let Yaml::Tagged(target) = &statement["Resource"] else {
+                    continue;
+                };
+                let text = target.value.as_str().unwrap_or_default();
+                let resource = if let Some(table) = text.strip_suffix(".Arn") {
+                    table.to_owned()
+                } else if let Some(rest) = text.strip_prefix("${") {
+                    rest.replacen(".Arn}", "", 1)
+                } else {
+                    continue;
+                };
+                for action in actions {
+                    grants.insert((action, resource.clone()));
+                }
+            }
+        }
+        out.insert(binary.to_owned(), grants);
+    }
+    out
+}
+
+/// The template's name for a request's table (and index).
+fn resource_of(call: &Call) -> String {
+    let tables = shared::testing::tables();
+    let table = if call.table == tables.users {
+        "UsersTable"
+    } else if call.table == tables.sessions {
+        "SessionsTable"
+    } else if call.table == tables.rate_limits {
+        "RateLimitTable"
+    } else {
+        panic!("a request for an unknown table: {call:?}")
+    };
+    match &call.index {
+        Some(index) => format!("{table}/index/{index}"),
+        None => table.to_owned(),
+    }
+}
+
+struct Recorder {
+    proxy: FaultProxy,
+    seen: BTreeMap<&'static str, BTreeSet<(String, String)>>,
+}
+
+impl Recorder {
+    fn note(&mut self, function: &'static str) {
+        for c in self.proxy.take_calls() {
+            let entry = (format!("dynamodb:{}", c.operation), resource_of(&c));
+            self.seen.entry(function).or_default().insert(entry);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
+    let direct = Fixture::local().await;
+    let proxy = FaultProxy::start(&local_endpoint()).await;
+    // Stronger argon2 than the helpers' hashes, so that login takes its rehash path too.
+    let f = Fixture::behind(&proxy.endpoint)
+        .await
+        .with("ARGON2_MEMORY_KIB", "128");
+    let mut r = Recorder {
+        proxy,
+        seen: BTreeMap::new(),
+    };
+    r.proxy.take_calls();
+
+    // register: a new user, then the same name again.
+    let name = unique("iam_");
+    let body = json!({"username": name, "password": PASSWORD});
+    let deps = {
+        let s = register::Settings::from_vars(f.vars()).unwrap();
+        register::Deps::build(s, f.store(), f.clock()).unwrap()
+    };
+    for _ in 0..2 {
+        let e = Event::load("register")
+            .json(body.clone())
+            .source_ip(&unique_ip());
+        call(register::handle, &deps, e.request()).await;
+    }
+    r.note("register");
+
+    // login: right, wrong, unknown, and a user whose hash is weaker than configured.
+    let deps = {
+        let s = login::Settings::from_vars(f.vars()).unwrap();
+        login::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
+    };
+    let weak = unique("weak_");
+    create_user(direct.store().as_ref(), &weak, PASSWORD, &[]).await;
+    let mut tokens = json!(null);
+    for (user, password) in [
+        (&name, PASSWORD),
+        (&name, "wrong"),
+        (&unique("ghost_"), "x"),
+        (&weak, PASSWORD),
+    ] {
+        let e = Event::load("login")
+            .json(json!({"username": user, "password": password}))
+            .source_ip(&unique_ip());
+        let response = call(login::handle, &deps, e.request()).await;
+        if user == &name && password == PASSWORD {
+            tokens = shared::testing::body_json(&response);
+        }
+    }
+    r.note("login");
+
+    // refresh: a rotation, then the old token again (reuse revokes), and a disabled user.
+    let deps = {
+        let s = refresh::Settings::from_vars(f.vars()).unwrap();
+        refresh::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
+    };
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for token in [&first, &first] {
+        let e = Event::load("refresh")
+            .json(json!({"refresh_token": token}))
+            .source_ip(&unique_ip());
+        call(refresh::handle, &deps, e.request()).await;
+    }
+    let off = signed_in(direct.store(), direct.now()).await;
+    set_disabled(direct.store().as_ref(), &off.name, true).await;
+    let e = Event::load("refresh")
+        .json(json!({"refresh_token": off.refresh_token}))
+        .source_ip(&unique_ip());
+    call(refresh::handle, &deps, e.request()).await;
+    r.note("refresh");
+
+    // logout.
+    let deps = {
+        let s = logout::Settings::from_vars(f.vars()).unwrap();
+        logout::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
+    };
+    let me = signed_in(direct.store(), direct.now()).await;
+    let e = Event::load("logout").json(json!({"refresh_token": me.refresh_token}));
+    call(logout::handle, &deps, e.request()).await;
+    r.note("logout");
+
+    // protected with SESSION_CHECK=true, and the authorizer.
+    let me = signed_in(direct.store(), direct.now()).await;
+    let deps = protected::Deps::build(protected::Settings::from_vars(f.vars()).unwrap(), f.keys())
+        .unwrap()
+        .checking_sessions(f.store(), f.clock());
+    let e = Event::load("protected").header("authorization", Some(&me.bearer));
+    call(protected::handle, &deps, e.request()).await;
+    r.note("protected");
+    let deps = authorizer::Deps::build(
+        authorizer::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.keys(),
+        f.clock(),
+    )
+    .unwrap();
+    let mut event = Event::load("authorizer");
+    event.0["headers"]["authorization"] = json!(me.bearer);
+    authorizer::handle(&deps, &serde_json::from_value(event.0).unwrap()).await;
+    r.note("authorizer");
+
+    // The admin API on a user with a session: show, disable (revokes), end sessions.
+    let (_, admin) = shared::testing::admin_caller(direct.store().as_ref()).await;
+    let target = signed_in(direct.store(), direct.now()).await;
+    let admin_settings = || shared::admin::Settings::from_vars(f.vars()).unwrap();
+    let deps =
+        shared::admin::Deps::build(admin_settings(), f.store(), f.keys(), f.clock()).unwrap();
+    let on = |event: &str, method: &str, path: String| {
+        Event::load(event)
+            .route(method, &path)
+            .header("authorization", Some(&admin))
+    };
+    let e = on(
+        "admin-get-user",
+        "GET",
+        format!("/admin/users/{}", target.name),
+    );
+    call(admin_get_user::handle, &deps, e.request()).await;
+    r.note("admin-get-user");
+    let e = on(
+        "admin-update-user",
+        "PATCH",
+        format!("/admin/users/{}", target.name),
+    )
+    .json(json!({"disabled": true}));
+    call(admin_update_user::handle, &deps, e.request()).await;
+    r.note("admin-update-user");
+    let e = on(
+        "admin-end-sessions",
+        "DELETE",
+        format!("/admin/users/{}/sessions", target.name),
+    );
+    call(admin_end_sessions::handle, &deps, e.request()).await;
+    r.note("admin-end-sessions");
+
+    // The account routes.
+    let deps = account_deps(&f);
+    let me = signed_in(direct.store(), direct.now()).await;
+    let other = sign_in(direct.store(), &me.name, direct.now()).await;
+    let with = |event: &str| Event::load(event).header("authorization", Some(&me.bearer));
+    call(
+        list_sessions::handle,
+        &deps,
+        with("list-sessions").request(),
+    )
+    .await;
+    r.note("list-sessions");
+    let e = with("end-session").route("DELETE", &format!("/sessions/{}", other.sid));
+    call(end_session::handle, &deps, e.request()).await;
+    r.note("end-session");
+    let wrong = with("change-password")
+        .json(json!({"current_password": "wrong", "new_password": "a brand new passphrase"}));
+    call(change_password::handle, &deps, wrong.request()).await;
+    let e = with("change-password")
+        .json(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}));
+    call(change_password::handle, &deps, e.request()).await;
+    r.note("change-password");
+    call(
+        end_all_sessions::handle,
+        &deps,
+        with("end-all-sessions").request(),
+    )
+    .await;
+    r.note("end-all-sessions");
+    let gone = signed_in(direct.store(), direct.now()).await;
+    sign_in(direct.store(), &gone.name, direct.now()).await;
+    let e = Event::load("delete-account")
+        .header("authorization", Some(&gone.bearer))
+        .json(json!({"password": PASSWORD}));
+    call(delete_account::handle, &deps, e.request()).await;
+    r.note("delete-account");
+    assert!(
+        direct.store().get(&gone.sid).await.unwrap().is_none(),
+        "the deletion ran"
+    );
+
+    let allowed = allowed();
+    let mut denied = Vec::new();
+    for (function, calls) in &r.seen {
+        let grants = allowed
+            .get(*function)
+            .unwrap_or_else(|| panic!("{function} not in the template"));
+        for c in calls.iter().filter(|c| !grants.contains(c)) {
+            denied.push(format!("{function}: {} on {}", c.0, c.1));
+        }
+    }
+    assert!(
+        denied.is_empty(),
+        "calls the template does not allow: {denied:#?}"
+    );
+    // The recording worked: the busiest paths were seen.
+    assert!(r.seen["login"].len() >= 4, "{:?}", r.seen["login"]);
+    assert!(
+        r.seen["delete-account"]
+            .iter()
+            .any(|c| c.0 == "dynamodb:DeleteItem")
+    );
+}
