@@ -395,6 +395,9 @@ impl Prep {
             // Limits out of the way: the bench measures the admitted path.
             ("LOGIN_IP_LIMIT", "1000000".to_owned()),
             ("LOGIN_USER_LIMIT", "1000000".to_owned()),
+            ("LOGIN_USER_MEDIUM_LIMIT", "1000000".to_owned()),
+            ("LOGIN_USER_LONG_LIMIT", "1000000".to_owned()),
+            ("LOGIN_USER_SOURCE_LIMIT", "1000000".to_owned()),
             ("REFRESH_IP_LIMIT", "1000000".to_owned()),
             ("REGISTER_IP_LIMIT", "1000000".to_owned()),
             ("RUST_LOG", "info".to_owned()),
