@@ -155,6 +155,13 @@ fn with_body(mut event: Value, body: Value) -> Vec<u8> {
     event.to_string().into_bytes()
 }
 
+/// The event from a source address of its own (198.18.0.0/15, the benchmarking range).
+fn from_stranger(mut event: Value, i: usize) -> Value {
+    let ip = format!("198.18.{}.{}", (i / 250) % 250, i % 250 + 1);
+    event["requestContext"]["http"]["sourceIp"] = Value::String(ip);
+    event
+}
+
 fn with_bearer_and_body(mut event: Value, token: &str, body: Value) -> Vec<u8> {
     event["body"] = Value::String(body.to_string());
     event["isBase64Encoded"] = Value::Bool(false);
@@ -528,13 +535,16 @@ impl Scenario {
                 load_event("login")?,
                 json!({"username": prep.login_user, "password": PASSWORD}),
             ),
+            // Both from an address the account has never logged in from, as an enumeration
+            // attempt comes: a familiar source's failures are counted differently (and only a
+            // source that logged in to the account is familiar, so it learns nothing new).
             Kind::LoginWrongPassword => with_body(
-                load_event("login")?,
+                from_stranger(load_event("login")?, i),
                 json!({"username": prep.login_user, "password": "not the right password"}),
             ),
             // A fresh unknown name each time, as an enumeration attempt would send.
             Kind::LoginUnknownUser => with_body(
-                load_event("login")?,
+                from_stranger(load_event("login")?, i),
                 json!({"username": format!("ghost_{}_{i}", prep.run_id), "password": "not the right password"}),
             ),
             Kind::Refresh => {
