@@ -359,3 +359,54 @@ fn from_nth(
         if seen > n { fault } else { Action::Forward }
     }
 }
+
+#[tokio::test]
+async fn a_disable_whose_revocation_fails_is_a_503_and_a_retry_revokes_the_sessions() {
+    let proxy = FaultProxy::start(&local_endpoint()).await;
+    let f = Fixture::local().await;
+    let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
+    for (fault, case) in FAULTS {
+        let target = signed_in(f.store(), f.now()).await;
+        let second = sign_in(f.store(), &target.name, f.now()).await;
+        let behind = Fixture::behind(&proxy.endpoint).await;
+        let settings = shared::admin::Settings::from_vars(behind.vars()).unwrap();
+        let deps =
+            shared::admin::Deps::build(settings, behind.store(), behind.keys(), behind.clock())
+                .unwrap();
+        let disable = || {
+            Event::load("admin-update-user")
+                .route("PATCH", &format!("/admin/users/{}", target.name))
+                .header("authorization", Some(&admin))
+                .json(json!({"disabled": true}))
+                .request()
+        };
+        // The user is disabled, then listing their sessions fails.
+        proxy.plan(move |_, op| {
+            if op == "Query" {
+                fault
+            } else {
+                Action::Forward
+            }
+        });
+        assert_unavailable(
+            &call(admin_update_user::handle, &deps, disable()).await,
+            case,
+        );
+        proxy.always(Action::Forward);
+        assert_eq!(
+            refresh(&f, &target.refresh_token).await.status(),
+            401,
+            "{case}: a disabled user's session refreshes no more"
+        );
+        assert!(
+            !f.store().get(&second.sid).await.unwrap().unwrap().revoked,
+            "{case}: the revocation did not run"
+        );
+        let retry = call(admin_update_user::handle, &deps, disable()).await;
+        assert_eq!(retry.status(), 200, "{case}");
+        assert!(
+            f.store().get(&second.sid).await.unwrap().unwrap().revoked,
+            "{case}: the retry revoked it"
+        );
+    }
+}
