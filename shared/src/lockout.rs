@@ -31,6 +31,15 @@ pub struct Attempt {
     mark: String,
 }
 
+impl Attempt {
+    /// Every slot taken, counted or not.
+    fn into_slots(self) -> Vec<Slot> {
+        let mut all = self.counted;
+        all.extend(self.uncounted);
+        all
+    }
+}
+
 /// The account's failure limits on the counter store.
 pub struct Lockout<'a> {
     limiter: &'a RateLimiter,
@@ -123,10 +132,12 @@ impl<'a> Lockout<'a> {
     /// The password was right: no slot counts, and the source becomes (or stays) familiar for
     /// `FAMILIAR_SOURCE_DAYS`.
     pub async fn succeeded(&self, attempt: Attempt, now: u64) {
-        let mut all = attempt.counted;
-        all.extend(attempt.uncounted);
         let expires = now + self.limits.familiar_seconds;
-        let (_, marked) = tokio::join!(self.release(all), self.marks.mark(&attempt.mark, expires));
+        let mark = attempt.mark.clone();
+        let (_, marked) = tokio::join!(
+            self.release(attempt.into_slots()),
+            self.marks.mark(&mark, expires)
+        );
         if let Err(e) = marked {
             // Best effort: the next login from here is then counted as unfamiliar.
             tracing::warn!(error = %e, "could not mark the login's source as familiar");
@@ -136,9 +147,7 @@ impl<'a> Lockout<'a> {
     /// The right password, but the login goes no further (a disabled account): nothing counts,
     /// and the source is not made familiar.
     pub async fn abandoned(&self, attempt: Attempt) {
-        let mut all = attempt.counted;
-        all.extend(attempt.uncounted);
-        self.release(all).await;
+        self.release(attempt.into_slots()).await;
     }
 
     /// Gives back `slots` at once. Best effort: an unreturned slot only makes its limit a
