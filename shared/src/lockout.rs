@@ -12,7 +12,8 @@
 //!
 //! Every slot is taken (and the familiar mark read) in one wave, before any hashing; which of
 //! them count is decided from the mark, and the others are given back in the next wave, beside
-//! the work that wave does anyway. So a check costs no extra sequential round trip.
+//! the work that wave does anyway (the kept ones drop their logs' stale entries there too). So
+//! a check costs no extra sequential round trip.
 
 use crate::config::LoginLimits;
 use crate::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
@@ -126,7 +127,11 @@ impl<'a> Lockout<'a> {
 
     /// The password was wrong: only the slots that count stay taken.
     pub async fn failed(&self, attempt: Attempt) {
-        self.release(attempt.uncounted).await;
+        let settled = attempt.counted.iter().map(|s| self.limiter.settle(s));
+        tokio::join!(
+            self.release(attempt.uncounted),
+            futures_util::future::join_all(settled)
+        );
     }
 
     /// The password was right: no slot counts, and the source becomes (or stays) familiar for

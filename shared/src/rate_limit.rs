@@ -1,26 +1,37 @@
-//! Fixed-window rate limiting on atomic counters.
+//! Rate limiting on exact sliding logs.
 //!
-//! Each (policy, subject, window) has one counter, incremented by a conditional write that is
-//! refused once the limit is reached, so N concurrent attempts admit exactly `limit`. Window
-//! keys embed the window's start, so an old window never needs deleting to be ignored: TTL only
-//! saves storage. The headers that tell a client about its limits are written by
-//! [`crate::http::response`].
+//! Each (policy, subject) has one log of the times of the attempts it admitted; an attempt is
+//! admitted only while fewer than `limit` of them are younger than the window, by a
+//! conditional write (see `store::dynamo::counters`), so no interval of one window's length
+//! ever admits more than `limit`, at any alignment, and N concurrent attempts admit exactly the
+//! room left, while a burst of `limit` quick attempts is still admitted. Times are whole
+//! seconds: an entry stamped `t` may be from as late as `t + 1`, so it counts until `t + W + 1`
+//! (a window at least W long, at most a second more). Old logs never need deleting to be
+//! ignored: TTL only saves storage. The headers that tell a client about its limits are
+//! written by [`crate::http::response`].
 
 use std::sync::Arc;
 
 use crate::config::Limit;
-use crate::store::{CounterStore, StoreError, Take};
+use crate::store::{Admission, Claim, CounterStore, StoreError};
 
-/// Extra lifetime of a counter after its window ends, before TTL may delete it.
+/// Extra lifetime of a log after its newest entry stops counting, before TTL may delete it.
 const EXPIRY_GRACE_SECONDS: u64 = 60;
 
-/// A unit taken from a window; give it back with [`RateLimiter::give_back`].
+/// An admitted attempt's place in its log; give it back with [`RateLimiter::give_back`], or
+/// let the log drop its stale entries with [`RateLimiter::settle`].
 #[derive(Debug, Clone)]
 pub struct Slot {
     key: String,
-    /// Attempts left in this window after this one.
+    /// The log just after this attempt was appended.
+    seen: Vec<u64>,
+    /// This attempt's entry.
+    at: u64,
+    /// Entries at or before this no longer count.
+    stale_upto: u64,
+    /// Attempts left in the window after this one.
     pub remaining: u32,
-    /// Seconds until the window ends.
+    /// Seconds until the oldest counting attempt leaves the window (one more is admitted).
     pub reset_in: u64,
 }
 
@@ -76,32 +87,74 @@ impl RateLimiter {
     /// Spends one attempt of `subject` under `policy` at time `now`.
     pub async fn take(&self, policy: &Limit, subject: &str, now: u64) -> Result<Slot, TakeError> {
         let window = policy.window_seconds;
-        let start = now - now % window;
-        let end = start + window;
-        let reset_in = (end - now).max(1);
+        let stale_upto = now.saturating_sub(window + 1);
         // The window's length is part of the key: the account-wide tiers share one name.
-        let key = format!("{}#{}#{}#{}", policy.name, window, subject, start);
-        match self
-            .store
-            .take(&key, policy.limit, end + EXPIRY_GRACE_SECONDS)
-            .await?
-        {
-            Take::Taken { count } => Ok(Slot {
-                key,
-                remaining: policy.limit.saturating_sub(count),
-                reset_in,
-            }),
-            Take::Refused => Err(TakeError::Refused(Refusal {
-                policy: policy.clone(),
-                retry_after: reset_in,
-            })),
+        let key = format!("{}#{}#{}", policy.name, window, subject);
+        let claim = Claim {
+            at: now,
+            limit: policy.limit,
+            stale_upto,
+            expires_at: now + window + 1 + EXPIRY_GRACE_SECONDS,
+        };
+        // The counting entries, oldest first, and when one of them stops counting.
+        let counting = |log: &[u64]| {
+            let mut counting: Vec<u64> = log.iter().copied().filter(|&t| t > stale_upto).collect();
+            counting.sort_unstable();
+            counting
+        };
+        let leaves_in = |t: u64| (t + window + 1).saturating_sub(now).max(1);
+        match self.store.admit(&key, &claim).await? {
+            Admission::Admitted(log) => {
+                let counting = counting(&log);
+                let used = u32::try_from(counting.len()).unwrap_or(u32::MAX);
+                Ok(Slot {
+                    remaining: policy.limit.saturating_sub(used),
+                    reset_in: counting.first().map_or(window, |&t| leaves_in(t)),
+                    key,
+                    seen: log,
+                    at: now,
+                    stale_upto,
+                })
+            }
+            Admission::Refused(log) => {
+                // A place frees up when the oldest of the newest `limit` entries leaves; a
+                // refusal under contention (room left) is worth retrying at once.
+                let counting = counting(&log);
+                let retry_after = counting
+                    .len()
+                    .checked_sub(policy.limit as usize)
+                    .and_then(|i| counting.get(i))
+                    .map_or(1, |&t| leaves_in(t));
+                Err(TakeError::Refused(Refusal {
+                    policy: policy.clone(),
+                    retry_after,
+                }))
+            }
         }
     }
 
     /// Returns an attempt that turned out not to count (a successful login, for the per-user
-    /// limit on failures).
+    /// limit on failures), and drops the log's stale entries in the same write.
     pub async fn give_back(&self, slot: &Slot) -> Result<(), StoreError> {
-        self.store.give_back(&slot.key).await
+        self.store
+            .trim(&slot.key, &slot.seen, slot.stale_upto, Some(slot.at))
+            .await
+    }
+
+    /// Keeps the attempt, and drops the log's stale entries if it had any (no request
+    /// otherwise), so the next claim stays one write. Best effort: a failure only leaves them
+    /// for later, and is logged.
+    pub async fn settle(&self, slot: &Slot) {
+        if !slot.seen.iter().any(|&t| t <= slot.stale_upto) {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .trim(&slot.key, &slot.seen, slot.stale_upto, None)
+            .await
+        {
+            tracing::warn!(error = %e, "could not trim a rate-limit log");
+        }
     }
 }
 

@@ -272,12 +272,13 @@ impl Sessions {
     ///
     /// Two sequential round trips: `admit` (the caller's rate limit) runs while the session is
     /// read, and the user is re-read while the session rotates, so a role change shows in the
-    /// next token and a deleted or disabled user's session is revoked.
-    pub async fn refresh(
+    /// next token and a deleted or disabled user's session is revoked. What `admit` hands back
+    /// (the rate limit's clean-up) runs beside the rotation.
+    pub async fn refresh<F: Future<Output = ()>>(
         &self,
         presented: &str,
         now: u64,
-        admit: impl Future<Output = Result<(), ApiError>>,
+        admit: impl Future<Output = Result<F, ApiError>>,
         users: &dyn UserStore,
     ) -> Result<Refreshed, GrantError> {
         use GrantRefused::*;
@@ -288,7 +289,7 @@ impl Sessions {
             return refused(Forged);
         };
         let (admitted, first) = tokio::join!(admit, self.store.get(&sid));
-        admitted?;
+        let mut beside = Some(admitted?);
         let mut read = Some(first);
         // Two rounds at most: a lost rotation race is looked at once more with fresh state.
         for _ in 0..2 {
@@ -307,8 +308,16 @@ impl Sessions {
             }
             let key = session.username.to_lowercase();
             if generation == session.generation {
-                let (advanced, user) =
-                    tokio::join!(self.store.advance(&sid, generation, now), users.find(&key));
+                let beside = beside.take();
+                let (advanced, user, ()) = tokio::join!(
+                    self.store.advance(&sid, generation, now),
+                    users.find(&key),
+                    async move {
+                        if let Some(beside) = beside {
+                            beside.await;
+                        }
+                    }
+                );
                 if advanced? {
                     let user = self.current_user(&session, user?, now).await?;
                     return Ok(Refreshed {
@@ -330,9 +339,15 @@ impl Sessions {
             {
                 // Only after a write that proves the session is still live at this generation:
                 // revoked or rotated since the read, it hands out nothing.
-                let (confirmed, user) = tokio::join!(
+                let beside = beside.take();
+                let (confirmed, user, ()) = tokio::join!(
                     self.store.confirm(&sid, session.generation, now),
-                    users.find(&key)
+                    users.find(&key),
+                    async move {
+                        if let Some(beside) = beside {
+                            beside.await;
+                        }
+                    }
                 );
                 if !confirmed? {
                     continue;

@@ -170,7 +170,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     let matched = deps.passwords.verify(&credentials.password, stored).await?;
     let Some(user) = user.filter(|_| matched) else {
         // Second wave of a failure: the slots that do not count go back.
-        lockout.failed(attempt).await;
+        tokio::join!(lockout.failed(attempt), limiter.settle(&ip_slot));
         deps.audit.record(
             meta,
             Action::Login,
@@ -184,7 +184,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     // Only someone who knows the password learns that the account is disabled; the right
     // password is no failed guess, so the slots go back.
     if user.disabled {
-        lockout.abandoned(attempt).await;
+        tokio::join!(lockout.abandoned(attempt), limiter.settle(&ip_slot));
         deps.audit.record(
             meta,
             Action::Login,
@@ -195,17 +195,18 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         return Err(ApiError::AccountDisabled);
     }
 
-    // Second wave: start the session, give back the failure slots and mark the source familiar
-    // together (and give a user stored before ids existed its id).
+    // Second wave: start the session, give back the failure slots, trim the per-IP log and
+    // mark the source familiar together (and give a user stored before ids existed its id).
     let user_id = user
         .user_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let origin = origin(req, meta);
-    let (session, (), assigned) = tokio::join!(
+    let (session, (), (), assigned) = tokio::join!(
         deps.sessions
             .start_from(&user_id, &user.username, &origin, now),
         lockout.succeeded(attempt, now),
+        limiter.settle(&ip_slot),
         async {
             match user.user_id {
                 Some(_) => Ok(Some(user_id.clone())),

@@ -229,7 +229,8 @@ async fn twenty_concurrent_logins_from_one_ip_admit_exactly_five() {
             .unwrap()
             .parse()
             .unwrap();
-        assert!((1..=60).contains(&retry), "retry-after {retry}");
+        // Entries are whole seconds, so one counts for the window and one second more.
+        assert!((1..=61).contains(&retry), "retry-after {retry}");
         assert_eq!(r.headers()["ratelimit-policy"], "\"login-ip\";q=5;w=60");
         assert_eq!(
             r.headers()["ratelimit"],
@@ -457,4 +458,47 @@ async fn addresses_of_one_ipv6_64_share_the_login_ip_limit_and_another_64_does_n
     )
     .await;
     assert_eq!(response.status(), 200, "the next /64 has its own limit");
+}
+
+#[tokio::test]
+async fn five_logins_just_before_a_fixed_window_boundary_leave_none_for_just_after() {
+    let now = shared::unix_now();
+    let boundary = now - now % 60 + 60;
+    let at = |t: u64| async move { deps_from(&fixture().await.at(t)) };
+    let (before, after, a_window_later) = (
+        at(boundary - 1).await,
+        at(boundary + 1).await,
+        at(boundary + 60).await,
+    );
+    let username = unique("boundary_");
+    create_user(&before, &username).await;
+    let ip = unique_ip();
+
+    for i in 0..5 {
+        let event = login_event(&username, PASSWORD, &ip);
+        assert_eq!(status_of(&before, event).await, 200, "login {i} at 0:59");
+    }
+    // A fixed window would start again at 1:00 and admit five more.
+    let refused = handle(&after, login_event(&username, PASSWORD, &ip).request()).await;
+    assert_eq!(refused.status(), 429, "at 1:01");
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        boundary + 1 + retry_after,
+        boundary + 60,
+        "truthful Retry-After"
+    );
+    assert_eq!(
+        refused.headers()["ratelimit"].to_str().unwrap(),
+        format!("\"login-ip\";r=0;t={retry_after}")
+    );
+    let event = login_event(&username, PASSWORD, &ip);
+    assert_eq!(
+        status_of(&a_window_later, event).await,
+        200,
+        "once they have aged out"
+    );
 }

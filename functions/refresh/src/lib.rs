@@ -121,13 +121,15 @@ async fn refresh(
     let body = read_json_object(req)?;
     let now = (deps.clock)();
     let presented = required_string(&body, "refresh_token")?;
-    // Every attempt counts against the source IP; the limit is taken while the session is read.
+    // Every attempt counts against the source IP; the limit is taken while the session is read,
+    // and its log trimmed beside the rotation.
     let admit = async {
-        deps.limiter
+        let slot = deps
+            .limiter
             .take(&deps.limit, &source_subject(&meta.source_ip), now)
             .await
-            .map(drop)
-            .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))
+            .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))?;
+        Ok(async move { deps.limiter.settle(&slot).await })
     };
     let refreshed = match deps
         .sessions

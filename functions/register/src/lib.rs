@@ -109,7 +109,8 @@ async fn register(
     let credentials = Credentials::parse(&body, Purpose::Register(&deps.policy))?;
     let now = (deps.clock)();
     // Before the hash, the only expensive step: valid requests count against the source IP.
-    deps.limiter
+    let slot = deps
+        .limiter
         .take(&deps.limit, &source_subject(&meta.source_ip), now)
         .await
         .map_err(|e| deps.audit.limited(meta, Action::Register, e, ""))?;
@@ -123,7 +124,9 @@ async fn register(
         password_hash,
         created_at: now,
     };
-    let (outcome, reason, result) = match deps.users.create(&user).await {
+    // The per-IP log drops its stale entries beside the write.
+    let (created, ()) = tokio::join!(deps.users.create(&user), deps.limiter.settle(&slot));
+    let (outcome, reason, result) = match created {
         Ok(()) => (Outcome::Success, "created", Ok(())),
         Err(CreateUserError::AlreadyExists) => {
             (Outcome::Failure, "user_exists", Err(ApiError::UserExists))

@@ -1,13 +1,14 @@
 //! The DynamoDB implementation of the store traits.
 //!
-//! Both writes are conditional: a user is put only if its key is absent, and a counter is
-//! incremented only while below its limit. DynamoDB evaluates the condition and the write as one
-//! atomic step, which is what makes concurrent registrations and logins exact.
+//! Every write that decides something is conditional: a user is put only if its key is absent,
+//! an entry is appended to a rate-limit log only while it has room (see [`counters`]). DynamoDB
+//! evaluates the condition and the write as one atomic step, which is what makes concurrent
+//! registrations and logins exact.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -15,11 +16,13 @@ use std::collections::HashMap;
 use crate::config::Tables;
 
 use crate::store::{
-    AccessChange, BoxError, CounterStore, CreateUserError, NewUser, Session, SessionStore,
-    StoreError, Take, UserRecord, UserStore,
+    AccessChange, Admission, BoxError, Claim, CounterStore, CreateUserError, NewUser, Session,
+    SessionStore, StoreError, UserRecord, UserStore,
 };
 
 pub use crate::aws::{load_sdk_config, sdk_settings};
+
+mod counters;
 
 /// The sessions table's index by user id (see `template.yaml`).
 pub const SESSIONS_BY_USER: &str = "by-user";
@@ -101,11 +104,6 @@ struct SessionItem {
     /// A random id written by each rotation, so a retried rotation can recognise its own write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CounterItem {
-    count: u32,
 }
 
 /// Sorts an SDK error into "retry later" (503) or "something is wrong" (500).
@@ -352,60 +350,20 @@ impl UserStore for DynamoStore {
 
 #[async_trait]
 impl CounterStore for DynamoStore {
-    #[tracing::instrument(name = "counters.take", skip_all)]
-    async fn take(&self, key: &str, limit: u32, expires_at: u64) -> Result<Take, StoreError> {
-        const OP: &str = "taking rate-limit slot";
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.rate_limits)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("ADD #count :one SET #expires = if_not_exists(#expires, :expires)")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#expires", "expires_at")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":expires", n(expires_at))
-            .return_values(ReturnValue::UpdatedNew)
-            // A refusal then carries the current item, so a 429 costs no extra read.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let counter: CounterItem =
-                    serde_dynamo::from_item(output.attributes.unwrap_or_default())
-                        .map_err(|e| decode_failed(OP, e))?;
-                Ok(Take::Taken {
-                    count: counter.count,
-                })
-            }
-            Err(e) if is_condition_failure(&e) => Ok(Take::Refused),
-            Err(e) => Err(classify(OP, e)),
-        }
+    #[tracing::instrument(name = "counters.admit", skip_all)]
+    async fn admit(&self, key: &str, claim: &Claim) -> Result<Admission, StoreError> {
+        counters::admit(self, key, claim).await
     }
 
-    #[tracing::instrument(name = "counters.give_back", skip_all)]
-    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.rate_limits)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("#count > :zero")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Nothing to give back (already zero or gone): that is the goal state anyway.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(classify("giving back rate-limit slot", e)),
-        }
+    #[tracing::instrument(name = "counters.trim", skip_all)]
+    async fn trim(
+        &self,
+        key: &str,
+        seen: &[u64],
+        stale_upto: u64,
+        give_back: Option<u64>,
+    ) -> Result<(), StoreError> {
+        counters::trim(self, key, seen, stale_upto, give_back).await
     }
 
     #[tracing::instrument(name = "counters.mark", skip_all)]

@@ -141,26 +141,48 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError>;
 }
 
-/// The result of trying to take one unit from a counter.
+/// One claim on a sliding log: see [`CounterStore::admit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Take {
-    /// Taken; the counter now stands at `count`.
-    Taken {
-        /// The count after this take.
-        count: u32,
-    },
-    /// Refused: the counter had already reached the limit.
-    Refused,
+pub struct Claim {
+    /// The entry to append: the attempt's time (epoch seconds).
+    pub at: u64,
+    /// How many entries that still count the log may hold.
+    pub limit: u32,
+    /// Entries at or before this time no longer count.
+    pub stale_upto: u64,
+    /// When the log item may be deleted by TTL (epoch seconds).
+    pub expires_at: u64,
 }
 
-/// Atomic counters with a ceiling, for rate limits.
+/// What [`CounterStore::admit`] did, with the log it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Appended: the log just after the append (the new entry last).
+    Admitted(Vec<u64>),
+    /// Not appended: the log as found, holding `limit` entries that count (or contended
+    /// beyond a few rounds, which is refused too).
+    Refused(Vec<u64>),
+}
+
+/// Sliding logs with a ceiling, for rate limits: each log holds the times of the attempts it
+/// admitted.
 #[async_trait]
 pub trait CounterStore: Send + Sync {
-    /// Adds one to the counter `key` unless it has reached `limit`, as one atomic step, and
-    /// stamps `expires_at` (epoch seconds) on a new counter for TTL clean-up.
-    async fn take(&self, key: &str, limit: u32, expires_at: u64) -> Result<Take, StoreError>;
-    /// Gives one back (never below zero).
-    async fn give_back(&self, key: &str) -> Result<(), StoreError>;
+    /// Appends `claim.at` to the log `key` unless the log already holds `claim.limit` entries
+    /// newer than `claim.stale_upto`. Every write is conditional on the state it was computed
+    /// from, so N concurrent claims admit exactly the room left.
+    async fn admit(&self, key: &str, claim: &Claim) -> Result<Admission, StoreError>;
+    /// Removes from the log `key` its entries at or before `stale_upto` and, with
+    /// `give_back`, one entry equal to it. `seen` is the log as [`CounterStore::admit`]
+    /// returned it, so no read is needed. Best effort under contention, and it never removes
+    /// any other entry that still counts.
+    async fn trim(
+        &self,
+        key: &str,
+        seen: &[u64],
+        stale_upto: u64,
+        give_back: Option<u64>,
+    ) -> Result<(), StoreError>;
     /// Records the mark `key` until `expires_at` (epoch seconds); marking again extends it.
     async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError>;
     /// Whether the mark `key` is set at `now` (expired marks are ignored, TTL or not).

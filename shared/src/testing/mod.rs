@@ -486,7 +486,9 @@ pub async fn refresh_now(
     token: &str,
     now: u64,
 ) -> Result<crate::refresh::Refreshed, crate::refresh::GrantError> {
-    sessions.refresh(token, now, async { Ok(()) }, users).await
+    sessions
+        .refresh(token, now, async { Ok(async {}) }, users)
+        .await
 }
 
 /// Sets a user's explicit roles (what `authctl grant` does).

@@ -284,16 +284,21 @@ impl UserStore for DeletedMeanwhile {
 
 #[async_trait::async_trait]
 impl shared::store::CounterStore for DeletedMeanwhile {
-    async fn take(
+    async fn admit(
         &self,
         key: &str,
-        limit: u32,
-        expires_at: u64,
-    ) -> Result<shared::store::Take, StoreError> {
-        self.0.take(key, limit, expires_at).await
+        claim: &shared::store::Claim,
+    ) -> Result<shared::store::Admission, StoreError> {
+        self.0.admit(key, claim).await
     }
-    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
-        self.0.give_back(key).await
+    async fn trim(
+        &self,
+        key: &str,
+        seen: &[u64],
+        stale_upto: u64,
+        give_back: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.0.trim(key, seen, stale_upto, give_back).await
     }
     async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError> {
         self.0.mark(key, expires_at).await
