@@ -119,6 +119,11 @@ start_test_api() {
   grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=100" >> "$env_file"
   # JWT_ALG=RS256 (with ensure_dev_keys' RSA key file) is passed on when set.
   if [ -n "${JWT_ALG:-}" ]; then echo "JWT_ALG=$JWT_ALG" >> "$env_file"; fi
+  # FUNCTION_RUST_LOG sets the functions' RUST_LOG alone (cargo lambda's own stays as it is).
+  if [ -n "${FUNCTION_RUST_LOG:-}" ]; then
+    sed -i "s/^RUST_LOG=.*/RUST_LOG=$FUNCTION_RUST_LOG/" "$env_file"
+    grep -q '^RUST_LOG=' "$env_file" || echo "RUST_LOG=$FUNCTION_RUST_LOG" >> "$env_file"
+  fi
   cargo build --workspace --bins
   # --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
   # drop that request.
@@ -131,6 +136,15 @@ start_test_api() {
     return 1
   fi
   echo "==> functions served on $API_URL"
+}
+
+# stop_test_api: stops the stack start_test_api started last and waits for it, so its log is
+# complete.
+stop_test_api() {
+  local pid="${PIDS[${#PIDS[@]}-1]}"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset 'PIDS[${#PIDS[@]}-1]'
 }
 
 # wait_http URL SECONDS: until something answers HTTP at URL.

@@ -46,15 +46,29 @@ run_e2e() {
 # The same verifier's view with RS256 tokens: a second stack with JWT_ALG=RS256 and a local RSA
 # key set, where PyJWT verifies a login token from the discovery document as API Gateway's JWT
 # authorizer does.
+#
+# Its functions log at RUST_LOG=trace, and the tests that send passwords and receive tokens run
+# there too: once the stack is stopped, scripts/check_logs.py finds none of those passwords,
+# tokens, hashes or private key parts in what the functions printed.
 run_e2e_rs256() {
-  echo "==> end-to-end with JWT_ALG=RS256 (a second stack)"
-  export JWT_ALG=RS256
+  echo "==> end-to-end with JWT_ALG=RS256 and RUST_LOG=trace (a second stack)"
+  export JWT_ALG=RS256 FUNCTION_RUST_LOG=trace
+  export E2E_SECRETS_FILE="$STATE/e2e-secrets-$TAG.txt"
+  TEMP_FILES+=("$E2E_SECRETS_FILE")
   ensure_dev_keys
-  start_test_api "$STATE/watch-$TAG-rs256.log"
-  if ! python3 tests/e2e.py "$API_URL" test_the_token_verifies_from_its_issuers_discovery_document_alone; then
-    tail -n 50 "$STATE/watch-$TAG-rs256.log" >&2
+  local log="$STATE/watch-$TAG-rs256.log"
+  start_test_api "$log"
+  if ! python3 tests/e2e.py "$API_URL" test_the_token_verifies_from_its_issuers_discovery_document_alone \
+      test_login_returns_a_bearer_token_and_a_refresh_token test_wrong_password_returns_401 \
+      test_refresh_rotates_and_reuse_revokes_the_family test_logout_ends_the_session \
+      test_a_password_change_then_an_account_deletion_frees_the_name; then
+    tail -n 50 "$log" >&2
     exit 1
   fi
+  stop_test_api
+  echo "==> the functions' trace-level output holds no password, token, hash or key"
+  python3 scripts/check_logs.py "$log" --secrets "$E2E_SECRETS_FILE" \
+    --key-file "$JWT_KEYS_FILE" --expect-level DEBUG
 }
 
 # schemathesis against the served stack (start_test_api first).

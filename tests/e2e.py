@@ -31,7 +31,31 @@ BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:9000"
 PASSWORD = "correct horse battery staple"
 
 
+# Every password sent and every token received, for the log check after a run
+# (E2E_SECRETS_FILE: scripts/check_logs.py then looks for each in the functions' output).
+SECRETS: set[str] = set()
+SECRET_FIELDS = ("password", "current_password", "new_password", "access_token", "refresh_token")
+
+
+def remember_secrets(document) -> None:
+    if isinstance(document, dict):
+        SECRETS.update(v for k, v in document.items() if k in SECRET_FIELDS and isinstance(v, str) and v)
+
+
 def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
+    remember_secrets(body)
+    for value in (headers or {}).values():
+        if value.startswith("Bearer "):
+            SECRETS.add(value.removeprefix("Bearer "))
+    status, response_headers, payload = send(method, path, body, headers)
+    try:
+        remember_secrets(json.loads(payload))
+    except ValueError:
+        pass
+    return status, response_headers, payload
+
+
+def send(method: str, path: str, body: dict | None, headers: dict | None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(BASE + path, data=data, method=method)
     req.add_header("content-type", "application/json")
@@ -344,6 +368,10 @@ def main() -> int:
             failed += 1
             print(f"FAILED  {t.__name__}: {e}")
     print(f"e2e: {passed} passed, {failed} failed")
+    secrets_file = os.environ.get("E2E_SECRETS_FILE")
+    if secrets_file:
+        with open(secrets_file, "w", encoding="utf-8") as f:
+            f.writelines(secret + "\n" for secret in sorted(SECRETS))
     return 0 if failed == 0 else 1
 
 

@@ -83,6 +83,12 @@ where
 pub fn init() {
     let spec = std::env::var("RUST_LOG").ok();
     let _ = subscriber(spec.as_deref(), std::io::stdout).try_init();
+    // Shows in the log that a verbose `RUST_LOG` reached the function (the trace-log check in
+    // `make test` looks for it).
+    tracing::debug!(
+        rust_log = spec.as_deref().unwrap_or("info"),
+        "logging configured"
+    );
 }
 
 #[cfg(test)]

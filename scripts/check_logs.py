@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Checks that the functions' output holds no secret: run by `make test` over the log of a stack
+served with RUST_LOG=trace, after the end-to-end tests ran against it and it was stopped (so
+every line is written).
+
+Usage: check_logs.py LOG --secrets FILE [--key-file FILE ...] [--expect-level LEVEL]
+
+Looks in LOG for every line of the secrets file (each password the tests sent and each access
+and refresh token they received), for any argon2 hash, and for the private parts of each key
+file (every key's `d`, the `refresh_secret`). `--expect-level DEBUG` also requires a line at
+that level, which shows that the verbose setting reached the functions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def private_parts(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    parts = [k["d"] for k in doc.get("keys", []) if k.get("d")]
+    if doc.get("refresh_secret"):
+        parts.append(doc["refresh_secret"])
+    return parts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("log")
+    parser.add_argument("--secrets", required=True)
+    parser.add_argument("--key-file", action="append", default=[])
+    parser.add_argument("--expect-level")
+    args = parser.parse_args()
+
+    with open(args.log, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    with open(args.secrets, encoding="utf-8") as f:
+        secrets = [line.rstrip("\n") for line in f if line.strip()]
+    kinds = {"a password or token the tests used": secrets}
+    kinds["a private key part"] = [p for path in args.key_file for p in private_parts(path)]
+
+    problems = []
+    if len(secrets) < 3:
+        problems.append(f"only {len(secrets)} secrets recorded: did the tests run?")
+    for kind, values in kinds.items():
+        # A part of a token is a leak too: look for each one's longest segment as well.
+        for value in values:
+            pieces = {value} | {max(value.split("."), key=len)}
+            if any(len(p) >= 12 and p in log for p in pieces):
+                problems.append(f"the log holds {kind} ({value[:4]}...)")
+    if "$argon2" in log:
+        problems.append("the log holds an argon2 hash")
+    if args.expect_level and f'"level":"{args.expect_level}"' not in log:
+        problems.append(f"no {args.expect_level} line: the functions did not log at that level")
+
+    lines = log.count("\n")
+    if problems:
+        for p in problems:
+            print(f"log check: {p}", file=sys.stderr)
+        print(f"log check: 0 passed, {len(problems)} failed ({lines} lines)")
+        return 1
+    keys = len(kinds["a private key part"])
+    print(f"log check: {len(secrets)} secrets and {keys} key parts absent from {lines} lines")
+    print("log check: 1 passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
