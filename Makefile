@@ -78,9 +78,10 @@ sam-build: tools arm64-target $(VENV)/.sam-installed
 arm64-target:
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-## deploy: build and deploy with SAM (asks for stack name and region the first time)
+## deploy: build and deploy with SAM (asks for stack name and region the first time), then give
+##         the verify-only functions the public key set (scripts/deploy.sh, docs/keys.md)
 deploy: sam-build
-	sam deploy --guided
+	scripts/deploy.sh
 
 tools: $(VENV)/.installed
 

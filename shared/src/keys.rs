@@ -283,6 +283,37 @@ impl KeySet {
         }
     }
 
+    /// This set as a public-only document (`keygen public`, what `JWT_PUBLIC_KEYS` takes): every
+    /// public key, the signing key's id, no private part and no refresh secret. It works for a
+    /// set derived from a master secret too (the stack-generated secret), whose document has
+    /// never existed.
+    pub fn public_document(&self) -> KeySetDocument {
+        let keys = self
+            .public
+            .iter()
+            .map(|k| {
+                let (kty, crv) = match k.alg {
+                    Algorithm::EdDSA => ("OKP", "Ed25519"),
+                    _ => ("RSA", ""),
+                };
+                KeyDocument {
+                    kid: k.kid.clone(),
+                    kty: kty.to_owned(),
+                    crv: crv.to_owned(),
+                    x: k.x.clone(),
+                    n: k.n.clone(),
+                    e: k.e.clone(),
+                    d: None,
+                }
+            })
+            .collect();
+        KeySetDocument {
+            signing_kid: self.signing_kid().unwrap_or_default().to_owned(),
+            refresh_secret: String::new(),
+            keys,
+        }
+    }
+
     /// The public keys, signing key included, in document order.
     pub fn public_keys(&self) -> &[PublicKey] {
         &self.public
@@ -586,6 +617,42 @@ async fn read_secret(_arn: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_document_of_a_master_secret_is_a_valid_public_only_set() {
+        let master = "a generated master secret of more than thirty-two bytes";
+        let full = KeySet::parse(master).unwrap();
+        let doc = full.public_document();
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(
+            !text.contains("\"d\"") && doc.refresh_secret.is_empty(),
+            "{text}"
+        );
+        let public = KeySet::parse_public_document(&text).unwrap();
+        let kids = |set: &KeySet| -> Vec<(String, String)> {
+            set.public_keys()
+                .iter()
+                .map(|k| (k.kid.clone(), k.x.clone()))
+                .collect()
+        };
+        assert_eq!(kids(&public), kids(&full));
+        assert!(public.signing_kid().is_none(), "it signs nothing");
+        assert!(
+            KeySet::parse(&text).is_err(),
+            "a signing function refuses it"
+        );
+    }
+
+    #[test]
+    fn the_public_document_of_an_rsa_set_keeps_its_modulus() {
+        let doc = generate_document_with("r1", KeyAlg::Rs256).unwrap();
+        let full = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+        let public = full.public_document();
+        assert_eq!(public.keys[0].kty, "RSA");
+        assert_eq!(public.keys[0].n, doc.keys[0].n);
+        assert!(public.keys[0].d.is_none());
+        KeySet::parse_public_document(&serde_json::to_string(&public).unwrap()).unwrap();
+    }
 
     #[test]
     fn generated_document_round_trips() {

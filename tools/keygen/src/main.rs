@@ -7,7 +7,10 @@
 //! keygen promote KID < set      makes KID the signing key; others become verify-only (step 2)
 //! keygen rotate NEW_KID < set   stage + promote at once (no overlap for verifier caches)
 //! keygen retire OLD_KID < set   removes a verify-only key (its tokens stop verifying)
-//! keygen public < set           the key set without private parts (safe to show)
+//! keygen public < set           the key set without private parts (safe to show); a master
+//!                               secret (the stack-generated one) gives its derived public key
+//! keygen public --secret ARN    the same, read from Secrets Manager (what `make deploy` passes
+//!                               as `PublicKeySet`; the private part never leaves the process)
 //! ```
 
 use std::io::Read;
@@ -15,11 +18,28 @@ use std::process::ExitCode;
 
 use shared::keys::{self, KeySet, KeySetDocument};
 
-fn read_stdin() -> Result<KeySetDocument, String> {
+fn read_stdin_text() -> Result<String, String> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
         .map_err(|e| format!("reading standard input: {e}"))?;
+    Ok(text)
+}
+
+/// The key set in the secret `arn`, read as a function reads it at start.
+fn from_secret(arn: &str) -> Result<KeySet, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let vars = shared::config::Vars::from_pairs([("JWT_KEYS_SECRET_ARN", arn)]);
+    runtime
+        .block_on(keys::load(&vars))
+        .map_err(|e| e.to_string())
+}
+
+fn read_stdin() -> Result<KeySetDocument, String> {
+    let text = read_stdin_text()?;
     // Refuse to touch a document the functions would refuse to load.
     KeySet::parse(&text).map_err(|e| e.to_string())?;
     serde_json::from_str(&text).map_err(|e| format!("not a key set document: {e}"))
@@ -68,12 +88,14 @@ fn run(args: &[String]) -> Result<KeySetDocument, String> {
             Ok(doc)
         }
         Some("public") => {
-            let mut doc = read_stdin()?;
-            doc.keys.iter_mut().for_each(|k| k.d = None);
-            doc.refresh_secret = String::new();
-            Ok(doc)
+            let set = match (arg(2).as_deref(), arg(3)) {
+                (Some("--secret"), Some(arn)) => from_secret(&arn)?,
+                (None, _) => KeySet::parse(&read_stdin_text()?).map_err(|e| e.to_string())?,
+                _ => return Err("usage: keygen public [--secret ARN]".into()),
+            };
+            Ok(set.public_document())
         }
-        _ => Err("usage: keygen new [--alg EdDSA|RS256] [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public  (key sets on stdin/stdout)".into()),
+        _ => Err("usage: keygen new [--alg EdDSA|RS256] [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public [--secret ARN]  (key sets on stdin/stdout)".into()),
     }
 }
 
