@@ -139,8 +139,50 @@ pub struct Prep {
     live_sid: String,
     /// The hash of PASSWORD, for users made per call.
     password_hash: String,
+    /// The key set in the local server's Secrets Manager, as `JWT_KEYS_SECRET_ARN` names it.
+    secret_arn: String,
+    /// Its public part, as `make deploy` gives the verify-only functions (`JWT_PUBLIC_KEYS`).
+    public_keys: String,
     store: Arc<DynamoStore>,
     run_id: String,
+}
+
+/// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`).
+const VERIFY_ONLY: &[&str] = &[
+    "jwks",
+    "protected",
+    "authorizer",
+    "admin-get-user",
+    "admin-update-user",
+    "admin-end-sessions",
+    "change-password",
+    "delete-account",
+    "list-sessions",
+    "end-session",
+    "end-all-sessions",
+];
+
+/// Stores the key set `text` as a secret on the local server (moto serves Secrets Manager on
+/// the same port as DynamoDB); its ARN.
+async fn create_key_secret(endpoint: &str, run_id: &str, text: &str) -> Result<String, String> {
+    let sdk = shared::store::dynamo::load_sdk_config().await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(format!("bench-keys-{run_id}"))
+        .secret_string(text)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "creating the key secret on the local server: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?
+        .arn
+        .ok_or_else(|| "the local server returned no secret ARN".to_owned())
 }
 
 fn load_event(name: &str) -> Result<Value, String> {
@@ -197,6 +239,9 @@ impl Prep {
         let text = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
         std::fs::write(&key_file, &text).map_err(|e| e.to_string())?;
         let keys = Arc::new(KeySet::parse(&text).map_err(|e| e.to_string())?);
+        let public_keys =
+            serde_json::to_string(&keys.public_document()).map_err(|e| e.to_string())?;
+        let secret_arn = create_key_secret(&endpoint, &run_id, &text).await?;
 
         let argon2 = Argon2Config::default();
         let passwords = Passwords::new(argon2).map_err(|e| e.to_string())?;
@@ -252,6 +297,8 @@ impl Prep {
             login_user_id,
             live_sid,
             password_hash,
+            secret_arn,
+            public_keys,
             store,
             run_id,
         })
@@ -359,6 +406,29 @@ impl Prep {
         }
         v.sort_unstable();
         Ok(v[v.len() / 2])
+    }
+
+    /// [`Prep::lambda_env`] with the keys read as deployed: the signing functions fetch the key
+    /// set from (the local server's) Secrets Manager at init, through the counting proxy; the
+    /// verify-only ones get its public part in `JWT_PUBLIC_KEYS`, as `make deploy` sets it, and
+    /// fetch nothing.
+    pub fn deployed_env(
+        &self,
+        s: &Scenario,
+        runtime_api: &str,
+        proxy: &str,
+    ) -> Vec<(String, String)> {
+        let mut env = self.lambda_env(s, runtime_api, proxy);
+        env.retain(|(k, _)| k != "JWT_KEYS_FILE");
+        env.push(("JWT_KEYS_SECRET_ARN".into(), self.secret_arn.clone()));
+        env.push((
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+            format!("http://{proxy}"),
+        ));
+        if VERIFY_ONLY.contains(&s.name) {
+            env.push(("JWT_PUBLIC_KEYS".into(), self.public_keys.clone()));
+        }
+        env
     }
 
     /// The environment a Lambda sandbox gives the function, plus the function's configuration.
