@@ -330,6 +330,9 @@ impl Argon2Config {
     }
 }
 
+/// The largest limit a policy may have (about 7 KB of log).
+pub const MAX_LIMIT: u32 = 1_000;
+
 /// One rate-limit policy: at most `limit` hits per fixed window of `window_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
@@ -351,7 +354,9 @@ impl Limit {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             name,
-            limit: vars.ranged(limit_var, default_limit, 1, 1_000_000)?,
+            // Each limit is a log of one entry per admitted attempt (`rate_limit`): its item, and
+            // the write units of every claim, grow with it.
+            limit: vars.ranged(limit_var, default_limit, 1, MAX_LIMIT)?,
             window_seconds: vars.ranged(window_var, default_window, 1, 86_400)?,
         })
     }

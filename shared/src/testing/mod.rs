@@ -49,13 +49,13 @@ pub fn test_vars() -> Vars {
         ("ARGON2_ITERATIONS", "1"),
         ("ARGON2_PARALLELISM", "1"),
         ("SESSION_TTL_SECONDS", "3600"),
-        ("LOGIN_IP_LIMIT", "1000000"),
-        ("LOGIN_USER_LIMIT", "1000000"),
-        ("LOGIN_USER_MEDIUM_LIMIT", "1000000"),
-        ("LOGIN_USER_LONG_LIMIT", "1000000"),
-        ("LOGIN_USER_SOURCE_LIMIT", "1000000"),
-        ("REGISTER_IP_LIMIT", "1000000"),
-        ("REFRESH_IP_LIMIT", "1000000"),
+        ("LOGIN_IP_LIMIT", "1000"),
+        ("LOGIN_USER_LIMIT", "1000"),
+        ("LOGIN_USER_MEDIUM_LIMIT", "1000"),
+        ("LOGIN_USER_LONG_LIMIT", "1000"),
+        ("LOGIN_USER_SOURCE_LIMIT", "1000"),
+        ("REGISTER_IP_LIMIT", "1000"),
+        ("REFRESH_IP_LIMIT", "1000"),
     ]);
     // The local server's table names, when `make test` set them (functions without a table
     // need none).
