@@ -388,11 +388,11 @@ fn checks(
     if let Some(l) = find("login") {
         out.push((
             format!(
-                "login sequential DynamoDB round trips {} <= 3 ({} requests)",
+                "login sequential DynamoDB round trips {} <= 2 ({} requests)",
                 l.waves_max(),
                 l.rt_max()
             ),
-            l.waves_max() <= 3,
+            l.waves_max() <= 2,
         ));
         let rest = l.median().saturating_sub(argon2_us);
         let allowance = 2 * floor.median() + l.waves_max() * l.rt_mean_us();

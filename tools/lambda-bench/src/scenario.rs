@@ -469,14 +469,15 @@ impl Prep {
             ("JWT_KEYS_FILE", self.key_file.display().to_string()),
             ("JWT_ISSUER", ISSUER.to_owned()),
             ("JWT_AUDIENCE", ISSUER.to_owned()),
-            // Limits out of the way: the bench measures the admitted path.
-            ("LOGIN_IP_LIMIT", "1000000".to_owned()),
-            ("LOGIN_USER_LIMIT", "1000000".to_owned()),
-            ("LOGIN_USER_MEDIUM_LIMIT", "1000000".to_owned()),
-            ("LOGIN_USER_LONG_LIMIT", "1000000".to_owned()),
-            ("LOGIN_USER_SOURCE_LIMIT", "1000000".to_owned()),
-            ("REFRESH_IP_LIMIT", "1000000".to_owned()),
-            ("REGISTER_IP_LIMIT", "1000000".to_owned()),
+            // Limits out of the way (the largest allowed, above any row's calls from one
+            // source): the bench measures the admitted path.
+            ("LOGIN_IP_LIMIT", "1000".to_owned()),
+            ("LOGIN_USER_LIMIT", "1000".to_owned()),
+            ("LOGIN_USER_MEDIUM_LIMIT", "1000".to_owned()),
+            ("LOGIN_USER_LONG_LIMIT", "1000".to_owned()),
+            ("LOGIN_USER_SOURCE_LIMIT", "1000".to_owned()),
+            ("REFRESH_IP_LIMIT", "1000".to_owned()),
+            ("REGISTER_IP_LIMIT", "1000".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
