@@ -114,9 +114,12 @@ start_test_api() {
   export JWT_ISSUER="$API_URL"
   write_env_file "$env_file"
   # Every request through `cargo lambda watch` comes from 127.0.0.1, and each end-to-end test
-  # logs in on its own: more than the default 5 logins per minute per IP (dev.env wins if it
-  # sets one).
-  grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=100" >> "$env_file"
+  # logs in on its own: more than the default 5 logins and 30 refreshes per minute per IP. The
+  # stacks of one run share the local DynamoDB, and the limits are exact rolling windows, so a
+  # stack started right after the fuzzer finds its last minute of requests still counted: the
+  # per-IP limits are the largest allowed here (dev.env wins if it sets one).
+  grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=1000" >> "$env_file"
+  grep -q '^REFRESH_IP_LIMIT=' "$env_file" || echo "REFRESH_IP_LIMIT=1000" >> "$env_file"
   # JWT_ALG=RS256 (with ensure_dev_keys' RSA key file) is passed on when set.
   if [ -n "${JWT_ALG:-}" ]; then echo "JWT_ALG=$JWT_ALG" >> "$env_file"; fi
   # FUNCTION_RUST_LOG sets the functions' RUST_LOG alone (cargo lambda's own stays as it is).

@@ -12,7 +12,7 @@ printed first, and `E2E_SEED=N` repeats an order. Prints one line per test and a
 
 `cargo lambda watch` sends every request as source IP 127.0.0.1, so all tests share the per-IP
 limits: about one registration and one login per test (REGISTER_IP_LIMIT is 100 per hour in
-dev.env; scripts/test.sh raises LOGIN_IP_LIMIT for its server). A 429 is a failure, never waited
+dev.env; scripts/test.sh raises LOGIN_IP_LIMIT and REFRESH_IP_LIMIT for its servers). A 429 is a failure, never waited
 out: run the tests through `make e2e` / `make test`.
 """
 from __future__ import annotations
