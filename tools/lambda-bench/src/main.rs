@@ -143,21 +143,10 @@ async fn measure(
     let (size, zipped) = sizes(&path)
         .map_err(|e| format!("{}: {e} (run `cargo build --release`)", path.display()))?;
     let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
-    let mut cmd = tokio::process::Command::new(&path);
-    cmd.env_clear()
-        .envs(prep.lambda_env(s, &api.addr.to_string(), proxy_addr))
-        .envs(args.extra_env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", s.name))?;
+    let mut env = prep.lambda_env(s, &api.addr.to_string(), proxy_addr);
+    env.extend(args.extra_env.iter().cloned());
+    let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
     let pid = child.id().unwrap_or(0);
-    let init_done = api
-        .wait_init(Duration::from_secs(20))
-        .await
-        .map_err(|e| format!("{}: init failed: {e}", s.name))?;
-    let init_us = init_done.duration_since(started).as_micros() as u64;
     prep.counters.take();
     let mut warm_us = Vec::with_capacity(args.invocations);
     let mut round_trips = Vec::with_capacity(args.invocations);
@@ -221,23 +210,35 @@ async fn deployed_init(
     proxy_addr: &str,
 ) -> Result<(u64, u64), String> {
     let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
-    let mut cmd = tokio::process::Command::new(bin_dir.join(s.name));
-    cmd.env_clear()
-        .envs(prep.deployed_env(s, &api.addr.to_string(), proxy_addr))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+    let env = prep.deployed_env(s, &api.addr.to_string(), proxy_addr);
     prep.counters.take();
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", s.name))?;
-    let init_done = api
-        .wait_init(Duration::from_secs(20))
-        .await
-        .map_err(|e| format!("{}: init with the deployed keys failed: {e}", s.name))?;
-    let init_us = init_done.duration_since(started).as_micros() as u64;
+    let (mut child, init_us) = cold_start(s.name, &bin_dir.join(s.name), env, &mut api).await?;
     let calls = prep.counters.take().requests;
     let _ = child.kill().await;
     Ok((init_us, calls))
+}
+
+/// Starts the binary at `path` with only `env`, as a Lambda sandbox does, and waits for its
+/// first `/next`: the process and its init time.
+async fn cold_start(
+    name: &str,
+    path: &Path,
+    env: Vec<(String, String)>,
+    api: &mut RuntimeApi,
+) -> Result<(tokio::process::Child, u64), String> {
+    let mut cmd = tokio::process::Command::new(path);
+    cmd.env_clear()
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let child = cmd.spawn().map_err(|e| format!("{name}: {e}"))?;
+    let init_done = api
+        .wait_init(Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("{name}: init failed: {e}"))?;
+    Ok((child, init_done.duration_since(started).as_micros() as u64))
 }
 
 fn ms(us: u64) -> String {
