@@ -15,8 +15,15 @@
 //! stack) is a master secret: one signing key and the refresh key are derived from it with HKDF,
 //! so a deployment works with no set-up; rotation with overlap needs the JSON form.
 
+//! Signing, refresh-token MACs, key generation and master secrets need aws-lc (the `aws-lc`
+//! feature). Without it, a verify-only build reads key-set documents and builds only their
+//! public keys, and the token checks run on RustCrypto (`rust-crypto`).
+
+#[cfg(feature = "aws-lc")]
 use aws_lc_rs::digest::{SHA256, digest};
+#[cfg(feature = "aws-lc")]
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+#[cfg(feature = "aws-lc")]
 use aws_lc_rs::{hkdf, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -81,6 +88,7 @@ pub struct PublicKey {
     pub(crate) decoding: DecodingKey,
 }
 
+#[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
 pub(crate) struct SigningKey {
     pub(crate) kid: String,
     pub(crate) alg: Algorithm,
@@ -95,6 +103,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub struct KeySet {
     pub(crate) signing: Option<SigningKey>,
     public: Vec<PublicKey>,
+    #[cfg(feature = "aws-lc")]
     refresh_key: Option<hmac::Key>,
 }
 
@@ -102,6 +111,7 @@ pub struct KeySet {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
     /// A full document; every part built.
+    #[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
     All,
     /// A full document; only the public keys built.
     Public,
@@ -126,6 +136,7 @@ fn b64(name: &str, value: &str) -> Result<Vec<u8>, ConfigError> {
 
 impl KeySet {
     /// Parses a key-set document, or derives a key set from a non-JSON master secret.
+    #[cfg(feature = "aws-lc")]
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         Self::parse_as(text, Part::All)
     }
@@ -229,14 +240,28 @@ impl KeySet {
             }
             refresh
         };
+        #[cfg(feature = "aws-lc")]
         let refresh_key = (part == Part::All).then(|| hmac::Key::new(hmac::HMAC_SHA256, &refresh));
+        #[cfg(not(feature = "aws-lc"))]
+        let _ = refresh;
+        install_crypto_provider();
         Ok(Self {
             signing,
             public,
+            #[cfg(feature = "aws-lc")]
             refresh_key,
         })
     }
 
+    #[cfg(not(feature = "aws-lc"))]
+    fn derive(_master: &[u8], _part: Part) -> Result<Self, ConfigError> {
+        Err(invalid(
+            "this function reads only key-set documents (JWT_PUBLIC_KEYS): a master secret \
+             needs a build with the aws-lc feature",
+        ))
+    }
+
+    #[cfg(feature = "aws-lc")]
     fn derive(master: &[u8], part: Part) -> Result<Self, ConfigError> {
         if master.len() < MIN_SECRET_BYTES {
             return Err(invalid("a master secret must be at least 32 bytes"));
@@ -278,6 +303,7 @@ impl KeySet {
     pub fn public_only(self) -> Self {
         Self {
             signing: None,
+            #[cfg(feature = "aws-lc")]
             refresh_key: None,
             public: self.public,
         }
@@ -345,6 +371,7 @@ impl KeySet {
     }
 
     /// The refresh-token MAC key, if this set kept it.
+    #[cfg(feature = "aws-lc")]
     pub fn refresh_key(&self) -> Option<&hmac::Key> {
         self.refresh_key.as_ref()
     }
@@ -367,6 +394,9 @@ fn ed25519_key(
     }
     let signer = match seed {
         None => None,
+        #[cfg(not(feature = "aws-lc"))]
+        Some(_) => return Err(no_signing()),
+        #[cfg(feature = "aws-lc")]
         Some(seed) => {
             // Checks that `x` really is the public half of `d`.
             let pair = Ed25519KeyPair::from_seed_and_public_key(seed, &x)
@@ -407,6 +437,9 @@ fn rsa_key(
     }
     let signer = match private {
         None => None,
+        #[cfg(not(feature = "aws-lc"))]
+        Some(_) => return Err(no_signing()),
+        #[cfg(feature = "aws-lc")]
         Some(der) => {
             let pair = aws_lc_rs::rsa::KeyPair::from_der(der)
                 .map_err(|_| invalid(format!("key {kid}: d is not a PKCS#1 RSA private key")))?;
@@ -436,11 +469,32 @@ fn rsa_key(
     Ok((verifier, signer))
 }
 
+/// Signing in a build without aws-lc (unreachable: such a build never asks for the private
+/// parts).
+#[cfg(not(feature = "aws-lc"))]
+fn no_signing() -> ConfigError {
+    invalid("signing keys need a build with the aws-lc feature")
+}
+
+/// Picks jsonwebtoken's crypto backend for this process, once: aws-lc when the build has it (it
+/// is linked for TLS anyway), RustCrypto otherwise. jsonwebtoken would pick by its own features,
+/// but panics at the first token when a workspace-wide build turns on both.
+fn install_crypto_provider() {
+    #[cfg(feature = "aws-lc")]
+    let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+    #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+    let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+    #[cfg(any(feature = "aws-lc", feature = "rust-crypto"))]
+    // An error means a provider is installed already: this same one, by an earlier key set.
+    let _ = provider.install_default();
+}
+
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[start..]
 }
 
+#[cfg(feature = "aws-lc")]
 /// A new key of `alg` (with its private part) under `kid`.
 pub fn generate_key_with(kid: &str, alg: KeyAlg) -> Result<KeyDocument, ConfigError> {
     match alg {
@@ -470,6 +524,7 @@ pub fn generate_key_with(kid: &str, alg: KeyAlg) -> Result<KeyDocument, ConfigEr
     }
 }
 
+#[cfg(feature = "aws-lc")]
 /// A new Ed25519 key (with its private part) under `kid`.
 pub fn generate_key(kid: &str) -> Result<KeyDocument, ConfigError> {
     let mut seed = [0u8; 32];
@@ -487,11 +542,13 @@ pub fn generate_key(kid: &str) -> Result<KeyDocument, ConfigError> {
     })
 }
 
+#[cfg(feature = "aws-lc")]
 /// A fresh key set with one Ed25519 signing key `kid` and a random refresh secret.
 pub fn generate_document(kid: &str) -> Result<KeySetDocument, ConfigError> {
     generate_document_with(kid, KeyAlg::EdDsa)
 }
 
+#[cfg(feature = "aws-lc")]
 /// A fresh key set with one signing key of `alg` under `kid` and a random refresh secret.
 pub fn generate_document_with(kid: &str, alg: KeyAlg) -> Result<KeySetDocument, ConfigError> {
     let mut refresh = [0u8; 32];
@@ -503,6 +560,7 @@ pub fn generate_document_with(kid: &str, alg: KeyAlg) -> Result<KeySetDocument, 
     })
 }
 
+#[cfg(feature = "aws-lc")]
 /// Rotation, step 1 of 2: adds a new key `new_kid` (with its private part) that verifies but
 /// does not sign yet, so every verifier and JWKS cache can learn it before any token uses it.
 pub fn stage_key(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, ConfigError> {
@@ -540,6 +598,7 @@ pub fn promote_key(doc: &KeySetDocument, kid: &str) -> Result<KeySetDocument, Co
     Ok(next)
 }
 
+#[cfg(feature = "aws-lc")]
 /// Both rotation steps at once: adds a new signing key `new_kid` and keeps every old key for verification
 /// only (their private parts are removed). The refresh secret is kept, so sessions survive.
 pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocument, ConfigError> {
@@ -549,6 +608,7 @@ pub fn rotate_document(doc: &KeySetDocument, new_kid: &str) -> Result<KeySetDocu
 /// Loads the key set from, in order: `JWT_KEYS` (the document inline), `JWT_KEYS_FILE` (a path),
 /// or `JWT_KEYS_SECRET_ARN` (AWS Secrets Manager, read once per cold start). Without any of
 /// them the function refuses to start.
+#[cfg(feature = "aws-lc")]
 pub async fn load(vars: &Vars) -> Result<KeySet, ConfigError> {
     KeySet::parse(&read_key_text(vars).await?)
 }
@@ -614,7 +674,7 @@ async fn read_secret(_arn: &str) -> Result<String, ConfigError> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws-lc"))]
 mod tests {
     use super::*;
 
@@ -873,7 +933,7 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws-lc"))]
 mod rsa_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
@@ -930,5 +990,56 @@ mod rsa_tests {
                 .is_none()
         );
         assert!(KeySet::parse(&serde_json::to_string(&rotated).unwrap()).is_ok());
+    }
+}
+
+/// `protected` and `jwks`, built alone, check tokens through RustCrypto while every signer signs
+/// through aws-lc: the keys as this module builds them must mean the same to both backends.
+#[cfg(all(test, feature = "aws-lc", feature = "rust-crypto"))]
+mod backend_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use jsonwebtoken::crypto::{aws_lc, rust_crypto};
+
+    /// A JWS signed by the set's signing key through aws-lc: its signing input and signature.
+    fn signed(set: &KeySet, alg: Algorithm) -> (Vec<u8>, Vec<u8>) {
+        let signing = set.signing.as_ref().unwrap();
+        let message = b"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0".to_vec();
+        let signer = (aws_lc::DEFAULT_PROVIDER.signer_factory)(&alg, &signing.encoding).unwrap();
+        let signature = signature::Signer::try_sign(&*signer, &message).unwrap();
+        (message, signature)
+    }
+
+    fn rust_crypto_accepts(set: &KeySet, alg: Algorithm, message: &[u8], sig: &[u8]) -> bool {
+        let key = &set.public_keys()[0].decoding;
+        let verifier = (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(&alg, key).unwrap();
+        signature::Verifier::verify(&*verifier, message, &sig.to_vec()).is_ok()
+    }
+
+    #[test]
+    fn rust_crypto_verifies_what_aws_lc_signs_and_nothing_else() {
+        for (alg, key_alg) in [
+            (Algorithm::EdDSA, KeyAlg::EdDsa),
+            (Algorithm::RS256, KeyAlg::Rs256),
+        ] {
+            let doc = generate_document_with("k", key_alg).unwrap();
+            let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
+            let (message, sig) = signed(&set, alg);
+            assert!(rust_crypto_accepts(&set, alg, &message, &sig), "{alg:?}");
+
+            let mut tampered = message.clone();
+            *tampered.last_mut().unwrap() ^= 1;
+            assert!(!rust_crypto_accepts(&set, alg, &tampered, &sig), "{alg:?}");
+            let mut forged = sig.clone();
+            forged[0] ^= 1;
+            assert!(
+                !rust_crypto_accepts(&set, alg, &message, &forged),
+                "{alg:?}"
+            );
+            // Another key of the same family does not verify it.
+            let other = generate_document_with("k", key_alg).unwrap();
+            let other = KeySet::parse(&serde_json::to_string(&other).unwrap()).unwrap();
+            assert!(!rust_crypto_accepts(&other, alg, &message, &sig), "{alg:?}");
+        }
     }
 }

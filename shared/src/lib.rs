@@ -29,6 +29,11 @@
 //! The crate root holds only the [`Clock`].
 #![warn(missing_docs)]
 
+// The tests sign tokens and build full key sets; a workspace-wide run (`make test`) turns the
+// feature on through the functions that need it.
+#[cfg(all(test, not(feature = "aws-lc")))]
+compile_error!("shared's tests need its aws-lc feature: cargo test -p shared --features aws-lc");
+
 pub mod account;
 pub mod admin;
 pub mod audit;
@@ -42,6 +47,7 @@ pub mod keys;
 pub mod lockout;
 pub mod password;
 pub mod rate_limit;
+#[cfg(feature = "aws-lc")]
 pub mod refresh;
 pub mod roles;
 pub mod routes;
@@ -50,7 +56,7 @@ pub mod telemetry;
 pub mod token;
 pub mod validation;
 
-#[cfg(any(test, feature = "test-util"))]
+#[cfg(all(any(test, feature = "test-util"), feature = "aws-lc"))]
 pub mod bad_tokens;
 #[cfg(feature = "test-util")]
 pub mod testing;

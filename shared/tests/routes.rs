@@ -84,9 +84,16 @@ fn untagged(value: &Yaml) -> &Yaml {
     }
 }
 
+/// Builds of one function's handler that `template.yaml` deploys in its place under a
+/// condition (the `-session` and `-secret` builds link the AWS SDK).
+const SAME_HANDLER: &[(&str, &str)] =
+    &[("protected-session", "protected"), ("jwks-secret", "jwks")];
+
 /// The routes written in `HttpApi.Properties.DefinitionBody`. A method may be an `!If` between
-/// variants (one per gateway authorizer): each variant must carry a security requirement and
-/// integrate the same function, named by `${<Logical>.Arn}` in the integration `uri`.
+/// variants (one per gateway authorizer), each of which must then carry a security
+/// requirement; an integration `uri` may be an `!If` between builds of one handler
+/// ([`SAME_HANDLER`]). Every variant integrates the same function, named by
+/// `${<Logical>.Arn}` in the `uri`.
 fn body_routes(doc: &Yaml) -> Routes {
     let resources = &doc["Resources"];
     let mut routes = Routes::new();
@@ -100,28 +107,43 @@ fn body_routes(doc: &Yaml) -> Routes {
             let method = method.as_str().unwrap().to_uppercase();
             let variants: Vec<&Yaml> = match operation {
                 Yaml::Tagged(t) if t.tag == "If" => {
-                    t.value.as_sequence().unwrap()[1..].iter().collect()
+                    let variants: Vec<&Yaml> = t.value.as_sequence().unwrap()[1..].iter().collect();
+                    for op in &variants {
+                        assert!(
+                            op["security"].as_sequence().is_some_and(|s| !s.is_empty()),
+                            "{method} {path}: every variant in the DefinitionBody names its authorizer"
+                        );
+                    }
+                    variants
                 }
                 other => vec![other],
             };
             let functions: BTreeSet<&str> = variants
                 .iter()
-                .map(|op| {
-                    assert!(
-                        op["security"].as_sequence().is_some_and(|s| !s.is_empty()),
-                        "{method} {path}: every variant in the DefinitionBody names its authorizer"
-                    );
-                    let uri = untagged(&op["x-amazon-apigateway-integration"]["uri"]);
-                    let logical = uri
-                        .as_str()
-                        .and_then(|u| {
-                            u.split("${")
-                                .find_map(|v| v.strip_suffix(".Arn}/invocations"))
-                        })
-                        .unwrap_or_else(|| {
-                            panic!("{method} {path}: no ${{Function.Arn}} in {uri:?}")
-                        });
-                    binary(&resources[logical])
+                .flat_map(|op| {
+                    let uris: Vec<&Yaml> = match &op["x-amazon-apigateway-integration"]["uri"] {
+                        Yaml::Tagged(t) if t.tag == "If" => {
+                            t.value.as_sequence().unwrap()[1..].iter().collect()
+                        }
+                        other => vec![other],
+                    };
+                    uris.into_iter().map(|uri| {
+                        let uri = untagged(uri);
+                        let logical = uri
+                            .as_str()
+                            .and_then(|u| {
+                                u.split("${")
+                                    .find_map(|v| v.strip_suffix(".Arn}/invocations"))
+                            })
+                            .unwrap_or_else(|| {
+                                panic!("{method} {path}: no ${{Function.Arn}} in {uri:?}")
+                            });
+                        let built = binary(&resources[logical]);
+                        SAME_HANDLER
+                            .iter()
+                            .find(|(build, _)| *build == built)
+                            .map_or(built, |(_, handler)| handler)
+                    })
                 })
                 .collect();
             assert_eq!(

@@ -109,8 +109,7 @@ fn with_a_public_key_set_no_verify_only_function_may_read_the_private_secret() {
     let doc = doc();
     let resources = &doc["Resources"];
     let verify_only = [
-        "ProtectedFunction",
-        "JwksFunction",
+        "ProtectedSessionFunction",
         "AuthorizerFunction",
         "AdminGetUserFunction",
         "AdminUpdateUserFunction",
@@ -138,6 +137,26 @@ fn with_a_public_key_set_no_verify_only_function_may_read_the_private_secret() {
             "{name}: an unconditional GetSecretValue"
         );
     }
+    // The SDK-free builds exist only with a PublicKeySet, and hold no permission at all.
+    for (name, condition) in [
+        ("ProtectedFunction", "ProtectedStateless"),
+        ("JwksFunction", "HasPublicKeySet"),
+    ] {
+        let resource = &resources[name];
+        assert_eq!(resource["Condition"].as_str(), Some(condition), "{name}");
+        assert!(resource["Properties"]["Policies"].is_null(), "{name}");
+        let env = &resource["Properties"]["Environment"]["Variables"];
+        assert!(env["JWT_KEYS_SECRET_ARN"].is_null(), "{name}");
+        assert!(
+            format!("{:?}", env["JWT_PUBLIC_KEYS"]).contains("PublicKeySet"),
+            "{name}"
+        );
+    }
+    // The one build that reads the secret for the JWK Set exists only without a PublicKeySet.
+    assert_eq!(
+        resources["JwksSecretFunction"]["Condition"].as_str(),
+        Some("NoPublicKeySet")
+    );
     for name in ["LoginFunction", "RefreshFunction", "LogoutFunction"] {
         let env = &resources[name]["Properties"]["Environment"]["Variables"];
         assert!(

@@ -115,6 +115,18 @@ impl Deps {
     }
 }
 
+/// The function's life: logging, the dependencies once, then one request after another. Both
+/// builds of this handler (`jwks` and `jwks-secret`) run it from `main`.
+pub async fn serve() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, lambda_http::Error>(handle(deps, req).await)
+    }))
+    .await
+}
+
 /// Handles one request.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let meta = RequestMeta::of(&req);

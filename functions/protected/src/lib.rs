@@ -67,10 +67,7 @@ impl Deps {
         let keys = Arc::new(keys::load_public(&Vars::env()).await?);
         let deps = Self::build(settings, keys)?;
         Ok(match tables {
-            Some(tables) => {
-                let store = shared::store::dynamo::DynamoStore::connect(tables).await;
-                deps.checking_sessions(store, shared::system_clock())
-            }
+            Some(tables) => deps.checking_sessions(connect(tables).await?, shared::system_clock()),
             None => deps,
         })
     }
@@ -89,6 +86,35 @@ impl Deps {
             sessions: None,
         })
     }
+}
+
+#[cfg(feature = "session-check")]
+async fn connect(tables: Tables) -> Result<Arc<dyn SessionStore>, ConfigError> {
+    Ok(shared::store::dynamo::DynamoStore::connect(tables).await)
+}
+
+/// Built without DynamoDB (`protected` alone): `SESSION_CHECK=true` belongs to the
+/// `protected-session` binary, which `template.yaml` deploys for it.
+#[cfg(not(feature = "session-check"))]
+async fn connect(_tables: Tables) -> Result<Arc<dyn SessionStore>, ConfigError> {
+    Err(ConfigError::Invalid {
+        name: "SESSION_CHECK",
+        reason: "this build checks no sessions: SESSION_CHECK=true needs the protected-session \
+                 binary"
+            .into(),
+    })
+}
+
+/// The function's life: logging, the dependencies once, then one request after another. Both
+/// builds of this handler (`protected` and `protected-session`) run it from `main`.
+pub async fn serve() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, lambda_http::Error>(handle(deps, req).await)
+    }))
+    .await
 }
 
 /// Handles one request; every outcome, error or not, is a response.

@@ -1,12 +1,4 @@
-use lambda_http::{Error, run, service_fn};
-
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let deps = protected::Deps::from_env().await?;
-    let deps = &deps;
-    run(service_fn(move |req| async move {
-        Ok::<_, Error>(protected::handle(deps, req).await)
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    protected::serve().await
 }

@@ -84,6 +84,7 @@ pub fn all() -> Vec<Scenario> {
         s("floor", Kind::Floor, 128, 200),
         s("protected", Kind::Protected, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
+        s("jwks-secret", Kind::Jwks, 128, 200),
         s("fallback", Kind::Fallback, 128, 404),
         s("me", Kind::Me, 128, 200),
         s("authorizer", Kind::Authorizer, 128, 0),
@@ -96,7 +97,7 @@ pub fn all() -> Vec<Scenario> {
         s("discovery", Kind::Discovery, 128, 200),
         s("admin-get-user", Kind::AdminGetUser, 128, 200),
         s("admin-update-user", Kind::AdminUpdateUser, 128, 200),
-        s("protected", Kind::ProtectedSessionCheck, 128, 200).labelled("protected-session"),
+        s("protected-session", Kind::ProtectedSessionCheck, 128, 200),
         s("list-sessions", Kind::ListSessions, 128, 200),
         s("end-session", Kind::EndSession, 128, 204),
         s("end-all-sessions", Kind::EndAllSessions, 128, 204),
@@ -147,10 +148,67 @@ pub struct Prep {
     run_id: String,
 }
 
+/// In-process costs of one access token of `alg`, medians in microseconds.
+pub struct Signing {
+    pub alg: &'static str,
+    pub sign_us: u64,
+    /// The whole check (`Tokens::verify`: header, signature, claims), through aws-lc.
+    pub verify_us: u64,
+    /// The signature check alone, through each backend: `protected` and `jwks`, built alone,
+    /// check through RustCrypto; every other function through aws-lc.
+    pub aws_lc_signature_us: u64,
+    pub rust_crypto_signature_us: u64,
+}
+
+impl Signing {
+    /// One whole check as `protected` makes it: the check through aws-lc, with its signature
+    /// part replaced by RustCrypto's.
+    pub fn rust_crypto_verify_us(&self) -> u64 {
+        (self.verify_us + self.rust_crypto_signature_us).saturating_sub(self.aws_lc_signature_us)
+    }
+}
+
+/// The time of the signature check alone of `token` through aws-lc and through RustCrypto.
+fn signature_checks_us(
+    token: &str,
+    keys: &KeySet,
+    alg: shared::config::KeyAlg,
+) -> Result<(u64, u64), String> {
+    use jsonwebtoken::crypto::{CryptoProvider, aws_lc, rust_crypto};
+    let (message, signature) = token
+        .rsplit_once('.')
+        .ok_or("a token without a signature")?;
+    let key = keys.public_keys().first().ok_or("no public key")?;
+    let b64 = |v: &str| {
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v)
+            .map_err(|e| e.to_string())
+    };
+    let decoding = match alg {
+        shared::config::KeyAlg::EdDsa => jsonwebtoken::DecodingKey::from_ed_der(&b64(&key.x)?),
+        shared::config::KeyAlg::Rs256 => {
+            jsonwebtoken::DecodingKey::from_rsa_raw_components(&b64(&key.n)?, &b64(&key.e)?)
+        }
+    };
+    let signature = b64(signature)?;
+    let time = |provider: &CryptoProvider| -> Result<u64, String> {
+        let t = Instant::now();
+        let verifier =
+            (provider.verifier_factory)(&alg.algorithm(), &decoding).map_err(|e| e.to_string())?;
+        signature::Verifier::verify(&*verifier, message.as_bytes(), &signature)
+            .map_err(|e| e.to_string())?;
+        Ok(t.elapsed().as_micros() as u64)
+    };
+    Ok((
+        time(&aws_lc::DEFAULT_PROVIDER)?,
+        time(&rust_crypto::DEFAULT_PROVIDER)?,
+    ))
+}
+
 /// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`).
 const VERIFY_ONLY: &[&str] = &[
     "jwks",
     "protected",
+    "protected-session",
     "authorizer",
     "admin-get-user",
     "admin-update-user",
@@ -348,7 +406,7 @@ impl Prep {
 
     /// Median in-process time to sign and to verify one access token, with a fresh Ed25519 and
     /// a fresh RSA-2048 key: `[(alg, sign µs, verify µs)]`.
-    pub fn signing_us(&self) -> Result<Vec<(&'static str, u64, u64)>, String> {
+    pub fn signing_us(&self) -> Result<Vec<Signing>, String> {
         use shared::config::KeyAlg;
         let mut out = Vec::new();
         for (name, alg) in [("EdDSA", KeyAlg::EdDsa), ("RS256", KeyAlg::Rs256)] {
@@ -363,7 +421,7 @@ impl Prep {
                 leeway_seconds: 30,
                 alg,
             };
-            let tokens = Tokens::new(&config, keys);
+            let tokens = Tokens::new(&config, keys.clone());
             let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
                 .map_err(|e| e.to_string())?
                 .grant(&[]);
@@ -372,7 +430,7 @@ impl Prep {
                 username: "bench",
                 grant: &grant,
             };
-            let (mut sign, mut verify) = (Vec::new(), Vec::new());
+            let (mut sign, mut verify, mut signature) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..201 {
                 let now = shared::unix_now();
                 let t = Instant::now();
@@ -384,10 +442,23 @@ impl Prep {
                 let t = Instant::now();
                 tokens.verify(&token).map_err(|e| e.as_str().to_owned())?;
                 verify.push(t.elapsed().as_micros() as u64);
+                signature.push(signature_checks_us(&token, &keys, alg)?);
             }
-            sign.sort_unstable();
-            verify.sort_unstable();
-            out.push((name, sign[sign.len() / 2], verify[verify.len() / 2]));
+            let median = |v: &mut Vec<u64>| {
+                v.sort_unstable();
+                v[v.len() / 2]
+            };
+            let (aws_lc, rust_crypto) = {
+                let (mut a, mut r): (Vec<u64>, Vec<u64>) = signature.iter().copied().unzip();
+                (median(&mut a), median(&mut r))
+            };
+            out.push(Signing {
+                alg: name,
+                sign_us: median(&mut sign),
+                verify_us: median(&mut verify),
+                aws_lc_signature_us: aws_lc,
+                rust_crypto_signature_us: rust_crypto,
+            });
         }
         Ok(out)
     }
@@ -497,12 +568,12 @@ impl Scenario {
         self
     }
 
-    /// Whether the function links an AWS SDK client (DynamoDB or Secrets Manager), which sets
-    /// its size target.
+    /// Whether the binary links an AWS SDK client (DynamoDB or Secrets Manager), which sets its
+    /// size target. `protected` and `jwks` don't: their `-session` and `-secret` builds do.
     pub fn uses_sdk(&self) -> bool {
         !matches!(
-            self.kind,
-            Kind::Floor | Kind::Fallback | Kind::Me | Kind::Discovery
+            self.name,
+            "floor" | "fallback" | "me" | "discovery" | "protected" | "jwks"
         )
     }
 
