@@ -24,6 +24,9 @@ const ISSUER: &str = "auth-api-bench";
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Floor,
+    /// The floor handed `protected`'s request (a bearer token and all): what `protected` costs
+    /// beyond checking the token.
+    FloorWithBearer,
     Protected,
     Jwks,
     Fallback,
@@ -82,6 +85,7 @@ pub fn all() -> Vec<Scenario> {
     };
     vec![
         s("floor", Kind::Floor, 128, 200),
+        s("floor", Kind::FloorWithBearer, 128, 200).labelled("floor-bearer"),
         s("protected", Kind::Protected, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
         s("jwks-secret", Kind::Jwks, 128, 200),
@@ -636,7 +640,7 @@ impl Scenario {
             }
             Kind::Fallback => load_event("fallback-not-found")?.to_string().into_bytes(),
             Kind::Me => load_event("me")?.to_string().into_bytes(),
-            Kind::Protected | Kind::ProtectedSessionCheck => {
+            Kind::Protected | Kind::ProtectedSessionCheck | Kind::FloorWithBearer => {
                 with_bearer(load_event("protected")?, &token()?)
             }
             Kind::ListSessions => with_bearer(load_event("list-sessions")?, &token()?),
