@@ -193,6 +193,14 @@ impl KeySet {
     }
 
     fn from_document(doc: &KeySetDocument, part: Part) -> Result<Self, ConfigError> {
+        // A key set is for checking tokens, which needs a crypto backend: without one,
+        // jsonwebtoken would panic at the first token, so such a build stops at start instead.
+        if cfg!(not(any(feature = "aws-lc", feature = "rust-crypto"))) {
+            return Err(invalid(
+                "this build has no crypto backend: it needs the shared crate's rust-crypto or \
+                 aws-lc feature",
+            ));
+        }
         let mut public = Vec::new();
         let mut signing = None;
         let mut names_signing_key = false;
