@@ -2,8 +2,8 @@
 //! function sends is one DynamoDB round trip.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -26,16 +26,18 @@ pub struct Seen {
     /// Sequential round trips: requests sent while none was in flight start a new wave;
     /// requests sent concurrently share one.
     pub waves: u64,
-    /// Total time requests spent at the proxy.
-    pub micros: u64,
+    /// Wall time with at least one request in flight: what the function spent waiting for
+    /// DynamoDB, however its requests overlapped (the local server answers one at a time).
+    pub busy_micros: u64,
 }
 
 #[derive(Default)]
 pub struct Counters {
     requests: AtomicU64,
     waves: AtomicU64,
-    in_flight: AtomicU64,
-    micros: AtomicU64,
+    /// Requests in flight, and since when at least one has been.
+    in_flight: Mutex<(u64, Option<Instant>)>,
+    busy_micros: AtomicU64,
 }
 
 impl Counters {
@@ -44,7 +46,35 @@ impl Counters {
         Seen {
             requests: self.requests.swap(0, Ordering::SeqCst),
             waves: self.waves.swap(0, Ordering::SeqCst),
-            micros: self.micros.swap(0, Ordering::SeqCst),
+            busy_micros: self.busy_micros.swap(0, Ordering::SeqCst),
+        }
+    }
+
+    /// A request arrives: the first of a wave starts it, and the busy clock.
+    fn arrived(&self) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if in_flight.0 == 0 {
+            self.waves.fetch_add(1, Ordering::SeqCst);
+            in_flight.1 = Some(Instant::now());
+        }
+        in_flight.0 += 1;
+    }
+
+    /// A request is answered: the last in flight stops the busy clock.
+    fn answered(&self) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.0 = in_flight.0.saturating_sub(1);
+        if in_flight.0 == 0
+            && let Some(since) = in_flight.1.take()
+        {
+            self.busy_micros
+                .fetch_add(since.elapsed().as_micros() as u64, Ordering::SeqCst);
         }
     }
 }
@@ -87,10 +117,7 @@ async fn forward(
     target: &str,
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
-    if counters.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
-        counters.waves.fetch_add(1, Ordering::SeqCst);
-    }
+    counters.arrived();
     let path = req
         .uri()
         .path_and_query()
@@ -98,19 +125,29 @@ async fn forward(
         .unwrap_or("/")
         .to_owned();
     let Ok(uri) = format!("http://{target}{path}").parse() else {
-        counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+        counters.answered();
         return bad_gateway();
     };
     *req.uri_mut() = uri;
+    // The whole answer is read before the request counts as answered, so the busy time holds
+    // the body's transfer too.
     let response = match client.request(req).await {
-        Ok(r) => r.map(|b| b.boxed()),
+        Ok(r) => {
+            let (head, body) = r.into_parts();
+            match body.collect().await {
+                Ok(bytes) => Response::from_parts(
+                    head,
+                    Full::new(bytes.to_bytes())
+                        .map_err(|never| match never {})
+                        .boxed(),
+                ),
+                Err(_) => bad_gateway(),
+            }
+        }
         Err(_) => bad_gateway(),
     };
     counters.requests.fetch_add(1, Ordering::SeqCst);
-    counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-    counters
-        .micros
-        .fetch_add(started.elapsed().as_micros() as u64, Ordering::SeqCst);
+    counters.answered();
     response
 }
 
