@@ -86,6 +86,7 @@ pub fn all() -> Vec<Scenario> {
     vec![
         s("floor", Kind::Floor, 128, 200),
         s("floor", Kind::FloorWithBearer, 128, 200).labelled("floor-bearer"),
+        s("floor-sdk", Kind::Floor, 128, 200),
         s("protected", Kind::Protected, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
         s("jwks-secret", Kind::Jwks, 128, 200),
@@ -570,6 +571,11 @@ impl Scenario {
     fn labelled(mut self, label: &'static str) -> Self {
         self.label = label;
         self
+    }
+
+    /// Whether the row is a yardstick (`floor`, `floor-sdk`) rather than a deployed function.
+    pub fn is_reference(name: &str) -> bool {
+        matches!(name, "floor" | "floor-sdk")
     }
 
     /// Whether the binary links an AWS SDK client (DynamoDB or Secrets Manager), which sets its
