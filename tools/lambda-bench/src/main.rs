@@ -458,33 +458,46 @@ fn checks(
             ),
             l.waves_max() <= 2,
         ));
-        // Off DynamoDB, a login is one argon2 verification and little else: a second hash (a
-        // rehash every time, say) or a fresh argon2 block page-faulted in per call would show.
-        let off_dynamo = l.off_dynamo_median();
-        let rest = off_dynamo.saturating_sub(argon2_us);
-        out.push((
-            format!(
-                "login off DynamoDB {} ms (warm {} ms, waiting for DynamoDB {} ms): argon2 {} ms \
-                 + the rest {} ms <= a fifth of argon2 {} ms",
-                ms(off_dynamo),
-                ms(l.median()),
-                ms(l.busy_median()),
-                ms(argon2_us),
-                ms(rest),
-                ms(argon2_us / 5)
-            ),
-            rest <= argon2_us / 5,
-        ));
+        // Off DynamoDB, a login is one argon2 verification and little else, like a refused
+        // one: measured against the refused one in the same run (the in-process argon2 figure
+        // moves by a third between runs here), a second hash (a rehash every time, say)
+        // would double it.
+        if let Some(refused) = find("login-unknown") {
+            let (ok, no) = (l.off_dynamo_median(), refused.off_dynamo_median());
+            out.push((
+                format!(
+                    "login off DynamoDB {} ms (warm {} ms, waiting for DynamoDB {} ms) <= 1.5x \
+                     a refused login's {} ms (one argon2 hash: {} ms in-process)",
+                    ms(ok),
+                    ms(l.median()),
+                    ms(l.busy_median()),
+                    ms(no),
+                    ms(argon2_us)
+                ),
+                ok as f64 <= 1.5 * no as f64,
+            ));
+        }
     }
+    // The two 401s send the same DynamoDB requests (the counts are printed), and the local
+    // server, answering one request at a time from Python, makes their wait the noisiest part
+    // of a call (medians 30 % apart either way between runs of the same code). What the
+    // function itself spends is compared: the argon2 verification and its own work.
     if let (Some(wrong), Some(unknown)) = (find("login-wrong"), find("login-unknown")) {
-        let (a, b) = (wrong.median() as f64, unknown.median() as f64);
-        let gap = (a - b).abs() / a.min(b).max(1.0);
+        let (a, b) = (wrong.off_dynamo_median(), unknown.off_dynamo_median());
+        let gap = (a as f64 - b as f64).abs() / a.min(b).max(1) as f64;
         out.push((
             format!(
-                "login 401 medians: wrong password {} ms vs unknown user {} ms, {:.1}% apart <= 10%",
+                "login 401s off DynamoDB: wrong password {} ms vs unknown user {} ms, {:.1}% apart \
+                 <= 10% (warm medians {} and {} ms; at most {} and {} requests in {} and {} waves)",
+                ms(a),
+                ms(b),
+                gap * 100.0,
                 ms(wrong.median()),
                 ms(unknown.median()),
-                gap * 100.0
+                wrong.rt_max(),
+                unknown.rt_max(),
+                wrong.waves_max(),
+                unknown.waves_max()
             ),
             gap <= 0.10,
         ));
