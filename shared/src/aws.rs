@@ -8,6 +8,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 
+use crate::config::Vars;
+
 /// The roots of the Amazon Trust Services chain that every AWS endpoint presents (Amazon Root
 /// CA 1 to 4, and the Starfield Services G2 root that cross-signs them), as shipped by Debian's
 /// ca-certificates. Public certificates, not secrets.
@@ -69,21 +71,20 @@ fn trust_amazon_roots_only(loader: ConfigLoader) -> ConfigLoader {
 /// client of its own, the container and instance-metadata providers) is ~0.6 ms of every cold
 /// start that is never used (`docs/performance.md`). Without all three, or with `AWS_PROFILE`
 /// set, the full default chains are built as before.
-fn lambda_environment(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let set = |name: &str| var(name).filter(|v| !v.is_empty());
-    if set("AWS_PROFILE").is_some()
-        || set("AWS_ACCESS_KEY_ID").is_none()
-        || set("AWS_SECRET_ACCESS_KEY").is_none()
+fn lambda_environment(vars: &Vars) -> Option<String> {
+    if vars.get("AWS_PROFILE").is_some()
+        || vars.get("AWS_ACCESS_KEY_ID").is_none()
+        || vars.get("AWS_SECRET_ACCESS_KEY").is_none()
     {
         return None;
     }
-    set("AWS_REGION")
+    vars.get("AWS_REGION")
 }
 
 /// The region and credential providers: those of the environment Lambda sets when it holds
 /// them ([`lambda_environment`]), else the SDK's default chains.
 fn lambda_credentials(loader: ConfigLoader) -> ConfigLoader {
-    match lambda_environment(|name| std::env::var(name).ok()) {
+    match lambda_environment(&Vars::env()) {
         Some(region) => loader
             .region(Region::new(region))
             .credentials_provider(EnvironmentVariableCredentialsProvider::new()),
@@ -107,12 +108,8 @@ pub async fn load_sdk_config() -> SdkConfig {
 mod tests {
     use super::*;
 
-    fn vars(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let set: Vec<(String, String)> = set
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| set.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    fn vars(set: &[(&str, &str)]) -> Vars {
+        Vars::from_pairs(set.iter().copied())
     }
 
     #[test]
@@ -124,7 +121,7 @@ mod tests {
             ("AWS_SESSION_TOKEN", "t"),
         ];
         assert_eq!(
-            lambda_environment(vars(&lambda)).as_deref(),
+            lambda_environment(&vars(&lambda)).as_deref(),
             Some("eu-west-1")
         );
     }
@@ -143,7 +140,7 @@ mod tests {
                 .filter(|(k, _)| *k != missing)
                 .collect();
             assert_eq!(
-                lambda_environment(vars(&without)),
+                lambda_environment(&vars(&without)),
                 None,
                 "without {missing}"
             );
@@ -151,14 +148,14 @@ mod tests {
                 .iter()
                 .map(|&(k, v)| if k == missing { (k, "") } else { (k, v) })
                 .collect();
-            assert_eq!(lambda_environment(vars(&empty)), None, "{missing} empty");
+            assert_eq!(lambda_environment(&vars(&empty)), None, "{missing} empty");
         }
         let profile: Vec<_> = full
             .iter()
             .copied()
             .chain([("AWS_PROFILE", "dev")])
             .collect();
-        assert_eq!(lambda_environment(vars(&profile)), None);
+        assert_eq!(lambda_environment(&vars(&profile)), None);
     }
 
     #[test]

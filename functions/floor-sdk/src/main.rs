@@ -12,11 +12,7 @@ use shared::store::dynamo::DynamoStore;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let tables = Tables::from_vars(&Vars::env(), &[Table::Users])?;
-    let store = DynamoStore::connect(tables).await;
-    let store = &store;
-    run(service_fn(move |req| async move {
-        let _kept = store;
-        floor::handle(req).await
-    }))
-    .await
+    // Built and kept, unused, for as long as the runtime serves.
+    let _store = DynamoStore::connect(tables).await;
+    run(service_fn(floor::handle)).await
 }

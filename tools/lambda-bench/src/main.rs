@@ -66,22 +66,19 @@ impl Figures {
     }
     /// [`Self::off_dynamo_median`] over the invocations whose index `pick` takes.
     fn off_dynamo_median_of(&self, pick: impl Fn(usize) -> bool) -> u64 {
-        let mut v: Vec<u64> = self
-            .warm_us
-            .iter()
-            .zip(&self.busy_us)
-            .enumerate()
-            .filter(|(i, _)| pick(*i))
-            .map(|(_, (warm, busy))| warm.saturating_sub(*busy))
-            .collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        median(
+            self.warm_us
+                .iter()
+                .zip(&self.busy_us)
+                .enumerate()
+                .filter(|(i, _)| pick(*i))
+                .map(|(_, (warm, busy))| warm.saturating_sub(*busy))
+                .collect(),
+        )
     }
     /// Median over invocations of the time spent waiting for DynamoDB.
     fn busy_median(&self) -> u64 {
-        let mut v = self.busy_us.clone();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        median(self.busy_us.clone())
     }
 }
 

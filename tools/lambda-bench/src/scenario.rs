@@ -694,16 +694,21 @@ impl Scenario {
             // Both from an address the account has never logged in from, as an enumeration
             // attempt comes: a familiar source's failures are counted differently (and only a
             // source that logged in to the account is familiar, so it learns nothing new).
-            // A fresh existing account each time, as the unknown names are fresh: repeating one
-            // account would grow its three failure logs by one entry per call up to the
-            // bench's raised limits (hundreds, where production caps them at 5, 10 and 100),
-            // and the row would time the harness's logs rather than the answer.
             Kind::LoginRefusedAlternating if i % 2 == 1 => with_body(
                 from_stranger(load_event("login")?, i),
                 json!({"username": format!("ghost_a{}_{i}", prep.run_id), "password": "not the right password"}),
             ),
+            // A fresh existing account each time, as the unknown names are fresh: repeating one
+            // account would grow its three failure logs by one entry per call up to the
+            // bench's raised limits (hundreds, where production caps them at 5, 10 and 100),
+            // and the row would time the harness's logs rather than the answer.
             Kind::LoginWrongPassword | Kind::LoginRefusedAlternating => {
-                let (name, _, _) = prep.fresh_user("wp", i).await?;
+                let prefix = if self.kind == Kind::LoginWrongPassword {
+                    "wp"
+                } else {
+                    "wa"
+                };
+                let (name, _, _) = prep.fresh_user(prefix, i).await?;
                 with_body(
                     from_stranger(load_event("login")?, i),
                     json!({"username": name, "password": "not the right password"}),
