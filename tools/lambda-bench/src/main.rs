@@ -27,6 +27,11 @@ struct Figures {
     zipped: u64,
     init_us: u64,
     warm_us: Vec<u64>,
+    /// The warm latencies of the row's yardstick (`floor`; `floor-bearer` for `protected`),
+    /// invoked in alternation with the row's own: its warm ratio and targets compare with
+    /// these, measured over the same seconds.
+    base: String,
+    base_warm_us: Vec<u64>,
     peak_rss_kib: u64,
     /// DynamoDB requests per invocation.
     round_trips: Vec<u64>,
@@ -53,6 +58,10 @@ impl Figures {
     }
     fn median(&self) -> u64 {
         self.pct(0.5)
+    }
+    /// Median warm latency of the yardstick answering in alternation with this row.
+    fn base_median(&self) -> u64 {
+        median(self.base_warm_us.clone())
     }
     fn rt_max(&self) -> u64 {
         self.round_trips.iter().copied().max().unwrap_or(0)
@@ -160,107 +169,156 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn measure(
-    s: &mut Scenario,
-    prep: &Prep,
-    args: &Args,
-    proxy_addr: &str,
-) -> Result<Figures, String> {
-    let path = args.bin_dir.join(s.name);
-    let (size, zipped) = sizes(&path)
-        .map_err(|e| format!("{}: {e} (run `cargo build --release`)", path.display()))?;
-    let env = |api: &RuntimeApi| {
-        let mut env = prep.lambda_env(s, &api.addr.to_string(), proxy_addr);
-        env.extend(args.extra_env.iter().cloned());
-        env
-    };
-    // The init figure is the median of several cold starts; the last one serves the warm run.
-    let mut inits = Vec::with_capacity(args.cold_starts);
-    for _ in 1..args.cold_starts {
-        let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
-        let (mut child, init_us) = cold_start(s.name, &path, env(&api), &mut api).await?;
-        let _ = child.kill().await;
-        inits.push(init_us);
+/// A row's init figures: the median of its cold starts with the keys from a file, the median
+/// with the keys read as deployed (0 for a variant row), and the most AWS requests one of the
+/// latter made.
+#[derive(Clone, Copy, Default)]
+struct Inits {
+    init_us: u64,
+    deployed_init_us: u64,
+    init_calls: u64,
+}
+
+/// Every row's cold starts, interleaved: round after round, one start of each row (and one
+/// with the keys read as deployed). This machine's speed drifts by a third within a run;
+/// measuring one row's starts after another's would read that drift as a difference between
+/// them (the floor's own binary, measured twice, was 1.8x apart that way).
+async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<Inits>, String> {
+    let proxy_addr = prep.proxy_addr.clone();
+    let mut file = vec![Vec::with_capacity(args.cold_starts); rows.len()];
+    let mut deployed = vec![Vec::with_capacity(args.cold_starts); rows.len()];
+    let mut calls = vec![0; rows.len()];
+    for _ in 0..args.cold_starts {
+        for (k, s) in rows.iter().enumerate() {
+            let path = args.bin_dir.join(s.name);
+            let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
+            let mut env = prep.lambda_env(s, &api.addr.to_string(), &proxy_addr);
+            env.extend(args.extra_env.iter().cloned());
+            let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
+            let _ = child.kill().await;
+            file[k].push(init_us);
+            if s.label != s.name {
+                continue;
+            }
+            let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
+            let env = prep.deployed_env(s, &api.addr.to_string(), &proxy_addr);
+            prep.counters.take();
+            let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
+            calls[k] = calls[k].max(prep.counters.take().requests);
+            let _ = child.kill().await;
+            deployed[k].push(init_us);
+        }
     }
-    let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
-    let (mut child, init_us) = cold_start(s.name, &path, env(&api), &mut api).await?;
-    inits.push(init_us);
-    let init_us = median(inits);
-    let pid = child.id().unwrap_or(0);
-    prep.counters.take();
-    let mut warm_us = Vec::with_capacity(args.invocations);
-    let mut round_trips = Vec::with_capacity(args.invocations);
-    let mut waves = Vec::with_capacity(args.invocations);
-    let mut busy_us = Vec::with_capacity(args.invocations);
-    for i in 0..args.invocations {
-        let event = s.event(prep, i).await?;
-        prep.counters.take();
-        let done = api
-            .invoke(format!("{}-{i}", s.name), event, Duration::from_secs(30))
+    Ok(file
+        .into_iter()
+        .zip(deployed)
+        .zip(calls)
+        .map(|((file, deployed), init_calls)| Inits {
+            init_us: median(file),
+            deployed_init_us: median(deployed),
+            init_calls,
+        })
+        .collect())
+}
+
+/// A running function, between invocations.
+struct Live {
+    scenario: Scenario,
+    api: RuntimeApi,
+    child: tokio::process::Child,
+}
+
+impl Live {
+    /// Starts the row's binary with the keys from a file, and waits for its init.
+    async fn start(scenario: Scenario, prep: &Prep, args: &Args) -> Result<Self, String> {
+        let path = args.bin_dir.join(scenario.name);
+        let mut api = RuntimeApi::start(scenario.name)
             .await
-            .map_err(|e| format!("{}: {e}", s.name))?;
+            .map_err(|e| e.to_string())?;
+        let mut env = prep.lambda_env(&scenario, &api.addr.to_string(), &prep.proxy_addr);
+        env.extend(args.extra_env.iter().cloned());
+        let (child, _) = cold_start(scenario.name, &path, env, &mut api).await?;
+        Ok(Self {
+            scenario,
+            api,
+            child,
+        })
+    }
+
+    /// Invocation `i`: its event is made outside the timing, its answer checked; the time from
+    /// handing the event out to the answer, and the DynamoDB traffic it made.
+    async fn invoke(&mut self, prep: &Prep, i: usize) -> Result<(u64, proxy::Seen), String> {
+        let name = self.scenario.label;
+        let event = self.scenario.event(prep, i).await?;
+        prep.counters.take();
+        let done = self
+            .api
+            .invoke(format!("{name}-{i}"), event, Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
         let seen = prep.counters.take();
         let body = match done.outcome {
             Outcome::Response(b) => b,
             Outcome::Error(b) => {
                 return Err(format!(
-                    "{}: invocation error: {}",
-                    s.name,
+                    "{name}: invocation error: {}",
                     String::from_utf8_lossy(&b)
                 ));
             }
         };
-        s.check_response(&body)?;
-        warm_us.push(done.answered.duration_since(done.handed_out).as_micros() as u64);
+        self.scenario.check_response(&body)?;
+        let warm = done.answered.duration_since(done.handed_out).as_micros() as u64;
+        Ok((warm, seen))
+    }
+}
+
+/// A row's warm run: each of its invocations follows one of `base`'s (the yardstick, kept
+/// running through the whole bench), so that both are measured over the same seconds.
+async fn measure(
+    s: Scenario,
+    base: &mut Live,
+    inits: Inits,
+    prep: &Prep,
+    args: &Args,
+) -> Result<Figures, String> {
+    let path = args.bin_dir.join(s.name);
+    let (size, zipped) = sizes(&path)
+        .map_err(|e| format!("{}: {e} (run `cargo build --release`)", path.display()))?;
+    let mut live = Live::start(s, prep, args).await?;
+    let mut warm_us = Vec::with_capacity(args.invocations);
+    let mut base_warm_us = Vec::with_capacity(args.invocations);
+    let mut round_trips = Vec::with_capacity(args.invocations);
+    let mut waves = Vec::with_capacity(args.invocations);
+    let mut busy_us = Vec::with_capacity(args.invocations);
+    for i in 0..args.invocations {
+        let (base_us, _) = base.invoke(prep, base_warm_us.len()).await?;
+        base_warm_us.push(base_us);
+        let (warm, seen) = live.invoke(prep, i).await?;
+        warm_us.push(warm);
         round_trips.push(seen.requests);
         waves.push(seen.waves);
         busy_us.push(seen.busy_micros);
     }
-    let peak = peak_rss_kib(pid);
-    let _ = child.kill().await;
-    let variant = s.label != s.name;
-    let (deployed_init_us, init_calls) = if variant {
-        (0, 0)
-    } else {
-        deployed_init(s, prep, args, proxy_addr).await?
-    };
+    let peak = peak_rss_kib(live.child.id().unwrap_or(0));
+    let _ = live.child.kill().await;
+    let s = &live.scenario;
     Ok(Figures {
         name: s.label.to_owned(),
         size,
         zipped,
-        init_us,
+        init_us: inits.init_us,
         warm_us,
+        base: base.scenario.label.to_owned(),
+        base_warm_us,
         peak_rss_kib: peak,
         round_trips,
         waves,
         busy_us,
         sdk: s.uses_sdk(),
-        variant,
-        deployed_init_us,
-        init_calls,
+        variant: s.label != s.name,
+        deployed_init_us: inits.deployed_init_us,
+        init_calls: inits.init_calls,
     })
-}
-
-/// More cold starts with the keys read as deployed: the median init time, and the AWS
-/// requests each made (the key fetch, for a signing function; the most any start made).
-async fn deployed_init(
-    s: &Scenario,
-    prep: &Prep,
-    args: &Args,
-    proxy_addr: &str,
-) -> Result<(u64, u64), String> {
-    let (mut inits, mut calls) = (Vec::with_capacity(args.cold_starts), 0);
-    for _ in 0..args.cold_starts {
-        let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
-        let env = prep.deployed_env(s, &api.addr.to_string(), proxy_addr);
-        prep.counters.take();
-        let path = args.bin_dir.join(s.name);
-        let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
-        calls = calls.max(prep.counters.take().requests);
-        let _ = child.kill().await;
-        inits.push(init_us);
-    }
-    Ok((median(inits), calls))
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -323,7 +381,11 @@ fn print_table(all: &[Figures], floor: &Figures) {
             f.size / 1024,
             f.zipped / 1024,
             format!("{} ({})", ms(f.init_us), ratio(f.init_us, floor.init_us)),
-            format!("{} ({})", ms(f.median()), ratio(f.median(), floor.median())),
+            format!(
+                "{} ({})",
+                ms(f.median()),
+                ratio(f.median(), f.base_median())
+            ),
             ms(f.pct(0.0)),
             ms(f.pct(0.99)),
             format!(
@@ -335,6 +397,10 @@ fn print_table(all: &[Figures], floor: &Figures) {
             f.waves_max(),
         );
     }
+    println!(
+        "(init: medians of cold starts taken round-robin over the rows; warm ratios: to the \
+         floor invoked in alternation with each row, for protected floor-bearer)"
+    );
 }
 
 fn print_deployed_init(all: &[Figures], floor: &Figures) {
@@ -382,20 +448,17 @@ fn checks(
                 a as f64 <= most * b as f64,
             ));
         }
-        // The floor answering the same request (protected's carries a bearer token).
-        let base = match name {
-            "protected" => find("floor-bearer").unwrap_or(floor),
-            _ => floor,
-        };
+        // Against the yardstick invoked in alternation with it: the floor, answering the same
+        // request for `protected` (`floor-bearer`: its request carries a bearer token).
         out.push((
             format!(
                 "{name} warm median {} ms <= {} {} ms + one verification {} ms",
                 ms(p.median()),
-                base.name,
-                ms(base.median()),
+                p.base,
+                ms(p.base_median()),
                 ms(verify_us)
             ),
-            p.median() <= base.median() + verify_us,
+            p.median() <= p.base_median() + verify_us,
         ));
         out.push((
             format!("{name} AWS calls at init as deployed {} == 0", p.init_calls),
@@ -572,20 +635,53 @@ async fn run() -> Result<bool, String> {
         return Ok(true);
     }
     let prep = Prep::new().await?;
-    let (proxy_addr, _) = (prep.proxy_addr.clone(), ());
     let argon2_us = prep.argon2_hash_us().await?;
+    let rows: Vec<Scenario> = scenario::all()
+        .into_iter()
+        .filter(|s| {
+            Scenario::is_reference(s.name)
+                || args
+                    .only
+                    .as_ref()
+                    .is_none_or(|o| o.iter().any(|n| n == s.name))
+        })
+        .collect();
+    eprintln!(
+        "cold starts: {} rounds, one start of each of {} rows per round",
+        args.cold_starts,
+        rows.len()
+    );
+    let inits = all_inits(&rows, &prep, &args).await?;
+    // The yardsticks of the warm runs, running through the whole bench.
+    let yardstick = |label: &str| {
+        scenario::all()
+            .into_iter()
+            .find(|s| s.label == label)
+            .ok_or(format!("no {label} scenario"))
+    };
+    let mut floor_base = Live::start(yardstick("floor")?, &prep, &args).await?;
+    let mut bearer_base = Live::start(yardstick("floor-bearer")?, &prep, &args).await?;
     let mut figures = Vec::new();
-    for mut s in scenario::all() {
-        if !Scenario::is_reference(s.name)
-            && args
-                .only
-                .as_ref()
-                .is_some_and(|o| !o.iter().any(|n| n == s.name))
-        {
-            continue;
-        }
-        eprintln!("measuring {} ({} invocations)", s.label, args.invocations);
-        figures.push(measure(&mut s, &prep, &args, &proxy_addr).await?);
+    for (s, inits) in rows.into_iter().zip(inits) {
+        eprintln!(
+            "measuring {} ({} invocations, each after one of {})",
+            s.label,
+            args.invocations,
+            if s.label == "protected" {
+                "floor-bearer"
+            } else {
+                "floor"
+            }
+        );
+        let base = match s.label {
+            "protected" => &mut bearer_base,
+            _ => &mut floor_base,
+        };
+        figures.push(measure(s, base, inits, &prep, &args).await?);
+    }
+    for base in [floor_base, bearer_base] {
+        let mut child = base.child;
+        let _ = child.kill().await;
     }
     let floor = figures
         .iter()
