@@ -44,7 +44,7 @@ struct Figures {
     /// Another scenario of a binary measured in its own row (its init and size are that row's).
     variant: bool,
     /// Init with the keys read as deployed (`Prep::deployed_env`), and the AWS requests made
-    /// during it (none for a row that is a variant).
+    /// during it (a variant row's are its binary's, and it is left out of that table).
     deployed_init_us: u64,
     init_calls: u64,
 }
@@ -102,7 +102,8 @@ struct Args {
     /// Only time argon2id hashing at the configured parameters (`--argon2`).
     argon2_only: bool,
     /// Cold starts per init figure, whose median is reported (`--cold-starts`): one start of a
-    /// few milliseconds is at the mercy of whatever else the machine is doing.
+    /// few milliseconds is at the mercy of whatever else the machine is doing. With 11, the
+    /// floor's own binary still read 0.83x the floor in one run; 31 take about half a minute.
     cold_starts: usize,
 }
 
@@ -115,7 +116,7 @@ fn parse_args() -> Result<Args, String> {
         sizes: None,
         extra_env: Vec::new(),
         argon2_only: false,
-        cold_starts: 11,
+        cold_starts: 31,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -170,7 +171,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// A row's init figures: the median of its cold starts with the keys from a file, the median
-/// with the keys read as deployed (0 for a variant row), and the most AWS requests one of the
+/// with the keys read as deployed, and the most AWS requests one of the
 /// latter made.
 #[derive(Clone, Copy, Default)]
 struct Inits {
@@ -179,17 +180,29 @@ struct Inits {
     init_calls: u64,
 }
 
-/// Every row's cold starts, interleaved: round after round, one start of each row (and one
-/// with the keys read as deployed). This machine's speed drifts by a third within a run;
-/// measuring one row's starts after another's would read that drift as a difference between
-/// them (the floor's own binary, measured twice, was 1.8x apart that way).
+/// Every binary's cold starts, interleaved: round after round, one start of each (and one
+/// with the keys read as deployed), each round beginning one binary further on. This machine's
+/// speed drifts by a third within a run; measuring one binary's starts after another's would
+/// read that drift as a difference between them (the floor's own binary, measured twice that
+/// way, once read 1.83x the floor). A start also runs faster right after one of the same
+/// binary, so each binary is started once per round, and a row that runs another row's binary
+/// (`floor-bearer`, the `login-*` rows) shows that binary's figures.
 async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<Inits>, String> {
     let proxy_addr = prep.proxy_addr.clone();
-    let mut file = vec![Vec::with_capacity(args.cold_starts); rows.len()];
-    let mut deployed = vec![Vec::with_capacity(args.cold_starts); rows.len()];
-    let mut calls = vec![0; rows.len()];
-    for _ in 0..args.cold_starts {
-        for (k, s) in rows.iter().enumerate() {
+    // The first row of each binary stands for it.
+    let mut binaries: Vec<&Scenario> = Vec::new();
+    for s in rows {
+        if !binaries.iter().any(|b| b.name == s.name) {
+            binaries.push(s);
+        }
+    }
+    let n = binaries.len();
+    let mut file = vec![Vec::with_capacity(args.cold_starts); n];
+    let mut deployed = vec![Vec::with_capacity(args.cold_starts); n];
+    let mut calls = vec![0; n];
+    for round in 0..args.cold_starts {
+        for k in (0..n).map(|k| (k + round) % n) {
+            let s = binaries[k];
             let path = args.bin_dir.join(s.name);
             let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
             let mut env = prep.lambda_env(s, &api.addr.to_string(), &proxy_addr);
@@ -197,9 +210,6 @@ async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<In
             let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
             let _ = child.kill().await;
             file[k].push(init_us);
-            if s.label != s.name {
-                continue;
-            }
             let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
             let env = prep.deployed_env(s, &api.addr.to_string(), &proxy_addr);
             prep.counters.take();
@@ -209,7 +219,7 @@ async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<In
             deployed[k].push(init_us);
         }
     }
-    Ok(file
+    let per_binary: Vec<Inits> = file
         .into_iter()
         .zip(deployed)
         .zip(calls)
@@ -218,7 +228,16 @@ async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<In
             deployed_init_us: median(deployed),
             init_calls,
         })
-        .collect())
+        .collect();
+    rows.iter()
+        .map(|s| {
+            binaries
+                .iter()
+                .position(|b| b.name == s.name)
+                .map(|k| per_binary[k])
+                .ok_or(format!("{}: no init figures", s.label))
+        })
+        .collect()
 }
 
 /// A running function, between invocations.
@@ -398,8 +417,8 @@ fn print_table(all: &[Figures], floor: &Figures) {
         );
     }
     println!(
-        "(init: medians of cold starts taken round-robin over the rows; warm ratios: to the \
-         floor invoked in alternation with each row, for protected floor-bearer)"
+        "(init: medians of cold starts taken round-robin over the binaries, a row that runs \
+         another's binary shows that binary's; warm ratios: to the floor invoked in alternation with each row, for protected floor-bearer)"
     );
 }
 
@@ -647,9 +666,8 @@ async fn run() -> Result<bool, String> {
         })
         .collect();
     eprintln!(
-        "cold starts: {} rounds, one start of each of {} rows per round",
-        args.cold_starts,
-        rows.len()
+        "cold starts: {} rounds, each binary started once per round",
+        args.cold_starts
     );
     let inits = all_inits(&rows, &prep, &args).await?;
     // The yardsticks of the warm runs, running through the whole bench.
