@@ -41,7 +41,8 @@ struct Figures {
     busy_us: Vec<u64>,
     /// Links an AWS SDK (DynamoDB or Secrets Manager).
     sdk: bool,
-    /// Another scenario of a binary measured in its own row (its init and size are that row's).
+    /// Another scenario of a binary measured in its own row (its init and size are that
+    /// binary's).
     variant: bool,
     /// Init with the keys read as deployed (`Prep::deployed_env`), and the AWS requests made
     /// during it (a variant row's are its binary's, and it is left out of that table).
@@ -191,8 +192,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// A row's init figures: the median of its cold starts with the keys from a file, the median
-/// with the keys read as deployed, and the most AWS requests one of the
-/// latter made.
+/// with the keys read as deployed, and the most AWS requests one of the latter made.
 #[derive(Clone, Copy, Default)]
 struct Inits {
     init_us: u64,
@@ -200,8 +200,8 @@ struct Inits {
     init_calls: u64,
 }
 
-/// Every binary's cold starts, interleaved: round after round, one start of each (and one
-/// with the keys read as deployed), each round beginning one binary further on. This machine's
+/// Every binary's cold starts, interleaved: round after round, one start of each, then one of
+/// each with the keys read as deployed, each round beginning one binary further on. This machine's
 /// speed drifts by a third within a run; measuring one binary's starts after another's would
 /// read that drift as a difference between them (the floor's own binary, measured twice that
 /// way, once read 1.83x the floor). A start also runs faster right after one of the same
@@ -221,7 +221,8 @@ async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<In
     let mut deployed = vec![Vec::with_capacity(args.cold_starts); n];
     let mut calls = vec![0; n];
     for round in 0..args.cold_starts {
-        for k in (0..n).map(|k| (k + round) % n) {
+        let order = || (0..n).map(move |k| (k + round) % n);
+        for k in order() {
             let s = binaries[k];
             let path = args.bin_dir.join(s.name);
             let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
@@ -230,6 +231,10 @@ async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<In
             let (mut child, init_us) = cold_start(s.name, &path, env, &mut api).await?;
             let _ = child.kill().await;
             file[k].push(init_us);
+        }
+        for k in order() {
+            let s = binaries[k];
+            let path = args.bin_dir.join(s.name);
             let mut api = RuntimeApi::start(s.name).await.map_err(|e| e.to_string())?;
             let env = prep.deployed_env(s, &api.addr.to_string(), &proxy_addr);
             prep.counters.take();
