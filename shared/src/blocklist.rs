@@ -2,16 +2,37 @@
 
 include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
 
-/// How many passwords the compiled set holds (the list's entries that the length rule does not
+/// How many passwords the compiled list holds (the list's entries that the length rule does not
 /// already refuse).
 pub fn len() -> usize {
-    COMMON_PASSWORDS.len()
+    COMMON_PASSWORD_ENDS.len()
 }
 
-/// True when `password`, lower-cased, is on the common-password list. One perfect-hash lookup:
-/// the cost does not grow with the list.
+/// The `i`th entry of the sorted list.
+fn entry(i: usize) -> &'static str {
+    let start = match i {
+        0 => 0,
+        _ => COMMON_PASSWORD_ENDS[i - 1] as usize,
+    };
+    COMMON_PASSWORDS
+        .get(start..COMMON_PASSWORD_ENDS[i] as usize)
+        .unwrap_or_default()
+}
+
+/// True when `password`, lower-cased, is on the common-password list: a binary search of the
+/// sorted list (14 comparisons for its 11,000 entries).
 pub fn is_common(password: &str) -> bool {
-    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
+    let lower = password.to_lowercase();
+    let (mut low, mut high) = (0, len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match entry(mid).cmp(lower.as_str()) {
+            std::cmp::Ordering::Less => low = mid + 1,
+            std::cmp::Ordering::Greater => high = mid,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
 /// Why `password` is refused, if it is: too common, or built on the username or the service
@@ -54,7 +75,11 @@ mod tests {
                 Credentials::parse(body.as_object().unwrap(), Purpose::Register(&policy)).is_err();
             assert!(refused, "#{rank} {password:?} was accepted");
         }
-        assert!(len() > 11_000, "the compiled set holds the long entries");
+        assert!(len() > 11_000, "the compiled list holds the long entries");
+        assert!(
+            (1..len()).all(|i| entry(i - 1) < entry(i)),
+            "the compiled list is sorted, as the search needs"
+        );
     }
 
     #[test]
