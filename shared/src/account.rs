@@ -111,7 +111,7 @@ impl Deps {
     #[cfg(feature = "dynamo")]
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
-        let store = crate::store::dynamo::DynamoStore::connect(settings.tables.clone()).await;
+        let store = crate::store::dynamo::DynamoStore::connect(settings.tables.clone())?;
         let keys = Arc::new(crate::keys::load_public(&Vars::env()).await?);
         Self::build(settings, store, keys, crate::system_clock())
     }

@@ -1,14 +1,29 @@
-//! AWS SDK configuration shared by the DynamoDB store and the Secrets Manager key loader.
+//! AWS SDK configuration shared by the DynamoDB store and the Secrets Manager key loader, read
+//! from the variables Lambda sets.
+//!
+//! A function runs with everything the SDK needs in its environment: `AWS_REGION` and the
+//! execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`. So the
+//! configuration is built from those variables through the SDK's own `SdkConfig` builder, and
+//! `aws-config`'s loader is not linked into the functions. That loader would find the same
+//! values (its chains try the environment first), but it brings the profile-file parser, an STS
+//! client and the SSO, web-identity, container and instance-metadata providers: 0.6 MB of
+//! every function's binary that is never used in Lambda, a tenth of an SDK function's cold start
+//! (`docs/performance.md`). The variables of `aws-config` that can matter to a function are read
+//! here too ([`sdk_config`]); see `docs/configuration.md`.
 
 use std::time::Duration;
 
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use aws_types::sdk_config::{
+    RetryConfig, SharedCredentialsProvider, SharedHttpClient, TimeoutConfig,
+};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
-use crate::config::Vars;
+use crate::config::{ConfigError, Vars};
 
 /// The roots of the Amazon Trust Services chain that every AWS endpoint presents (Amazon Root
 /// CA 1 to 4, and the Starfield Services G2 root that cross-signs them), as shipped by Debian's
@@ -30,132 +45,248 @@ pub fn sdk_settings() -> (RetryConfig, TimeoutConfig) {
     (retry, timeout)
 }
 
-/// An HTTPS client that trusts the Amazon Trust Services roots only.
-///
-/// The SDK's default client loads the platform trust store when it is built: on a Lambda-like
-/// file system that is over a hundred certificate files read and parsed in every cold start,
-/// measured at ~2.5 ms of a ~5 ms init (`make bench`). Trusting exactly the roots AWS endpoints
-/// chain to costs microseconds and narrows what is trusted. Set `AWS_USE_NATIVE_ROOTS=true` to
-/// go back to the platform store (for an HTTPS test endpoint with its own CA, say).
-fn trust_amazon_roots_only(loader: ConfigLoader) -> ConfigLoader {
-    if std::env::var("AWS_USE_NATIVE_ROOTS").is_ok_and(|v| v == "true") {
-        return loader;
-    }
+/// The Amazon Trust Services roots as a trust store.
+fn amazon_roots() -> TrustStore {
     let mut store = TrustStore::empty();
     for pem in AMAZON_TRUST_SERVICES.split_inclusive("-----END CERTIFICATE-----\n") {
         if pem.contains("BEGIN CERTIFICATE") {
             store.add_pem_certificate(pem.as_bytes());
         }
     }
-    let Ok(context) = TlsContext::builder().with_trust_store(store).build() else {
-        // Cannot happen with the bundled PEMs (a test proves they load); the default client
-        // still verifies certificates, so falling back is safe.
-        return loader;
-    };
-    loader.http_client(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(context)
-            .build_https(),
-    )
+    store
 }
 
-/// The region, when the environment holds what Lambda always sets: `AWS_REGION` and the
-/// execution role's `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with `AWS_SESSION_TOKEN`).
+/// The HTTPS client: rustls on aws-lc, trusting the Amazon Trust Services roots only.
 ///
-/// The SDK's default chains try those variables first (`Environment` heads both the credentials
-/// and the region chain in `aws-config`), so with all three set they resolve to exactly them.
-/// Building the rest of the chains anyway (a profile-file provider, SSO, web identity with an STS
-/// client of its own, the container and instance-metadata providers) is ~0.6 ms of every cold
-/// start that is never used (`docs/performance.md`). Without all three, or with `AWS_PROFILE`
-/// set, the full default chains are built as before.
-fn lambda_environment(vars: &Vars) -> Option<String> {
-    if vars.get("AWS_PROFILE").is_some()
-        || vars.get("AWS_ACCESS_KEY_ID").is_none()
-        || vars.get("AWS_SECRET_ACCESS_KEY").is_none()
-    {
-        return None;
+/// The SDK's default client loads the platform trust store when it is built: on a Lambda-like
+/// file system that is over a hundred certificate files read and parsed in every cold start,
+/// measured at ~2.5 ms of a ~5 ms init (`make bench`). Trusting exactly the roots AWS endpoints
+/// chain to costs microseconds and narrows what is trusted. `AWS_USE_NATIVE_ROOTS=true` goes
+/// back to the platform store (for an HTTPS test endpoint with its own CA, say).
+fn https_client(vars: &Vars) -> Result<SharedHttpClient, ConfigError> {
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    if vars.parsed("AWS_USE_NATIVE_ROOTS", false)? {
+        return Ok(builder.build_https());
     }
-    vars.get("AWS_REGION")
+    let context = TlsContext::builder()
+        .with_trust_store(amazon_roots())
+        .build()
+        .map_err(|e| ConfigError::Invalid {
+            name: "AWS_USE_NATIVE_ROOTS",
+            reason: format!("the bundled trust roots do not load: {e}"),
+        })?;
+    Ok(builder.tls_context(context).build_https())
 }
 
-/// The region and credential providers: those of the environment Lambda sets when it holds
-/// them ([`lambda_environment`]), else the SDK's default chains.
-fn lambda_credentials(loader: ConfigLoader) -> ConfigLoader {
-    match lambda_environment(&Vars::env()) {
-        Some(region) => loader
-            .region(Region::new(region))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new()),
-        None => loader,
+/// The execution role's credentials, as Lambda puts them in the environment (they do not change
+/// for the life of an execution environment). `AWS_ACCOUNT_ID`, when set, lets DynamoDB use its
+/// account-based endpoints, as with `aws-config`.
+fn credentials(vars: &Vars) -> Result<Credentials, ConfigError> {
+    let mut builder = Credentials::builder()
+        .access_key_id(vars.required("AWS_ACCESS_KEY_ID")?)
+        .secret_access_key(vars.required("AWS_SECRET_ACCESS_KEY")?)
+        .provider_name("Environment");
+    builder.set_session_token(vars.get("AWS_SESSION_TOKEN"));
+    builder.set_account_id(vars.get("AWS_ACCOUNT_ID").map(Into::into));
+    Ok(builder.build())
+}
+
+/// Endpoint URLs from the environment, as `aws-config` reads them: `AWS_ENDPOINT_URL_<SERVICE>`
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`), else `AWS_ENDPOINT_URL`;
+/// neither with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`. Local runs point the SDK at the
+/// local server this way; deployed functions set none.
+#[derive(Debug)]
+struct EndpointUrls {
+    vars: Vars,
+}
+
+impl LoadServiceConfig for EndpointUrls {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() != "AWS_ENDPOINT_URL"
+            || self
+                .vars
+                .parsed("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", false)
+                .unwrap_or(false)
+        {
+            return None;
+        }
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        self.vars
+            .get(&format!("AWS_ENDPOINT_URL_{service}"))
+            .or_else(|| self.vars.get("AWS_ENDPOINT_URL"))
     }
 }
 
-/// Loads the SDK configuration from the environment (region, credentials and, for local runs,
-/// `AWS_ENDPOINT_URL_DYNAMODB`). Does no network I/O: credentials resolve lazily.
-pub async fn load_sdk_config() -> SdkConfig {
+/// The SDK configuration of these variables: region (`AWS_REGION`, else `AWS_DEFAULT_REGION`),
+/// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), endpoint URLs
+/// ([`EndpointUrls`]), `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`, the HTTPS
+/// client and [`sdk_settings`]. A missing region or credentials stop the function at start,
+/// rather than failing every request. Does no I/O.
+pub fn sdk_config_from(vars: &Vars) -> Result<SdkConfig, ConfigError> {
+    let region = vars
+        .get("AWS_REGION")
+        .or_else(|| vars.get("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing("AWS_REGION"))?;
     let (retry, timeout) = sdk_settings();
-    let loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials(vars)?))
+        .http_client(https_client(vars)?)
         .retry_config(retry)
-        .timeout_config(timeout);
-    trust_amazon_roots_only(lambda_credentials(loader))
-        .load()
-        .await
+        .timeout_config(timeout)
+        .service_config(EndpointUrls { vars: vars.clone() });
+    builder.set_use_fips(vars.parsed("AWS_USE_FIPS_ENDPOINT", false)?.then_some(true));
+    builder.set_use_dual_stack(
+        vars.parsed("AWS_USE_DUALSTACK_ENDPOINT", false)?
+            .then_some(true),
+    );
+    Ok(builder.build())
+}
+
+/// [`sdk_config_from`] the process environment.
+pub fn sdk_config() -> Result<SdkConfig, ConfigError> {
+    sdk_config_from(&Vars::env())
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    use aws_credential_types::provider::ProvideCredentials;
+
+    /// What Lambda sets, and the local server's endpoint as `make test` sets it.
+    const LAMBDA: [(&str, &str); 5] = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+    ];
 
     fn vars(set: &[(&str, &str)]) -> Vars {
         Vars::from_pairs(set.iter().copied())
     }
 
-    #[test]
-    fn lambdas_environment_skips_the_default_chains() {
-        let lambda = [
-            ("AWS_REGION", "eu-west-1"),
-            ("AWS_ACCESS_KEY_ID", "ASIA"),
-            ("AWS_SECRET_ACCESS_KEY", "s"),
-            ("AWS_SESSION_TOKEN", "t"),
-        ];
+    fn with(extra: &[(&'static str, &'static str)]) -> Vars {
+        let mut v = vars(&LAMBDA);
+        for (k, value) in extra {
+            v.set(k, value);
+        }
+        v
+    }
+
+    fn endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        sdk.service_config().unwrap().load_config(key)
+    }
+
+    #[tokio::test]
+    async fn the_configuration_is_lambdas_region_credentials_and_endpoints() {
+        let sdk = sdk_config_from(&vars(&LAMBDA)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let creds = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(creds.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(creds.secret_access_key(), "secret");
+        assert_eq!(creds.session_token(), Some("token"));
         assert_eq!(
-            lambda_environment(&vars(&lambda)).as_deref(),
-            Some("eu-west-1")
+            endpoint(&sdk, "DynamoDB").as_deref(),
+            Some("http://127.0.0.1:8000")
         );
+        assert_eq!(endpoint(&sdk, "Secrets Manager"), None);
+        assert_eq!(sdk.use_fips(), None);
+        assert_eq!(sdk.use_dual_stack(), None);
+        assert!(sdk.http_client().is_some());
+        let (retry, timeout) = sdk_settings();
+        assert_eq!(sdk.retry_config(), Some(&retry));
+        assert_eq!(sdk.timeout_config(), Some(&timeout));
+        // The clients accept it as it is.
+        let _ = aws_sdk_dynamodb::Client::new(&sdk);
     }
 
     #[test]
-    fn anything_short_of_lambdas_environment_builds_the_default_chains() {
-        let full = [
-            ("AWS_REGION", "eu-west-1"),
-            ("AWS_ACCESS_KEY_ID", "ASIA"),
-            ("AWS_SECRET_ACCESS_KEY", "s"),
-        ];
+    fn without_a_region_or_credentials_the_function_does_not_start() {
         for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            let without: Vec<_> = full
+            let without: Vec<_> = LAMBDA
                 .iter()
                 .copied()
                 .filter(|(k, _)| *k != missing)
                 .collect();
-            assert_eq!(
-                lambda_environment(&vars(&without)),
-                None,
-                "without {missing}"
+            let err = sdk_config_from(&vars(&without)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Missing(name) if name == missing),
+                "without {missing}: {err}"
             );
-            let empty: Vec<_> = full
-                .iter()
-                .map(|&(k, v)| if k == missing { (k, "") } else { (k, v) })
-                .collect();
-            assert_eq!(lambda_environment(&vars(&empty)), None, "{missing} empty");
         }
-        let profile: Vec<_> = full
+        // The region may also come from AWS_DEFAULT_REGION, and the session token is optional.
+        let local: Vec<_> = LAMBDA
             .iter()
             .copied()
-            .chain([("AWS_PROFILE", "dev")])
+            .filter(|(k, _)| !matches!(*k, "AWS_REGION" | "AWS_SESSION_TOKEN"))
+            .chain([("AWS_DEFAULT_REGION", "us-east-2")])
             .collect();
-        assert_eq!(lambda_environment(&vars(&profile)), None);
+        let sdk = sdk_config_from(&vars(&local)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-2"));
+    }
+
+    #[test]
+    fn endpoint_urls_follow_aws_configs_precedence() {
+        let global = [("AWS_ENDPOINT_URL", "http://global:1")];
+        let sdk = sdk_config_from(&with(&global)).unwrap();
+        assert_eq!(
+            endpoint(&sdk, "DynamoDB").as_deref(),
+            Some("http://127.0.0.1:8000"),
+            "the service's own variable wins"
+        );
+        assert_eq!(
+            endpoint(&sdk, "Secrets Manager").as_deref(),
+            Some("http://global:1")
+        );
+        let secrets = [("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://secrets:2")];
+        let sdk = sdk_config_from(&with(&secrets)).unwrap();
+        assert_eq!(
+            endpoint(&sdk, "Secrets Manager").as_deref(),
+            Some("http://secrets:2")
+        );
+        let ignored = [
+            ("AWS_ENDPOINT_URL", "http://global:1"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ];
+        let sdk = sdk_config_from(&with(&ignored)).unwrap();
+        assert_eq!(endpoint(&sdk, "DynamoDB"), None);
+        assert_eq!(endpoint(&sdk, "Secrets Manager"), None);
+    }
+
+    #[test]
+    fn fips_and_dual_stack_endpoints_are_taken_from_their_variables() {
+        let sdk = sdk_config_from(&with(&[
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(sdk.use_fips(), Some(true));
+        assert_eq!(sdk.use_dual_stack(), Some(true));
+        let err = sdk_config_from(&with(&[("AWS_USE_FIPS_ENDPOINT", "yes")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "AWS_USE_FIPS_ENDPOINT",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -164,15 +295,9 @@ mod tests {
             AMAZON_TRUST_SERVICES.matches("BEGIN CERTIFICATE").count(),
             5
         );
-        let mut store = TrustStore::empty();
-        for pem in AMAZON_TRUST_SERVICES.split_inclusive("-----END CERTIFICATE-----\n") {
-            if pem.contains("BEGIN CERTIFICATE") {
-                store.add_pem_certificate(pem.as_bytes());
-            }
-        }
         assert!(
             TlsContext::builder()
-                .with_trust_store(store)
+                .with_trust_store(amazon_roots())
                 .build()
                 .is_ok()
         );

@@ -68,11 +68,15 @@ impl Vars {
         value.filter(|v| !v.trim().is_empty())
     }
 
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+    pub(crate) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing(name))
     }
 
-    fn parsed<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    pub(crate) fn parsed<T: FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {

@@ -654,8 +654,7 @@ async fn read_key_text(vars: &Vars) -> Result<String, ConfigError> {
 async fn read_secret(arn: &str) -> Result<String, ConfigError> {
     // The same configuration as the DynamoDB client: Amazon Trust Services roots, explicit
     // retries and timeouts.
-    let sdk = crate::aws::load_sdk_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config()?);
     let output = client
         .get_secret_value()
         .secret_id(arn)

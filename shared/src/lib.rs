@@ -37,7 +37,7 @@ compile_error!("shared's tests need its aws-lc feature: cargo test -p shared --f
 pub mod account;
 pub mod admin;
 pub mod audit;
-#[cfg(any(feature = "dynamo", feature = "secrets"))]
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod blocklist;
 pub mod config;

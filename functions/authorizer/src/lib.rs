@@ -103,7 +103,7 @@ impl Deps {
     /// store, the real clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
-        let store = shared::store::dynamo::DynamoStore::connect(settings.tables.clone()).await;
+        let store = shared::store::dynamo::DynamoStore::connect(settings.tables.clone())?;
         let keys = Arc::new(keys::load_public(&Vars::env()).await?);
         Self::build(settings, store, keys, shared::system_clock())
     }

@@ -13,6 +13,6 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let tables = Tables::from_vars(&Vars::env(), &[Table::Users])?;
     // Built and kept, unused, for as long as the runtime serves.
-    let _store = DynamoStore::connect(tables).await;
+    let _store = DynamoStore::connect(tables)?;
     run(service_fn(floor::handle)).await
 }

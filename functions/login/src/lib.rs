@@ -90,7 +90,7 @@ impl Deps {
     /// clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
-        let store = DynamoStore::connect(settings.tables.clone()).await;
+        let store = DynamoStore::connect(settings.tables.clone())?;
         let keys = Arc::new(keys::load(&Vars::env()).await?);
         Self::build(settings, store, keys, system_clock())
     }

@@ -90,7 +90,7 @@ impl Deps {
 
 #[cfg(feature = "session-check")]
 async fn connect(tables: Tables) -> Result<Arc<dyn SessionStore>, ConfigError> {
-    Ok(shared::store::dynamo::DynamoStore::connect(tables).await)
+    Ok(shared::store::dynamo::DynamoStore::connect(tables)?)
 }
 
 /// Built without DynamoDB (`protected` alone): `SESSION_CHECK=true` belongs to the

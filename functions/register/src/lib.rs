@@ -69,7 +69,7 @@ impl Deps {
     /// What `main` calls: settings from the environment, the DynamoDB store, the real clock.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
-        let store = DynamoStore::connect(settings.tables.clone()).await;
+        let store = DynamoStore::connect(settings.tables.clone())?;
         Self::build(settings, store, system_clock())
     }
 

@@ -13,14 +13,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::config::Tables;
+use crate::config::{ConfigError, Tables};
 
 use crate::store::{
     AccessChange, Admission, BoxError, Claim, CounterStore, CreateUserError, NewUser, Session,
     SessionStore, StoreError, UserRecord, UserStore,
 };
 
-pub use crate::aws::{load_sdk_config, sdk_settings};
+pub use crate::aws::{sdk_config, sdk_settings};
 
 mod counters;
 
@@ -41,10 +41,13 @@ impl DynamoStore {
     }
 
     /// The store a deployed function uses: the SDK configured from the environment (region,
-    /// credentials, `AWS_ENDPOINT_URL_DYNAMODB` for local runs), shared by every view a
-    /// function's `Deps` keeps of it.
-    pub async fn connect(tables: Tables) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self::new(Client::new(&load_sdk_config().await), tables))
+    /// credentials, `AWS_ENDPOINT_URL_DYNAMODB` for local runs; see [`sdk_config`]), shared by
+    /// every view a function's `Deps` keeps of it.
+    pub fn connect(tables: Tables) -> Result<std::sync::Arc<Self>, ConfigError> {
+        Ok(std::sync::Arc::new(Self::new(
+            Client::new(&sdk_config()?),
+            tables,
+        )))
     }
 }
 

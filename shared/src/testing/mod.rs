@@ -276,7 +276,7 @@ pub async fn local_store() -> DynamoStore {
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests through `make test`"
     );
-    let sdk = crate::store::dynamo::load_sdk_config().await;
+    let sdk = crate::aws::sdk_config().unwrap();
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables())
 }
 
@@ -286,7 +286,7 @@ pub async fn unreachable_store() -> DynamoStore {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         socket.local_addr().unwrap().port()
     };
-    let sdk = crate::store::dynamo::load_sdk_config().await;
+    let sdk = crate::aws::sdk_config().unwrap();
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
         .build();
@@ -296,9 +296,9 @@ pub async fn unreachable_store() -> DynamoStore {
 /// A store on the local tables through `endpoint` (a [`faults::FaultProxy`]), with timeouts
 /// short enough that a hanging server fails a test in about a second, not three.
 pub async fn store_at(endpoint: &str) -> DynamoStore {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    let sdk = crate::store::dynamo::load_sdk_config().await;
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let sdk = crate::aws::sdk_config().unwrap();
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
         .retry_config(

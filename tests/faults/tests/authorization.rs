@@ -57,7 +57,7 @@ fn claims(body: &Value) -> shared::token::Claims {
 
 /// Deletes the user item straight on the server (what account deletion will do).
 async fn delete_user(name: &str) {
-    let sdk = shared::store::dynamo::load_sdk_config().await;
+    let sdk = shared::aws::sdk_config().unwrap();
     aws_sdk_dynamodb::Client::new(&sdk)
         .delete_item()
         .table_name(shared::testing::tables().users)
@@ -181,7 +181,7 @@ async fn a_user_stored_before_ids_existed_gets_one_at_login_and_keeps_it() {
     let name = unique("legacy_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
     // Drop the id, as an item written before this change looks.
-    let sdk = shared::store::dynamo::load_sdk_config().await;
+    let sdk = shared::aws::sdk_config().unwrap();
     aws_sdk_dynamodb::Client::new(&sdk)
         .update_item()
         .table_name(shared::testing::tables().users)

@@ -37,7 +37,7 @@ async fn take(limiter: &RateLimiter, limit: u32, subject: &str, now: u64) -> Res
 
 /// The entries of `subject`'s log as stored.
 async fn stored_log(subject: &str, limit: u32) -> Vec<u64> {
-    let sdk = shared::store::dynamo::load_sdk_config().await;
+    let sdk = shared::aws::sdk_config().unwrap();
     let item = aws_sdk_dynamodb::Client::new(&sdk)
         .get_item()
         .table_name(shared::testing::tables().rate_limits)

@@ -58,7 +58,12 @@ async fn run(args: Vec<String>) -> Result<String, String> {
         }
     }
     let tables = Tables::from_vars(&Vars::env(), &[Table::Users]).map_err(|e| e.to_string())?;
-    let store = DynamoStore::connect(tables).await;
+    // The operator's credentials through aws-config's default chains (profiles, SSO, the
+    // environment), not the functions' configuration, which takes only Lambda's variables.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables);
     let user = store
         .find(&key)
         .await

@@ -26,16 +26,33 @@ fn read_stdin_text() -> Result<String, String> {
     Ok(text)
 }
 
-/// The key set in the secret `arn`, read as a function reads it at start.
+/// The key set in the secret `arn`, parsed as a function parses it at start. Read with the
+/// operator's own credentials: `aws-config`'s default chains (profiles, SSO, the environment),
+/// not the functions' configuration, which takes only the variables Lambda sets.
 fn from_secret(arn: &str) -> Result<KeySet, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    let vars = shared::config::Vars::from_pairs([("JWT_KEYS_SECRET_ARN", arn)]);
-    runtime
-        .block_on(keys::load(&vars))
-        .map_err(|e| e.to_string())
+    let text = runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?
+            .secret_string
+            .ok_or_else(|| "the secret has no SecretString".to_owned())
+    })?;
+    KeySet::parse(&text).map_err(|e| e.to_string())
 }
 
 fn read_stdin() -> Result<KeySetDocument, String> {

@@ -232,7 +232,7 @@ const VERIFY_ONLY: &[&str] = &[
 /// Stores the key set `text` as a secret on the local server (moto serves Secrets Manager on
 /// the same port as DynamoDB); its ARN.
 async fn create_key_secret(endpoint: &str, run_id: &str, text: &str) -> Result<String, String> {
-    let sdk = shared::store::dynamo::load_sdk_config().await;
+    let sdk = shared::aws::sdk_config().map_err(|e| e.to_string())?;
     let config = aws_sdk_secretsmanager::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
         .build();
@@ -296,7 +296,7 @@ impl Prep {
             &[Table::Users, Table::RateLimits, Table::Sessions],
         )
         .map_err(|e| e.to_string())?;
-        let store = DynamoStore::connect(tables.clone()).await;
+        let store = DynamoStore::connect(tables.clone()).map_err(|e| e.to_string())?;
 
         let run_id = format!("{}", shared::unix_now() % 1_000_000_000);
         let dir = std::env::temp_dir().join(format!("lambda-bench-{}", std::process::id()));
