@@ -20,9 +20,11 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 /// worth caching. `nosniff` keeps browsers from reinterpreting JSON as anything else.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serialising our own plain structs cannot fail; if it ever did, an empty object is still JSON.
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     let mut response = empty_response(status);
-    *response.body_mut() = Body::Binary(bytes);
+    // Text, not binary: `lambda_http` would base64-encode a binary body for API Gateway, which
+    // decodes it again; JSON is text.
+    *response.body_mut() = Body::Text(text);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -214,6 +216,8 @@ mod tests {
             assert_eq!(response.headers()["content-type"], "application/json");
             assert_eq!(response.headers()["cache-control"], "no-store");
             assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+            // A text body goes to API Gateway as it is; a binary one would be base64-encoded.
+            assert!(matches!(response.body(), Body::Text(_)), "{code}");
         }
     }
 
