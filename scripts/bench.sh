@@ -22,4 +22,14 @@ cargo build --release --quiet -p lambda-bench
 echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
 start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-bench.log"
 echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-target/release/lambda-bench "$@"
+# Every binary is measured from a fresh copy, as a deployment's unzip writes it, so that all rows
+# start from the same page-cache state. How a file's pages were last cached (written by the
+# linker, read back from disk, copied) moved its cold start by up to a tenth: one binary read
+# 1.70 x the floor, and a fresh copy of it 1.56 x (docs/performance.md#how-it-is-measured).
+BIN_DIR="$STATE/bench-bin"
+rm -rf "$BIN_DIR"
+mkdir -p "$BIN_DIR"
+for dir in functions/*/; do
+  cp --reflink=never "target/release/$(basename "$dir")" "$BIN_DIR/"
+done
+target/release/lambda-bench --bin-dir "$BIN_DIR" "$@"
