@@ -6,9 +6,9 @@
 //! configuration is built from those variables through the SDK's own `SdkConfig` builder, and
 //! `aws-config`'s loader is not linked into the functions. That loader would find the same
 //! values (its chains try the environment first), but it brings the profile-file parser, an STS
-//! client and the SSO, web-identity, container and instance-metadata providers: 0.6 MB of
-//! every function's binary that is never used in Lambda, a tenth of an SDK function's cold start
-//! (`docs/performance.md`). The variables of `aws-config` that can matter to a function are read
+//! client and the SSO, web-identity, container and instance-metadata providers: 0.8 MB of
+//! every function's binary that is never used in Lambda, about a tenth of an SDK function's cold
+//! start (`docs/performance.md`). The variables of `aws-config` that can matter to a function are read
 //! here too ([`sdk_config`]); see `docs/configuration.md`.
 
 use std::time::Duration;
@@ -100,16 +100,21 @@ fn credentials(vars: &Vars) -> Result<Credentials, ConfigError> {
 #[derive(Debug)]
 struct EndpointUrls {
     vars: Vars,
+    ignored: bool,
+}
+
+impl EndpointUrls {
+    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            vars: vars.clone(),
+            ignored: vars.parsed("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", false)?,
+        })
+    }
 }
 
 impl LoadServiceConfig for EndpointUrls {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        if key.env() != "AWS_ENDPOINT_URL"
-            || self
-                .vars
-                .parsed("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", false)
-                .unwrap_or(false)
-        {
+        if self.ignored || key.env() != "AWS_ENDPOINT_URL" {
             return None;
         }
         let service = key.service_id().to_uppercase().replace(' ', "_");
@@ -137,7 +142,7 @@ pub fn sdk_config_from(vars: &Vars) -> Result<SdkConfig, ConfigError> {
         .http_client(https_client(vars)?)
         .retry_config(retry)
         .timeout_config(timeout)
-        .service_config(EndpointUrls { vars: vars.clone() });
+        .service_config(EndpointUrls::from_vars(vars)?);
     builder.set_use_fips(vars.parsed("AWS_USE_FIPS_ENDPOINT", false)?.then_some(true));
     builder.set_use_dual_stack(
         vars.parsed("AWS_USE_DUALSTACK_ENDPOINT", false)?
@@ -271,7 +276,8 @@ mod tests {
     }
 
     #[test]
-    fn fips_and_dual_stack_endpoints_are_taken_from_their_variables() {
+    fn fips_and_dual_stack_endpoints_are_taken_from_their_variables_and_a_bad_flag_stops_the_start()
+    {
         let sdk = sdk_config_from(&with(&[
             ("AWS_USE_FIPS_ENDPOINT", "true"),
             ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
@@ -279,14 +285,18 @@ mod tests {
         .unwrap();
         assert_eq!(sdk.use_fips(), Some(true));
         assert_eq!(sdk.use_dual_stack(), Some(true));
-        let err = sdk_config_from(&with(&[("AWS_USE_FIPS_ENDPOINT", "yes")])).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                name: "AWS_USE_FIPS_ENDPOINT",
-                ..
-            }
-        ));
+        for name in [
+            "AWS_USE_FIPS_ENDPOINT",
+            "AWS_USE_DUALSTACK_ENDPOINT",
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            "AWS_USE_NATIVE_ROOTS",
+        ] {
+            let err = sdk_config_from(&with(&[(name, "yes")])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}: {err}"
+            );
+        }
     }
 
     #[test]
