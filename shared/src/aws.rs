@@ -8,8 +8,8 @@
 //! values (its chains try the environment first), but it brings the profile-file parser, an STS
 //! client and the SSO, web-identity, container and instance-metadata providers: 0.8 MB of
 //! every function's binary that is never used in Lambda, about a tenth of an SDK function's cold
-//! start (`docs/performance.md`). The variables of `aws-config` that can matter to a function are read
-//! here too ([`sdk_config`]); see `docs/configuration.md`.
+//! start (`docs/performance.md`). The variables of `aws-config` that can matter to a function
+//! are read here too ([`sdk_config`]); see `docs/configuration.md`.
 
 use std::time::Duration;
 
@@ -234,6 +234,16 @@ mod tests {
             assert!(
                 matches!(err, ConfigError::Missing(name) if name == missing),
                 "without {missing}: {err}"
+            );
+            // Empty counts as unset, as everywhere in the configuration.
+            let empty: Vec<_> = LAMBDA
+                .iter()
+                .map(|&(k, v)| if k == missing { (k, "") } else { (k, v) })
+                .collect();
+            let err = sdk_config_from(&vars(&empty)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Missing(name) if name == missing),
+                "{missing} empty: {err}"
             );
         }
         // The region may also come from AWS_DEFAULT_REGION, and the session token is optional.

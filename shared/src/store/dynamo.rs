@@ -20,7 +20,7 @@ use crate::store::{
     SessionStore, StoreError, UserRecord, UserStore,
 };
 
-pub use crate::aws::{sdk_config, sdk_settings};
+use crate::aws::sdk_config;
 
 mod counters;
 
