@@ -34,6 +34,10 @@
 #[cfg(all(test, not(feature = "aws-lc")))]
 compile_error!("shared's tests need its aws-lc feature: cargo test -p shared --features aws-lc");
 
+// Linked for its `pow` symbol alone: with the SDK, a function then needs no libm.so (see the crate).
+#[cfg(feature = "aws")]
+use no_libm as _;
+
 pub mod account;
 pub mod admin;
 pub mod audit;
