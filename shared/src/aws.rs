@@ -16,6 +16,11 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{
@@ -64,12 +69,23 @@ fn amazon_roots() -> TrustStore {
 /// chain to costs microseconds and narrows what is trusted. `AWS_USE_NATIVE_ROOTS=true` goes
 /// back to the platform store (for an HTTPS test endpoint with its own CA, say).
 fn https_client(vars: &Vars) -> Result<SharedHttpClient, ConfigError> {
-    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-        tls::rustls_provider::CryptoMode::AwsLc,
-    ));
     if vars.parsed("AWS_USE_NATIVE_ROOTS", false)? {
-        return Ok(builder.build_https());
+        return Ok(aws_smithy_http_client::Builder::new()
+            .tls_provider(tls_provider())
+            .build_https());
     }
+    Ok(SharedHttpClient::new(NoPrebuiltConnector(
+        bundled_roots_client()?,
+    )))
+}
+
+/// rustls on aws-lc, the SDK's default TLS stack.
+fn tls_provider() -> tls::Provider {
+    tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)
+}
+
+/// The SDK's HTTPS client trusting the bundled roots, as it comes.
+fn bundled_roots_client() -> Result<SharedHttpClient, ConfigError> {
     let context = TlsContext::builder()
         .with_trust_store(amazon_roots())
         .build()
@@ -77,7 +93,45 @@ fn https_client(vars: &Vars) -> Result<SharedHttpClient, ConfigError> {
             name: "AWS_USE_NATIVE_ROOTS",
             reason: format!("the bundled trust roots do not load: {e}"),
         })?;
-    Ok(builder.tls_context(context).build_https())
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls_provider())
+        .tls_context(context)
+        .build_https())
+}
+
+/// The SDK's HTTPS client without its start-up rehearsal.
+///
+/// When a client is built, the SDK's hyper client builds a whole TLS connector and drops it
+/// (`validate_base_client_config`), so that the platform's trust store is read at start rather
+/// than in the first request. With the bundled roots there is nothing to read early: the
+/// rehearsal only parses the roots and builds a rustls configuration that is thrown away (the
+/// first request builds its own, which is kept), about 0.05 ms of every cold start per client
+/// (`docs/performance.md`). Everything else is the SDK's client's own.
+#[derive(Debug)]
+struct NoPrebuiltConnector(SharedHttpClient);
+
+impl HttpClient for NoPrebuiltConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// The execution role's credentials, as Lambda puts them in the environment (they do not change
@@ -162,6 +216,7 @@ mod tests {
     use super::*;
 
     use aws_credential_types::provider::ProvideCredentials;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
 
     /// What Lambda sets, and the local server's endpoint as `make test` sets it.
     const LAMBDA: [(&str, &str); 5] = [
@@ -310,16 +365,27 @@ mod tests {
     }
 
     #[test]
-    fn the_bundled_roots_load_as_a_trust_store() {
+    fn the_bundled_roots_parse_into_a_tls_connector() {
         assert_eq!(
             AMAZON_TRUST_SERVICES.matches("BEGIN CERTIFICATE").count(),
             5
         );
+        let (components, cfg) = (RuntimeComponentsBuilder::new("test"), ConfigBag::base());
+        // The rehearsal the functions skip at start, run here: it parses every bundled root
+        // into rustls's store (the SDK panics on one that does not parse) and builds the TLS
+        // configuration the first request builds.
+        let client = bundled_roots_client().unwrap();
         assert!(
-            TlsContext::builder()
-                .with_trust_store(amazon_roots())
-                .build()
+            client
+                .validate_base_client_config(&components, &cfg)
                 .is_ok()
         );
+        let client = https_client(&vars(&[])).unwrap();
+        assert!(
+            client
+                .validate_base_client_config(&components, &cfg)
+                .is_ok()
+        );
+        assert!(format!("{client:?}").contains("NoPrebuiltConnector"));
     }
 }
