@@ -115,6 +115,10 @@ enum Part {
     All,
     /// A full document; only the public keys built.
     Public,
+    /// A full document; the public keys and the refresh MAC key built, never the signing key
+    /// (a function that checks refresh tokens but issues none: `logout`).
+    #[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
+    Refresh,
     /// A public-only document (`keygen public`): no private part anywhere, no refresh secret.
     PublicOnly,
 }
@@ -139,6 +143,14 @@ impl KeySet {
     #[cfg(feature = "aws-lc")]
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         Self::parse_as(text, Part::All)
+    }
+
+    /// Like [`KeySet::parse`], without the signing key: the public keys and the refresh MAC
+    /// key, for a function that checks refresh tokens and issues no token. It holds no signing
+    /// key, and its cold start skips deriving and checking the Ed25519 key pair.
+    #[cfg(feature = "aws-lc")]
+    pub fn parse_for_refresh(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_as(text, Part::Refresh)
     }
 
     /// Like [`KeySet::parse`], keeping only the public keys: verify-only functions never build
@@ -249,7 +261,8 @@ impl KeySet {
             refresh
         };
         #[cfg(feature = "aws-lc")]
-        let refresh_key = (part == Part::All).then(|| hmac::Key::new(hmac::HMAC_SHA256, &refresh));
+        let refresh_key = matches!(part, Part::All | Part::Refresh)
+            .then(|| hmac::Key::new(hmac::HMAC_SHA256, &refresh));
         #[cfg(not(feature = "aws-lc"))]
         let _ = refresh;
         install_crypto_provider();
@@ -621,6 +634,13 @@ pub async fn load(vars: &Vars) -> Result<KeySet, ConfigError> {
     KeySet::parse(&read_key_text(vars).await?)
 }
 
+/// [`load`] for functions that check refresh tokens and issue none (`logout`): the same
+/// sources, without the signing key ([`KeySet::parse_for_refresh`]).
+#[cfg(feature = "aws-lc")]
+pub async fn load_for_refresh(vars: &Vars) -> Result<KeySet, ConfigError> {
+    KeySet::parse_for_refresh(&read_key_text(vars).await?)
+}
+
 /// [`load`] for functions that only verify: only the public keys are built. `JWT_PUBLIC_KEYS`
 /// (a public-only document, `keygen public`'s output) wins over every other source: with it the
 /// function reads no secret at all, and needs no permission to.
@@ -911,6 +931,26 @@ mod tests {
             assert!(!message.contains("SeCrEt"), "{message}");
             assert!(message.contains("not a key set"), "{message}");
         }
+    }
+
+    #[test]
+    fn parse_for_refresh_builds_the_refresh_key_but_no_signing_key() {
+        let doc = generate_document("k").unwrap();
+        let text = serde_json::to_string(&doc).unwrap();
+        let set = KeySet::parse_for_refresh(&text).unwrap();
+        assert!(set.signing_kid().is_none(), "it signs nothing");
+        let full = KeySet::parse(&text).unwrap();
+        // The same MAC key as the signing functions': a tag made with one checks with the other.
+        let tag = hmac::sign(full.refresh_key().unwrap(), b"sid");
+        assert!(hmac::verify(set.refresh_key().unwrap(), b"sid", tag.as_ref()).is_ok());
+        assert_eq!(set.public_keys()[0].x, doc.keys[0].x);
+        // Still a whole document: one without a refresh secret or signing key is refused.
+        let mut broken = doc.clone();
+        broken.refresh_secret = String::new();
+        assert!(KeySet::parse_for_refresh(&serde_json::to_string(&broken).unwrap()).is_err());
+        let mut broken = doc;
+        broken.keys[0].d = None;
+        assert!(KeySet::parse_for_refresh(&serde_json::to_string(&broken).unwrap()).is_err());
     }
 
     #[test]

@@ -57,7 +57,8 @@ impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
         let store = DynamoStore::connect(settings.tables.clone())?;
-        let keys = Arc::new(keys::load(&Vars::env()).await?);
+        // It checks refresh tokens and issues none: no signing key.
+        let keys = Arc::new(keys::load_for_refresh(&Vars::env()).await?);
         Self::build(settings, store, keys, system_clock())
     }
 
