@@ -91,6 +91,8 @@ pub fn all() -> Vec<Scenario> {
         s("floor", Kind::FloorWithBearer, 128, 200).labelled("floor-bearer"),
         s("floor-sdk", Kind::Floor, 128, 200),
         s("protected", Kind::Protected, 128, 200),
+        // The floor plus one token check, invoked like `protected`.
+        s("floor-verify", Kind::FloorWithBearer, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
         s("jwks-secret", Kind::Jwks, 128, 200),
         s("fallback", Kind::Fallback, 128, 404),
@@ -213,10 +215,12 @@ fn signature_checks_us(
     ))
 }
 
-/// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`).
+/// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`), and the
+/// `floor-verify` yardstick, which checks tokens like `protected`.
 const VERIFY_ONLY: &[&str] = &[
     "jwks",
     "protected",
+    "floor-verify",
     "protected-session",
     "authorizer",
     "admin-get-user",
@@ -577,9 +581,10 @@ impl Scenario {
         self
     }
 
-    /// Whether the row is a yardstick (`floor`, `floor-sdk`) rather than a deployed function.
+    /// Whether the row is a yardstick (`floor`, `floor-sdk`, `floor-verify`) rather than a
+    /// deployed function.
     pub fn is_reference(name: &str) -> bool {
-        matches!(name, "floor" | "floor-sdk")
+        matches!(name, "floor" | "floor-sdk" | "floor-verify")
     }
 
     /// Whether the binary links an AWS SDK client (DynamoDB or Secrets Manager), which sets its
@@ -587,7 +592,7 @@ impl Scenario {
     pub fn uses_sdk(&self) -> bool {
         !matches!(
             self.name,
-            "floor" | "fallback" | "me" | "discovery" | "protected" | "jwks"
+            "floor" | "floor-verify" | "fallback" | "me" | "discovery" | "protected" | "jwks"
         )
     }
 
