@@ -145,9 +145,11 @@ impl KeySet {
         Self::parse_as(text, Part::All)
     }
 
-    /// Like [`KeySet::parse`], without the signing key: the public keys and the refresh MAC
-    /// key, for a function that checks refresh tokens and issues no token. It holds no signing
-    /// key, and its cold start skips deriving and checking the Ed25519 key pair.
+    /// Like [`KeySet::parse`], without the signing key, for a function that checks refresh
+    /// tokens and issues no token (`logout`): from a key-set document, its public keys (the
+    /// document is validated as [`KeySet::parse`] does) and the refresh MAC key; from a master
+    /// secret, the refresh MAC key alone, without expanding the signing seed. It holds no
+    /// signing key, and its cold start derives and checks no Ed25519 key pair.
     #[cfg(feature = "aws-lc")]
     pub fn parse_for_refresh(text: &str) -> Result<Self, ConfigError> {
         Self::parse_as(text, Part::Refresh)
@@ -295,8 +297,17 @@ impl KeySet {
                 .map_err(|_| invalid("key derivation failed"))?;
             Ok(out)
         };
-        let seed = expand(b"ed25519 signing seed")?;
         let refresh = expand(b"refresh token mac")?;
+        if part == Part::Refresh {
+            // The MAC key alone: the signing seed is never expanded, and no key pair derived.
+            install_crypto_provider();
+            return Ok(Self {
+                signing: None,
+                public: Vec::new(),
+                refresh_key: Some(hmac::Key::new(hmac::HMAC_SHA256, &refresh)),
+            });
+        }
+        let seed = expand(b"ed25519 signing seed")?;
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| invalid("derived seed rejected"))?;
         let x = pair.public_key().as_ref().to_vec();
@@ -951,6 +962,17 @@ mod tests {
         let mut broken = doc;
         broken.keys[0].d = None;
         assert!(KeySet::parse_for_refresh(&serde_json::to_string(&broken).unwrap()).is_err());
+        // From a master secret: the MAC key the signing functions derive, and nothing else.
+        let master = "a-master-secret-of-more-than-32-bytes-xyz";
+        let (set, full) = (
+            KeySet::parse_for_refresh(master).unwrap(),
+            KeySet::parse(master).unwrap(),
+        );
+        assert!(set.signing_kid().is_none());
+        assert!(set.public_keys().is_empty());
+        let tag = hmac::sign(full.refresh_key().unwrap(), b"sid");
+        assert!(hmac::verify(set.refresh_key().unwrap(), b"sid", tag.as_ref()).is_ok());
+        assert!(KeySet::parse_for_refresh("too short").is_err());
     }
 
     #[test]
