@@ -200,13 +200,20 @@ impl KeySet {
                     "a public-only document holds private parts: give keygen public's output",
                 ));
             }
-            Self::from_document(&doc, part)
+            Self::from_document(&doc, part, None)
         } else {
             Self::derive(text.as_bytes(), part)
         }
     }
 
-    fn from_document(doc: &KeySetDocument, part: Part) -> Result<Self, ConfigError> {
+    /// `derived_pkcs8`: the signing key's PKCS#8 document, when the caller has just derived the
+    /// pair from its seed (a master secret), so `d` and `x` match by construction and are not
+    /// derived and compared a second time.
+    fn from_document(
+        doc: &KeySetDocument,
+        part: Part,
+        derived_pkcs8: Option<&[u8]>,
+    ) -> Result<Self, ConfigError> {
         // A key set is for checking tokens, which needs a crypto backend: without one,
         // jsonwebtoken would panic at the first token, so such a build stops at start instead.
         if cfg!(not(any(feature = "aws-lc", feature = "rust-crypto"))) {
@@ -235,7 +242,7 @@ impl KeySet {
             };
             names_signing_key |= is_signing;
             let (verifier, signer) = match (key.kty.as_str(), key.crv.as_str()) {
-                ("OKP", "Ed25519") => ed25519_key(key, private.as_deref())?,
+                ("OKP", "Ed25519") => ed25519_key(key, private.as_deref(), derived_pkcs8)?,
                 ("RSA", _) => rsa_key(key, private.as_deref())?,
                 _ => {
                     return Err(invalid(format!(
@@ -311,6 +318,9 @@ impl KeySet {
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| invalid("derived seed rejected"))?;
         let x = pair.public_key().as_ref().to_vec();
+        let pkcs8 = pair
+            .to_pkcs8()
+            .map_err(|_| invalid("derived key: cannot encode"))?;
         let kid = format!(
             "derived-{}",
             &B64.encode(digest(&SHA256, &x).as_ref())[..12]
@@ -328,7 +338,7 @@ impl KeySet {
                 d: Some(B64.encode(seed)),
             }],
         };
-        Self::from_document(&doc, part)
+        Self::from_document(&doc, part, Some(pkcs8.as_ref()))
     }
 
     /// Drops the signing key and the refresh key: what verify-only functions keep.
@@ -418,6 +428,7 @@ impl KeySet {
 fn ed25519_key(
     key: &KeyDocument,
     seed: Option<&[u8]>,
+    #[cfg_attr(not(feature = "aws-lc"), allow(unused_variables))] derived_pkcs8: Option<&[u8]>,
 ) -> Result<(PublicKey, Option<SigningKey>), ConfigError> {
     let kid = &key.kid;
     let x = b64("x", &key.x)?;
@@ -428,6 +439,13 @@ fn ed25519_key(
         None => None,
         #[cfg(not(feature = "aws-lc"))]
         Some(_) => return Err(no_signing()),
+        // Just derived from its seed (a master secret): `x` is its public half by construction.
+        #[cfg(feature = "aws-lc")]
+        Some(_) if derived_pkcs8.is_some() => derived_pkcs8.map(|pkcs8| SigningKey {
+            kid: kid.clone(),
+            alg: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_der(pkcs8),
+        }),
         #[cfg(feature = "aws-lc")]
         Some(seed) => {
             // Checks that `x` really is the public half of `d`.

@@ -384,6 +384,19 @@ mod tests {
     }
 
     #[test]
+    fn a_master_secrets_tokens_verify_against_its_public_document() {
+        // The signing key built from the pair the derivation just made (not derived twice).
+        let full = Arc::new(KeySet::parse("a-master-secret-of-more-than-32-bytes-xyz").unwrap());
+        let public = serde_json::to_string(&full.public_document()).unwrap();
+        let public = Arc::new(KeySet::parse_public_document(&public).unwrap());
+        let issued = issue(&Tokens::new(&config(), full), "Alice", "sess-1", now()).unwrap();
+        let claims = Tokens::new(&config(), public)
+            .verify(&issued.token)
+            .unwrap();
+        assert_eq!(claims.sub, "id-Alice");
+    }
+
+    #[test]
     fn a_valid_hand_made_token_verifies() {
         // Guards the rejection table below: the same construction with nothing changed passes.
         let doc = generate_document("k1").unwrap();
