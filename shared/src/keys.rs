@@ -318,9 +318,14 @@ impl KeySet {
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| invalid("derived seed rejected"))?;
         let x = pair.public_key().as_ref().to_vec();
-        let pkcs8 = pair
-            .to_pkcs8()
-            .map_err(|_| invalid("derived key: cannot encode"))?;
+        // Only a signing function builds the signing key from it.
+        let pkcs8 = match part {
+            Part::All => Some(
+                pair.to_pkcs8()
+                    .map_err(|_| invalid("derived key: cannot encode"))?,
+            ),
+            _ => None,
+        };
         let kid = format!(
             "derived-{}",
             &B64.encode(digest(&SHA256, &x).as_ref())[..12]
@@ -338,7 +343,7 @@ impl KeySet {
                 d: Some(B64.encode(seed)),
             }],
         };
-        Self::from_document(&doc, part, Some(pkcs8.as_ref()))
+        Self::from_document(&doc, part, pkcs8.as_ref().map(AsRef::as_ref))
     }
 
     /// Drops the signing key and the refresh key: what verify-only functions keep.
@@ -439,25 +444,29 @@ fn ed25519_key(
         None => None,
         #[cfg(not(feature = "aws-lc"))]
         Some(_) => return Err(no_signing()),
-        // Just derived from its seed (a master secret): `x` is its public half by construction.
-        #[cfg(feature = "aws-lc")]
-        Some(_) if derived_pkcs8.is_some() => derived_pkcs8.map(|pkcs8| SigningKey {
-            kid: kid.clone(),
-            alg: Algorithm::EdDSA,
-            encoding: EncodingKey::from_ed_der(pkcs8),
-        }),
         #[cfg(feature = "aws-lc")]
         Some(seed) => {
-            // Checks that `x` really is the public half of `d`.
-            let pair = Ed25519KeyPair::from_seed_and_public_key(seed, &x)
-                .map_err(|_| invalid(format!("key {kid}: d and x do not form a key pair")))?;
-            let pkcs8 = pair
-                .to_pkcs8()
-                .map_err(|_| invalid(format!("key {kid}: cannot encode")))?;
+            let checked;
+            let pkcs8 = match derived_pkcs8 {
+                // Just derived from its seed (a master secret): `x` is its public half by
+                // construction.
+                Some(pkcs8) => pkcs8,
+                None => {
+                    // Checks that `x` really is the public half of `d`.
+                    let pair =
+                        Ed25519KeyPair::from_seed_and_public_key(seed, &x).map_err(|_| {
+                            invalid(format!("key {kid}: d and x do not form a key pair"))
+                        })?;
+                    checked = pair
+                        .to_pkcs8()
+                        .map_err(|_| invalid(format!("key {kid}: cannot encode")))?;
+                    checked.as_ref()
+                }
+            };
             Some(SigningKey {
                 kid: kid.clone(),
                 alg: Algorithm::EdDSA,
-                encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+                encoding: EncodingKey::from_ed_der(pkcs8),
             })
         }
     };
