@@ -42,9 +42,13 @@ pub const CAPPED_TARGETS: &[&str] = &[
 /// The filter for a `RUST_LOG` value (default `info`): a level, or `target=level` directives such
 /// as `info,shared=debug`, parsed by `tracing_subscriber`'s `Targets`, which needs no regex
 /// engine (unlike `EnvFilter`): a smaller binary and less work at cold start. Then every
-/// [`CAPPED_TARGETS`] entry is held at `info` or quieter.
+/// [`CAPPED_TARGETS`] entry, and every module under one, is held at `info` or quieter. A value
+/// that does not parse, or that holds a field filter (`target[{field}]=level`), is `info`.
 pub fn filter(spec: Option<&str>) -> Targets {
+    // A field filter is refused: `would_enable` below does not see one, so `hyper[{message}]=
+    // trace` would enable `hyper`'s events past its cap.
     let mut filter = spec
+        .filter(|s| !s.contains('['))
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     // A bare level at `info` or quieter (the template's default) already holds every capped
@@ -55,6 +59,18 @@ pub fn filter(spec: Option<&str>) -> Targets {
         .is_some_and(|l| l > LevelFilter::INFO);
     if filter.iter().next().is_none() && !verbose {
         return filter;
+    }
+    // A directive for a module under a capped crate (`hyper::proto=trace`) is more specific than
+    // the crate's cap, so it would win over it: it is capped in its own right.
+    let under_capped: Vec<String> = filter
+        .iter()
+        .filter(|(target, level)| {
+            *level > LevelFilter::INFO && CAPPED_TARGETS.iter().any(|c| target.starts_with(c))
+        })
+        .map(|(target, _)| target.to_owned())
+        .collect();
+    for target in under_capped {
+        filter = filter.with_target(target, LevelFilter::INFO);
     }
     for target in CAPPED_TARGETS {
         let enabled = [
@@ -103,6 +119,65 @@ pub fn init() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber made by [`subscriber`] for `spec` writes while `emit` runs.
+    fn written(spec: &str, emit: fn()) -> String {
+        #[derive(Clone)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture(Arc::default());
+        let writer = capture.clone();
+        tracing::subscriber::with_default(subscriber(Some(spec), move || writer.clone()), emit);
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Debug and trace events of modules deep inside capped crates.
+    fn capped_debug_and_trace() {
+        use tracing::Level;
+        tracing::event!(target: "hyper::proto::h1::io", Level::TRACE, leak = "h1", "body");
+        tracing::event!(target: "hyper::proto::h1::io", Level::DEBUG, leak = "h1", "body");
+        tracing::event!(target: "aws_smithy_runtime::client::orchestrator", Level::TRACE, leak = "sdk", "x");
+        tracing::event!(target: "aws_smithy_runtime::client::orchestrator", Level::DEBUG, leak = "sdk", "x");
+        tracing::event!(target: "lambda_runtime::layers::api_client", Level::TRACE, leak = "rt", "x");
+        tracing::event!(target: "lambda_runtime::layers::api_client", Level::DEBUG, leak = "rt", "x");
+        tracing::event!(target: "hyper_util::client::legacy", Level::DEBUG, leak = "util", "x");
+    }
+
+    #[test]
+    fn no_directive_opens_a_module_under_a_capped_crate() {
+        for spec in [
+            "hyper::proto=trace",
+            "hyper::proto::h1::io=debug",
+            "aws_smithy_runtime::client::orchestrator=debug",
+            "info,hyper::proto::h1=trace,shared=debug",
+            "trace,lambda_runtime::layers=trace,hyper_util::client=trace",
+            "hyper[{message}]=trace",
+            "lambda_runtime[{leak}]=trace",
+            "[{leak}]=trace",
+            "info,hyper::proto[{leak}]=trace",
+            "hype=trace",
+            "h=trace,a=trace,l=trace",
+        ] {
+            let out = written(spec, capped_debug_and_trace);
+            assert!(!out.contains("leak"), "{spec}: {out}");
+        }
+        // The capture works: the same events at info, and our own debug events when asked for.
+        let out = written("info,shared=debug", || {
+            tracing::info!(target: "hyper::proto::h1::io", leak = "info", "x");
+            tracing::debug!(target: "shared::keys", mine = "debug", "x");
+        });
+        assert!(out.contains(r#""leak":"info""#), "{out}");
+        assert!(out.contains(r#""mine":"debug""#), "{out}");
+    }
 
     #[test]
     fn the_runtime_http_and_sdk_crates_stay_at_info_whatever_rust_log_says() {
