@@ -17,8 +17,13 @@
 //! one for API Gateway v2, body encoding included. `functions/protected/tests/lean.rs` runs every
 //! sample event and variants of them through both doors and compares the JSON each sends back.
 //!
-//! The differences, none reachable through API Gateway: another header's name or value is never
-//! looked at (so a malformed one is not refused), and the URI is the path alone.
+//! The differences, none of which changes what `protected` answers to API Gateway:
+//! - another header's name or value is never looked at: an event whose other header holds a
+//!   value `http` refuses (a control character) is served, where `lambda_http` refuses the
+//!   whole event and API Gateway answers 500;
+//! - the URI is the path alone, not normalised by `url::Url` (`..`, `\\`, percent-encoding).
+//!   Only the `Allow` header of a 405 reads it, and API Gateway routes nothing but
+//!   `GET /protected` here; under `cargo lambda watch` an odd path can get another `Allow`.
 
 use std::future::Future;
 
@@ -71,11 +76,17 @@ impl BearerEvent {
             request_id,
             http: EventHttp { method, source_ip },
         } = self.request_context;
-        let path = path_with_stage(stage.as_deref(), self.raw_path.as_deref().unwrap_or("/"));
+        let ignore_stage = std::env::var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_ok();
+        let path = path_with_stage(
+            stage.as_deref(),
+            self.raw_path.as_deref().unwrap_or_default(),
+            ignore_stage,
+        );
         let mut request = Request::new(Body::Empty);
         *request.method_mut() = method.clone();
-        // Only the path is ever read from the URI here. A path that is not a valid URI path
-        // cannot name any route either (`lambda_http` would percent-encode it), so "/" stands in.
+        // Only the 405's `Allow` reads the URI (see the module's differences). A path `http`
+        // will not take (a space, say; `lambda_http` would percent-encode it) becomes "/", as
+        // does an empty one.
         *request.uri_mut() = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
         let headers = request.headers_mut();
         for value in self.headers {
@@ -93,13 +104,11 @@ impl BearerEvent {
 }
 
 /// `rawPath` as `lambda_http` reports it: prefixed with a named stage that it does not already
-/// start with, unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set.
-fn path_with_stage(stage: Option<&str>, path: &str) -> String {
+/// start with, unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set (`ignore_stage`).
+fn path_with_stage(stage: Option<&str>, path: &str, ignore_stage: bool) -> String {
     match stage {
         Some(stage)
-            if stage != "$default"
-                && std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_none()
-                && !path.starts_with(&format!("/{stage}/")) =>
+            if stage != "$default" && !ignore_stage && !path.starts_with(&format!("/{stage}/")) =>
         {
             format!("/{stage}{path}")
         }
@@ -109,8 +118,9 @@ fn path_with_stage(stage: Option<&str>, path: &str) -> String {
 
 /// A response (its body already re-encoded by `lambda_http`'s `IntoResponse`) as `lambda_http`
 /// writes it for API Gateway v2: `Set-Cookie` values in `cookies`, every other header in
-/// `headers` (API Gateway joins repeated ones with commas), a binary body base64-encoded. Its own
-/// version is crate-private, hence this copy, which `tests` compares with it.
+/// `headers` (whose serialiser writes the first value of a repeated one), a binary body
+/// base64-encoded. Its own version is crate-private, hence this copy, which `tests` compares
+/// with it.
 fn v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
     let (mut parts, body) = response.into_parts();
     let (is_base64_encoded, body) = match body {
@@ -155,11 +165,12 @@ where
 /// `lambda_http` does it (its own `IntoResponse`), then written for API Gateway v2.
 ///
 /// Every answer of ours is a text body typed exactly `application/json`, which that re-encoding
-/// leaves as it is (it decodes the text's UTF-8 bytes as UTF-8): such an answer skips it, which
-/// saves parsing the type and copying the body at each call.
+/// leaves as it is (it decodes the text's UTF-8 bytes as UTF-8, dropping only a leading byte
+/// order mark, which serde_json never writes): such an answer skips it, which saves parsing the
+/// type and copying the body at each call.
 pub async fn answer(response: Response<Body>) -> ApiGatewayV2httpResponse {
     let headers = response.headers();
-    let unchanged = matches!(response.body(), Body::Text(_))
+    let unchanged = matches!(response.body(), Body::Text(text) if !text.starts_with('\u{feff}'))
         && headers.get(header::CONTENT_ENCODING).is_none()
         && headers
             .get(header::CONTENT_TYPE)
@@ -178,6 +189,10 @@ fn method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Method, D::Error
             f.write_str("an HTTP method")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Method, E> {
+            // An empty method is GET, as `aws_lambda_events` reads it.
+            if v.is_empty() {
+                return Ok(Method::GET);
+            }
             v.parse()
                 .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
         }
@@ -339,6 +354,10 @@ mod tests {
                 Body::Text(r#"{"a":"é"}"#.into()),
                 &[("content-type", "application/json")],
             ),
+            response(
+                Body::Text("\u{feff}{}".into()),
+                &[("content-type", "application/json")],
+            ),
             response(Body::Empty, &[("content-type", "application/json")]),
             response(
                 Body::Text("{}".into()),
@@ -380,15 +399,21 @@ mod tests {
     }
 
     #[test]
-    fn a_named_stage_prefixes_the_path_unless_it_is_there() {
-        for (stage, path, expected) in [
-            (None, "/protected", "/protected"),
-            (Some("$default"), "/protected", "/protected"),
-            (Some("prod"), "/protected", "/prod/protected"),
-            (Some("prod"), "/prod/protected", "/prod/protected"),
-            (Some("prod"), "/production", "/prod/production"),
+    fn a_named_stage_prefixes_the_path_unless_it_is_there_or_ignored() {
+        for (stage, path, ignore, expected) in [
+            (None, "/protected", false, "/protected"),
+            (Some("$default"), "/protected", false, "/protected"),
+            (Some("prod"), "/protected", false, "/prod/protected"),
+            (Some("prod"), "/prod/protected", false, "/prod/protected"),
+            (Some("prod"), "/production", false, "/prod/production"),
+            (Some("prod"), "", false, "/prod"),
+            (Some("prod"), "/protected", true, "/protected"),
         ] {
-            assert_eq!(path_with_stage(stage, path), expected, "{stage:?} {path}");
+            assert_eq!(
+                path_with_stage(stage, path, ignore),
+                expected,
+                "{stage:?} {path} {ignore}"
+            );
         }
     }
 }
