@@ -76,11 +76,11 @@ impl BearerEvent {
             request_id,
             http: EventHttp { method, source_ip },
         } = self.request_context;
-        let ignore_stage = std::env::var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_ok();
         let path = path_with_stage(
             stage.as_deref(),
             self.raw_path.as_deref().unwrap_or_default(),
-            ignore_stage,
+            // Read only for a named stage: the `$default` stage reads no variable per request.
+            || std::env::var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_ok(),
         );
         let mut request = Request::new(Body::Empty);
         *request.method_mut() = method.clone();
@@ -105,10 +105,12 @@ impl BearerEvent {
 
 /// `rawPath` as `lambda_http` reports it: prefixed with a named stage that it does not already
 /// start with, unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set (`ignore_stage`).
-fn path_with_stage(stage: Option<&str>, path: &str, ignore_stage: bool) -> String {
+fn path_with_stage(stage: Option<&str>, path: &str, ignore_stage: impl FnOnce() -> bool) -> String {
     match stage {
         Some(stage)
-            if stage != "$default" && !ignore_stage && !path.starts_with(&format!("/{stage}/")) =>
+            if stage != "$default"
+                && !path.starts_with(&format!("/{stage}/"))
+                && !ignore_stage() =>
         {
             format!("/{stage}{path}")
         }
@@ -410,7 +412,7 @@ mod tests {
             (Some("prod"), "/protected", true, "/protected"),
         ] {
             assert_eq!(
-                path_with_stage(stage, path, ignore),
+                path_with_stage(stage, path, || ignore),
                 expected,
                 "{stage:?} {path} {ignore}"
             );
