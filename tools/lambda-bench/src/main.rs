@@ -706,20 +706,16 @@ async fn run() -> Result<bool, String> {
     let mut bearer_base = Live::start(yardstick("floor-bearer")?, &prep, &args).await?;
     let mut figures = Vec::new();
     for (s, inits) in rows.into_iter().zip(inits) {
+        // Rows whose requests carry a bearer token alternate with the floor given the same one.
+        let base = if matches!(s.label, "protected" | "floor-verify") {
+            &mut bearer_base
+        } else {
+            &mut floor_base
+        };
         eprintln!(
             "measuring {} ({} invocations, each after one of {})",
-            s.label,
-            args.invocations,
-            if matches!(s.label, "protected" | "floor-verify") {
-                "floor-bearer"
-            } else {
-                "floor"
-            }
+            s.label, args.invocations, base.scenario.label
         );
-        let base = match s.label {
-            "protected" | "floor-verify" => &mut bearer_base,
-            _ => &mut floor_base,
-        };
         figures.push(measure(s, base, inits, &prep, &args).await?);
     }
     for base in [floor_base, bearer_base] {
