@@ -33,6 +33,8 @@ pub fn claims(issuer: &str, audience: &str, sub: &str, now: u64) -> Value {
 /// Signs `claims` with the document's signing key as an EdDSA JWT with these `kid` and `typ`
 /// header values.
 pub fn sign(doc: &KeySetDocument, claims: &Value, kid: Option<&str>, typ: Option<&str>) -> String {
+    // A test that signs before it loads any key set would find no backend picked yet.
+    crate::keys::install_crypto_provider();
     let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
     let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
         &B64.decode(key.d.as_ref().unwrap()).unwrap(),

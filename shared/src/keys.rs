@@ -86,6 +86,12 @@ pub struct PublicKey {
     /// See `n`.
     pub e: String,
     pub(crate) decoding: DecodingKey,
+    /// The Ed25519 key decompressed once, for a build with RustCrypto (`protected`, built alone):
+    /// `jsonwebtoken`'s RustCrypto verifier decompresses it again at every check, a square root
+    /// in the field and about a tenth of the check. `None` for RSA, and for an `x` that is not a
+    /// point, which then takes `jsonwebtoken`'s path and is refused there as before.
+    #[cfg(feature = "rust-crypto")]
+    pub(crate) ed25519: Option<ed25519_dalek::VerifyingKey>,
 }
 
 #[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
@@ -393,11 +399,8 @@ impl KeySet {
     }
 
     /// The key `kid` verifies with, and the one algorithm it verifies.
-    pub(crate) fn verifier(&self, kid: &str) -> Option<(&DecodingKey, Algorithm)> {
-        self.public
-            .iter()
-            .find(|k| k.kid == kid)
-            .map(|k| (&k.decoding, k.alg))
+    pub(crate) fn verifier(&self, kid: &str) -> Option<&PublicKey> {
+        self.public.iter().find(|k| k.kid == kid)
     }
 
     /// The algorithm the signing key signs with, if this set kept it.
@@ -477,6 +480,10 @@ fn ed25519_key(
         n: String::new(),
         e: String::new(),
         decoding: DecodingKey::from_ed_der(&x),
+        #[cfg(feature = "rust-crypto")]
+        ed25519: <[u8; 32]>::try_from(x.as_slice())
+            .ok()
+            .and_then(|x| ed25519_dalek::VerifyingKey::from_bytes(&x).ok()),
     };
     Ok((verifier, signer))
 }
@@ -524,6 +531,8 @@ fn rsa_key(
         n: B64.encode(n),
         e: B64.encode(strip_leading_zeros(&e)),
         decoding: DecodingKey::from_rsa_raw_components(n, &e),
+        #[cfg(feature = "rust-crypto")]
+        ed25519: None,
     };
     Ok((verifier, signer))
 }
@@ -538,7 +547,7 @@ fn no_signing() -> ConfigError {
 /// Picks jsonwebtoken's crypto backend for this process, once: aws-lc when the build has it (it
 /// is linked for TLS anyway), RustCrypto otherwise. jsonwebtoken would pick by its own features,
 /// but panics at the first token when a workspace-wide build turns on both.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     #[cfg(feature = "aws-lc")]
     let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
     #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
