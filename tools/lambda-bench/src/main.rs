@@ -32,6 +32,9 @@ struct Figures {
     /// these, measured over the same seconds.
     base: String,
     base_warm_us: Vec<u64>,
+    /// For `protected`: the warm latencies of `floor-verify` (the floor plus one verification),
+    /// invoked in turn with `floor-bearer` and the row, over the same seconds; empty otherwise.
+    verify_base_warm_us: Vec<u64>,
     peak_rss_kib: u64,
     /// DynamoDB requests per invocation.
     round_trips: Vec<u64>,
@@ -63,6 +66,10 @@ impl Figures {
     /// Median warm latency of the yardstick answering in alternation with this row.
     fn base_median(&self) -> u64 {
         median(self.base_warm_us.clone())
+    }
+    /// Median warm latency of `floor-verify` invoked in turn with this row (`protected`).
+    fn verify_base_median(&self) -> Option<u64> {
+        (!self.verify_base_warm_us.is_empty()).then(|| median(self.verify_base_warm_us.clone()))
     }
     fn rt_max(&self) -> u64 {
         self.round_trips.iter().copied().max().unwrap_or(0)
@@ -317,10 +324,12 @@ impl Live {
 }
 
 /// A row's warm run: each of its invocations follows one of `base`'s (the yardstick, kept
-/// running through the whole bench), so that both are measured over the same seconds.
+/// running through the whole bench), and of `also`'s when given, so that all are measured over
+/// the same seconds.
 async fn measure(
     s: Scenario,
     base: &mut Live,
+    mut also: Option<&mut Live>,
     inits: Inits,
     prep: &Prep,
     args: &Args,
@@ -331,12 +340,16 @@ async fn measure(
     let mut live = Live::start(s, prep, args).await?;
     let mut warm_us = Vec::with_capacity(args.invocations);
     let mut base_warm_us = Vec::with_capacity(args.invocations);
+    let mut also_warm_us = Vec::new();
     let mut round_trips = Vec::with_capacity(args.invocations);
     let mut waves = Vec::with_capacity(args.invocations);
     let mut busy_us = Vec::with_capacity(args.invocations);
     for i in 0..args.invocations {
         let (base_us, _) = base.invoke(prep, base_warm_us.len()).await?;
         base_warm_us.push(base_us);
+        if let Some(also) = also.as_deref_mut() {
+            also_warm_us.push(also.invoke(prep, also_warm_us.len()).await?.0);
+        }
         let (warm, seen) = live.invoke(prep, i).await?;
         warm_us.push(warm);
         round_trips.push(seen.requests);
@@ -354,6 +367,7 @@ async fn measure(
         warm_us,
         base: base.scenario.label.to_owned(),
         base_warm_us,
+        verify_base_warm_us: also_warm_us,
         peak_rss_kib: peak,
         round_trips,
         waves,
@@ -492,18 +506,33 @@ fn checks(
                 a as f64 <= most * b as f64,
             ));
         }
-        // Against the yardstick invoked in alternation with it: the floor, answering the same
-        // request for `protected` (`floor-bearer`: its request carries a bearer token).
-        out.push((
-            format!(
-                "{name} warm median {} ms <= {} {} ms + one verification {} ms",
-                ms(p.median()),
-                p.base,
-                ms(p.base_median()),
-                ms(verify_us)
+        // `protected` checks a token at every request: against the floor plus one verification
+        // (`floor-verify`), invoked in turn with it and `floor-bearer` (the floor given the same
+        // request), so the verification is measured inside a warm invocation, as `protected`
+        // makes it. `jwks` checks none: against the floor plus the in-process figure.
+        out.push(match p.verify_base_median() {
+            Some(yardstick) => (
+                format!(
+                    "{name} warm median {} µs <= floor-verify {} µs (floor-bearer {} µs + one \
+                     verification inside a warm invocation {} µs; invoked in turn)",
+                    p.median(),
+                    yardstick,
+                    p.base_median(),
+                    yardstick.saturating_sub(p.base_median()),
+                ),
+                p.median() <= yardstick,
             ),
-            p.median() <= p.base_median() + verify_us,
-        ));
+            None => (
+                format!(
+                    "{name} warm median {} µs <= {} {} µs + one verification {} µs",
+                    p.median(),
+                    p.base,
+                    p.base_median(),
+                    verify_us
+                ),
+                p.median() <= p.base_median() + verify_us,
+            ),
+        });
         out.push((
             format!("{name} AWS calls at init as deployed {} == 0", p.init_calls),
             p.init_calls == 0,
@@ -704,6 +733,8 @@ async fn run() -> Result<bool, String> {
     };
     let mut floor_base = Live::start(yardstick("floor")?, &prep, &args).await?;
     let mut bearer_base = Live::start(yardstick("floor-bearer")?, &prep, &args).await?;
+    // `protected`'s warm target: the floor plus one verification, invoked in turn with it.
+    let mut verify_base = Live::start(yardstick("floor-verify")?, &prep, &args).await?;
     let mut figures = Vec::new();
     for (s, inits) in rows.into_iter().zip(inits) {
         // Rows whose requests carry a bearer token alternate with the floor given the same one.
@@ -712,13 +743,21 @@ async fn run() -> Result<bool, String> {
         } else {
             &mut floor_base
         };
+        let also = (s.label == "protected").then_some(&mut verify_base);
         eprintln!(
-            "measuring {} ({} invocations, each after one of {})",
-            s.label, args.invocations, base.scenario.label
+            "measuring {} ({} invocations, each after one of {}{})",
+            s.label,
+            args.invocations,
+            base.scenario.label,
+            if also.is_some() {
+                " and floor-verify"
+            } else {
+                ""
+            }
         );
-        figures.push(measure(s, base, inits, &prep, &args).await?);
+        figures.push(measure(s, base, also, inits, &prep, &args).await?);
     }
-    for base in [floor_base, bearer_base] {
+    for base in [floor_base, bearer_base, verify_base] {
         let mut child = base.child;
         let _ = child.kill().await;
     }
@@ -740,17 +779,20 @@ async fn run() -> Result<bool, String> {
     let mut verify_us = 0;
     for s in prep.signing_us()? {
         println!(
-            "access token, in-process median: {} sign {} ms, verify {} ms (signature alone: \
-             aws-lc {} ms, RustCrypto {} ms; the whole check as protected makes it: {} ms)",
+            "access token, in-process median: {} sign {} ms, verify {} ms as the functions \
+             check it ({} ms through jsonwebtoken::decode; its signature alone: aws-lc {} ms, \
+             RustCrypto {} ms; so one verification through jsonwebtoken and RustCrypto, the \
+             budget of the warm targets: {} ms)",
             s.alg,
             ms(s.sign_us),
             ms(s.verify_us),
+            ms(s.library_verify_us),
             ms(s.aws_lc_signature_us),
             ms(s.rust_crypto_signature_us),
-            ms(s.rust_crypto_verify_us())
+            ms(s.library_rust_crypto_verify_us())
         );
         if s.alg == "EdDSA" {
-            verify_us = s.rust_crypto_verify_us();
+            verify_us = s.library_rust_crypto_verify_us();
         }
     }
     if let Some(f) = figures.iter().find(|f| f.name == "floor-verify") {
@@ -762,6 +804,25 @@ async fn run() -> Result<bool, String> {
             ms(f.median()),
             ms(f.base_median()),
             ms(f.median().saturating_sub(f.base_median()))
+        );
+    }
+    if let Some(p) = figures.iter().find(|f| f.name == "protected") {
+        // Not a target: the in-process figure keeps the check's code, tables and parsers in
+        // cache, which no invocation finds them in (floor-verify, the floor plus one
+        // verification and nothing else, misses this comparison too).
+        let budget = p.base_median() + verify_us;
+        println!(
+            "protected against the in-process figure (not a target): warm median {} µs, \
+             floor-bearer {} µs + one verification in a hot loop {} µs = {} µs ({})",
+            p.median(),
+            p.base_median(),
+            verify_us,
+            budget,
+            if p.median() <= budget {
+                "within"
+            } else {
+                "over"
+            }
         );
     }
     let argon2_kib = u64::from(prep.argon2.memory_kib);
