@@ -242,12 +242,12 @@ impl Tokens {
     ///
     /// Written out rather than `decode_header` then `jsonwebtoken::decode`, which together
     /// base64-decode and parse the header four times and the claims twice, and (on RustCrypto)
-    /// decompress the public key at every check: a fifth of `protected`'s time per request
+    /// decompress the public key at every check: in-process, a quarter of the whole check
     /// (docs/performance.md). The pieces are still `jsonwebtoken`'s (its `Header`, its signature
     /// check) or the same crates it uses (base64's URL_SAFE_NO_PAD, serde_json, ed25519-dalek's
     /// `Verifier`), taken in `decode`'s order, so every token gets the answer `decode` gives and
-    /// the same reason: `tests::agrees_with_jsonwebtoken_decode` holds it to that over valid
-    /// and broken tokens of every kind.
+    /// the same reason: `agreement::agrees_with_jsonwebtoken_decode` holds it to that over
+    /// valid and broken tokens of every kind.
     pub fn verify(&self, token: &str) -> Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
@@ -304,8 +304,8 @@ impl Tokens {
     /// The same check as `jsonwebtoken` makes it: `decode_header`, then `jsonwebtoken::decode`
     /// with a pinned `Validation`, which is what [`Tokens::verify`] did before it was written
     /// out. Not used to serve requests: it is the reference `verify` is tested against
-    /// (`tests::agrees_with_jsonwebtoken_decode`) and the bench's yardstick of one verification
-    /// (`floor-verify`, `make bench`).
+    /// (`agreement::agrees_with_jsonwebtoken_decode`) and the bench's yardstick of one
+    /// verification (`floor-verify`, `make bench`).
     pub fn verify_with_jsonwebtoken(&self, token: &str) -> Result<Claims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
