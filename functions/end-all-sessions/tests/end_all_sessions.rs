@@ -54,3 +54,24 @@ async fn the_sample_without_a_token_is_401() {
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "missing_token");
 }
+
+#[tokio::test]
+async fn more_sessions_than_are_ended_at_once_all_end() {
+    use shared::store::SessionStore;
+    use shared::store::dynamo::SESSION_WRITES_IN_FLIGHT;
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    for _ in 1..SESSION_WRITES_IN_FLIGHT * 2 + 3 {
+        sign_in(f.store(), &me.name, f.now()).await;
+    }
+    let user_id = shared::testing::user_id_of(&me.name);
+    let live = f.store().list(&user_id, Some(f.now())).await.unwrap();
+    assert_eq!(live.len(), SESSION_WRITES_IN_FLIGHT * 2 + 3);
+
+    let event = Event::load("end-all-sessions").header("authorization", Some(&me.bearer));
+    let response = handle(&account_deps(&f), event.request()).await;
+
+    assert_eq!(response.status(), 204);
+    let live = f.store().list(&user_id, Some(f.now())).await.unwrap();
+    assert!(live.is_empty(), "{} sessions still live", live.len());
+}

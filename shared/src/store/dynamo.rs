@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use futures_util::{StreamExt, stream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -26,6 +27,13 @@ mod counters;
 
 /// The sessions table's index by user id (see `template.yaml`).
 pub const SESSIONS_BY_USER: &str = "by-user";
+
+/// Session writes in flight at once when one request ends many sessions (ending every session,
+/// a password change, deleting an account): a user can hold any number of sessions, and one
+/// request per session all at once would open as many connections from one Lambda and burst
+/// against the table (on the local server, a single-threaded one, the last of 200 such writes
+/// waited past the SDK's 1 s attempt timeout).
+pub const SESSION_WRITES_IN_FLIGHT: usize = 16;
 
 /// Users and counters in DynamoDB.
 #[derive(Clone, Debug)]
@@ -527,9 +535,15 @@ impl SessionStore for DynamoStore {
             .filter(|s| Some(s.id.as_str()) != except)
             .map(|s| s.id)
             .collect();
-        // All at once: one round trip of latency however many sessions the user has.
-        let results =
-            futures_util::future::join_all(live.iter().map(|id| self.revoke(id, now))).await;
+        // SESSION_WRITES_IN_FLIGHT at a time: a few round trips of latency for a user with many
+        // sessions, and never one request per session at once.
+        // Collected first: a lazy `map` inside the stream trips the `Send` check of the
+        // `async_trait` future (the compiler cannot see that the closure works for any borrow).
+        let writes: Vec<_> = live.iter().map(|id| self.revoke(id, now)).collect();
+        let results: Vec<_> = stream::iter(writes)
+            .buffer_unordered(SESSION_WRITES_IN_FLIGHT)
+            .collect()
+            .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(u32::try_from(live.len()).unwrap_or(u32::MAX))
     }
@@ -600,8 +614,11 @@ impl SessionStore for DynamoStore {
             .map(|s| s.id)
             .filter(|id| Some(id.as_str()) != except)
             .collect();
-        let results =
-            futures_util::future::join_all(ids.iter().map(|id| self.delete_session(id))).await;
+        let writes: Vec<_> = ids.iter().map(|id| self.delete_session(id)).collect();
+        let results: Vec<_> = stream::iter(writes)
+            .buffer_unordered(SESSION_WRITES_IN_FLIGHT)
+            .collect()
+            .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }

@@ -804,7 +804,7 @@ async fn run() -> Result<bool, String> {
             "access token, in-process median: {} sign {} ms, verify {} ms as the functions \
              check it ({} ms through jsonwebtoken::decode; its signature alone: aws-lc {} ms, \
              RustCrypto {} ms; so one verification through jsonwebtoken and RustCrypto, the \
-             budget of the warm targets: {} ms)",
+             in-process figure of the targets: {} ms)",
             s.alg,
             ms(s.sign_us),
             ms(s.verify_us),

@@ -178,9 +178,10 @@ pub struct Signing {
 }
 
 impl Signing {
-    /// One signature verification, the budget of the warm targets: a token's whole check as
-    /// `jsonwebtoken` makes it through RustCrypto (the backend of `protected`), that is the
-    /// check through aws-lc with its signature part replaced by RustCrypto's.
+    /// One signature verification in-process (`jwks`'s budget; printed beside `protected`'s):
+    /// a token's whole check as `jsonwebtoken` makes it through RustCrypto (the backend of
+    /// `protected`), that is the check through aws-lc with its signature part replaced by
+    /// RustCrypto's.
     pub fn library_rust_crypto_verify_us(&self) -> u64 {
         (self.library_verify_us + self.rust_crypto_signature_us)
             .saturating_sub(self.aws_lc_signature_us)
