@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Header, encode};
+use jsonwebtoken::{Algorithm, Header, Validation, encode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TokenConfig;
@@ -168,6 +168,9 @@ impl Rejection {
 /// Signs and verifies access tokens; built once per cold start.
 pub struct Tokens {
     keys: Arc<KeySet>,
+    /// `jsonwebtoken`'s settings for each algorithm, for [`Tokens::verify_with_jsonwebtoken`].
+    eddsa: Validation,
+    rs256: Validation,
     issuer: String,
     audience: String,
     leeway_seconds: u64,
@@ -180,8 +183,20 @@ impl Tokens {
     /// or any other algorithm confusion cannot apply), issuer and audience must match, and
     /// `exp`, `nbf`, `iss`, `aud` and `sub` must be present at all.
     pub fn new(config: &TokenConfig, keys: Arc<KeySet>) -> Self {
+        let validation = |alg| {
+            let mut validation = Validation::new(alg);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            validation.validate_exp = true;
+            validation.validate_nbf = true;
+            validation.leeway = config.leeway_seconds;
+            validation
+        };
         Self {
             keys,
+            eddsa: validation(Algorithm::EdDSA),
+            rs256: validation(Algorithm::RS256),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway_seconds: config.leeway_seconds,
@@ -312,14 +327,11 @@ impl Tokens {
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| reason(e.kind()))?;
         let key = self.key_for(&header)?;
-        let mut validation = jsonwebtoken::Validation::new(key.alg);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway_seconds;
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        let validation = match key.alg {
+            Algorithm::RS256 => &self.rs256,
+            _ => &self.eddsa,
+        };
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map(|data| data.claims)
             .map_err(|e| reason(e.kind()))
     }
@@ -845,6 +857,42 @@ mod agreement {
         );
     }
 
+    /// The leeway's edges, read within one second so that they stay edges: `verify` accepts
+    /// exactly what `jsonwebtoken` does at 30 s of leeway.
+    #[test]
+    fn the_leeway_edges_fall_where_jsonwebtoken_puts_them() {
+        let doc = document();
+        let tokens = verifier(&doc);
+        loop {
+            let now = jsonwebtoken::get_current_timestamp();
+            let answers: Vec<_> = [
+                ("exp", now - 31, Err(Rejection::Expired)),
+                ("exp", now - 30, Ok(())),
+                ("nbf", now + 30, Ok(())),
+                ("nbf", now + 31, Err(Rejection::NotYetValid)),
+            ]
+            .into_iter()
+            .map(|(name, at, want)| {
+                let mut c = claims(now);
+                c[name] = at.into();
+                let token = sign(&doc, "ed", &c);
+                (
+                    name,
+                    at as i64 - now as i64,
+                    want,
+                    tokens.verify(&token).map(drop),
+                )
+            })
+            .collect();
+            if jsonwebtoken::get_current_timestamp() == now {
+                for (name, offset, want, got) in answers {
+                    assert_eq!(got, want, "{name} at now {offset:+}");
+                }
+                return;
+            }
+        }
+    }
+
     /// The decompressed-once Ed25519 check (RustCrypto builds) and `jsonwebtoken`'s own give
     /// the same answer for every signature, and the key set builds the first for Ed25519 keys.
     #[cfg(feature = "rust-crypto")]
@@ -867,17 +915,57 @@ mod agreement {
             cases.push((message.into(), s));
             cases.push((message.into(), signature[..i].to_owned()));
         }
-        // Another message; s >= the group order (not canonical); a signature of 65 bytes.
+        // s + the group order: the same signature in a malleated form, with the scalar's top
+        // bits still clear, which only the canonical-scalar check refuses.
+        const ORDER: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = B64.decode(signature).unwrap();
+        let mut carry = 0u16;
+        for (byte, order) in malleated[32..].iter_mut().zip(ORDER) {
+            let sum = u16::from(*byte) + u16::from(order) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!((carry, malleated[63] & 0xe0), (0, 0));
+        let malleated = B64.encode(&malleated);
+        assert_eq!(
+            check_ed25519(verifying, message.as_bytes(), &malleated),
+            Err(Rejection::BadSignature)
+        );
+        cases.push((message.into(), malleated));
+        // Another message; s with its top bits set; a signature of 65 bytes.
         cases.push((format!("{message}x"), signature.into()));
         let mut raw = B64.decode(signature).unwrap();
         raw[63] |= 0xf0;
         cases.push((message.into(), B64.encode(&raw)));
         raw.push(0);
         cases.push((message.into(), B64.encode(&raw)));
+        // jsonwebtoken's RustCrypto verifier itself, what `protected` used before (in this
+        // build `check_with_jsonwebtoken` goes through aws-lc).
+        let rust_crypto = |message: &str, signature: &str| {
+            let Ok(signature) = B64.decode(signature) else {
+                return false;
+            };
+            let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
+                &Algorithm::EdDSA,
+                &key.decoding,
+            )
+            .unwrap();
+            jsonwebtoken::signature::Verifier::verify(&*verifier, message.as_bytes(), &signature)
+                .is_ok()
+        };
         for (message, signature) in &cases {
+            let ours = check_ed25519(verifying, message.as_bytes(), signature);
             assert_eq!(
-                check_ed25519(verifying, message.as_bytes(), signature),
+                ours,
                 check_with_jsonwebtoken(key, message.as_bytes(), signature),
+                "{message}.{signature}"
+            );
+            assert_eq!(
+                ours.is_ok(),
+                rust_crypto(message, signature),
                 "{message}.{signature}"
             );
         }

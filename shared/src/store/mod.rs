@@ -249,8 +249,8 @@ pub trait SessionStore: Send + Sync {
     /// Marks the session revoked (idempotent; a missing session is left missing).
     async fn revoke(&self, id: &str, now: u64) -> Result<(), StoreError>;
     /// Revokes every live session of the user (found through the sessions table's `by-user`
-    /// index, never a scan) but `except`, at once: how many were live. Idempotent, so a retry
-    /// after a failure midway completes the job.
+    /// index, never a scan) but `except`, a bounded number of writes at a time: how many were
+    /// live. Idempotent, so a retry after a failure midway completes the job.
     async fn revoke_all(
         &self,
         user_id: &str,
