@@ -1,7 +1,7 @@
 //! Access tokens: EdDSA (Ed25519) JWTs with a `kid`, issued at login and refresh, verified
 //! strictly against the configured key set.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -168,9 +168,9 @@ impl Rejection {
 /// Signs and verifies access tokens; built once per cold start.
 pub struct Tokens {
     keys: Arc<KeySet>,
-    /// `jsonwebtoken`'s settings for each algorithm, for [`Tokens::verify_with_jsonwebtoken`].
-    eddsa: Validation,
-    rs256: Validation,
+    /// `jsonwebtoken`'s settings for EdDSA and RS256, built at the first
+    /// [`Tokens::verify_with_jsonwebtoken`] (tests and the bench): serving never needs them.
+    validations: OnceLock<[Validation; 2]>,
     issuer: String,
     audience: String,
     leeway_seconds: u64,
@@ -183,20 +183,9 @@ impl Tokens {
     /// or any other algorithm confusion cannot apply), issuer and audience must match, and
     /// `exp`, `nbf`, `iss`, `aud` and `sub` must be present at all.
     pub fn new(config: &TokenConfig, keys: Arc<KeySet>) -> Self {
-        let validation = |alg| {
-            let mut validation = Validation::new(alg);
-            validation.set_issuer(&[&config.issuer]);
-            validation.set_audience(&[&config.audience]);
-            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
-            validation.leeway = config.leeway_seconds;
-            validation
-        };
         Self {
             keys,
-            eddsa: validation(Algorithm::EdDSA),
-            rs256: validation(Algorithm::RS256),
+            validations: OnceLock::new(),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway_seconds: config.leeway_seconds,
@@ -291,9 +280,7 @@ impl Tokens {
         }
         Ok(claims)
     }
-}
 
-impl Tokens {
     /// The key a token's header names, once the header passes: an allowed algorithm, the
     /// access-token type, a key id the set has, and that key's own algorithm.
     fn key_for(&self, header: &Header) -> Result<&PublicKey, Rejection> {
@@ -327,9 +314,22 @@ impl Tokens {
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| reason(e.kind()))?;
         let key = self.key_for(&header)?;
-        let validation = match key.alg {
-            Algorithm::RS256 => &self.rs256,
-            _ => &self.eddsa,
+        let [eddsa, rs256] = self.validations.get_or_init(|| {
+            [Algorithm::EdDSA, Algorithm::RS256].map(|alg| {
+                let mut validation = Validation::new(alg);
+                validation.set_issuer(&[&self.issuer]);
+                validation.set_audience(&[&self.audience]);
+                validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+                validation.validate_exp = true;
+                validation.validate_nbf = true;
+                validation.leeway = self.leeway_seconds;
+                validation
+            })
+        });
+        let validation = if key.alg == Algorithm::RS256 {
+            rs256
+        } else {
+            eddsa
         };
         jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map(|data| data.claims)

@@ -755,8 +755,13 @@ async fn run() -> Result<bool, String> {
     };
     let mut floor_base = Live::start(yardstick("floor")?, &prep, &args).await?;
     let mut bearer_base = Live::start(yardstick("floor-bearer")?, &prep, &args).await?;
-    // `protected`'s warm target: the floor plus one verification, invoked in turn with it.
-    let mut verify_base = Live::start(yardstick("floor-verify")?, &prep, &args).await?;
+    // `protected`'s warm target: the floor plus one verification, invoked in turn with it
+    // (started only when `protected` is measured).
+    let mut verify_base = if rows.iter().any(|s| s.label == "protected") {
+        Some(Live::start(yardstick("floor-verify")?, &prep, &args).await?)
+    } else {
+        None
+    };
     let mut figures = Vec::new();
     for (s, inits) in rows.into_iter().zip(inits) {
         // Rows whose requests carry a bearer token alternate with the floor given the same one.
@@ -765,7 +770,7 @@ async fn run() -> Result<bool, String> {
         } else {
             &mut floor_base
         };
-        let also = (s.label == "protected").then_some(&mut verify_base);
+        let also = verify_base.as_mut().filter(|_| s.label == "protected");
         eprintln!(
             "measuring {} ({} invocations, each after one of {}{})",
             s.label,
@@ -779,7 +784,7 @@ async fn run() -> Result<bool, String> {
         );
         figures.push(measure(s, base, also, inits, &prep, &args).await?);
     }
-    for base in [floor_base, bearer_base, verify_base] {
+    for base in [floor_base, bearer_base].into_iter().chain(verify_base) {
         let mut child = base.child;
         let _ = child.kill().await;
     }
