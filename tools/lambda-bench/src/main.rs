@@ -135,7 +135,9 @@ struct Args {
     argon2_only: bool,
     /// Cold starts per init figure, whose median is reported (`--cold-starts`): one start of a
     /// few milliseconds is at the mercy of whatever else the machine is doing. With 11, the
-    /// floor's own binary still read 0.83x the floor in one run; 31 take about half a minute.
+    /// floor's own binary still read 0.83x the floor in one run; with 31, `floor-sdk` read
+    /// 1.32-1.44x across runs, where 300-400 alternating starts place it within 0.02x. 101 take
+    /// about a minute and a half.
     cold_starts: usize,
 }
 
@@ -160,7 +162,7 @@ fn parse_args() -> Result<Args, String> {
         sizes: None,
         extra_env: Vec::new(),
         argon2_only: false,
-        cold_starts: 31,
+        cold_starts: 101,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
