@@ -188,23 +188,6 @@ impl Signing {
     }
 }
 
-/// A public key as `jsonwebtoken` takes it.
-fn decoding_key(
-    key: &shared::keys::PublicKey,
-    alg: shared::config::KeyAlg,
-) -> Result<jsonwebtoken::DecodingKey, String> {
-    let b64 = |v: &str| {
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v)
-            .map_err(|e| e.to_string())
-    };
-    Ok(match alg {
-        shared::config::KeyAlg::EdDsa => jsonwebtoken::DecodingKey::from_ed_der(&b64(&key.x)?),
-        shared::config::KeyAlg::Rs256 => {
-            jsonwebtoken::DecodingKey::from_rsa_raw_components(&b64(&key.n)?, &b64(&key.e)?)
-        }
-    })
-}
-
 /// The time of the signature check alone of `token` through aws-lc and through RustCrypto.
 fn signature_checks_us(
     token: &str,
@@ -216,10 +199,15 @@ fn signature_checks_us(
         .rsplit_once('.')
         .ok_or("a token without a signature")?;
     let key = keys.public_keys().first().ok_or("no public key")?;
-    let decoding = decoding_key(key, alg)?;
     let b64 = |v: &str| {
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v)
             .map_err(|e| e.to_string())
+    };
+    let decoding = match alg {
+        shared::config::KeyAlg::EdDsa => jsonwebtoken::DecodingKey::from_ed_der(&b64(&key.x)?),
+        shared::config::KeyAlg::Rs256 => {
+            jsonwebtoken::DecodingKey::from_rsa_raw_components(&b64(&key.n)?, &b64(&key.e)?)
+        }
     };
     let signature = b64(signature)?;
     let time = |provider: &CryptoProvider| -> Result<u64, String> {
