@@ -35,6 +35,20 @@ pub const SESSIONS_BY_USER: &str = "by-user";
 /// waited past the SDK's 1 s attempt timeout).
 pub const SESSION_WRITES_IN_FLIGHT: usize = 16;
 
+/// Runs every one of `writes`, [`SESSION_WRITES_IN_FLIGHT`] at a time (a few round trips of
+/// latency for a user with many sessions, never one request per session at once), and fails if
+/// any failed. Each write is idempotent, so a retry of the whole request completes the job.
+async fn all_session_writes<F>(writes: Vec<F>) -> Result<(), StoreError>
+where
+    F: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let results: Vec<_> = stream::iter(writes)
+        .buffer_unordered(SESSION_WRITES_IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
 /// Users and counters in DynamoDB.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -535,16 +549,10 @@ impl SessionStore for DynamoStore {
             .filter(|s| Some(s.id.as_str()) != except)
             .map(|s| s.id)
             .collect();
-        // SESSION_WRITES_IN_FLIGHT at a time: a few round trips of latency for a user with many
-        // sessions, and never one request per session at once.
         // Collected first: a lazy `map` inside the stream trips the `Send` check of the
         // `async_trait` future (the compiler cannot see that the closure works for any borrow).
         let writes: Vec<_> = live.iter().map(|id| self.revoke(id, now)).collect();
-        let results: Vec<_> = stream::iter(writes)
-            .buffer_unordered(SESSION_WRITES_IN_FLIGHT)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        all_session_writes(writes).await?;
         Ok(u32::try_from(live.len()).unwrap_or(u32::MAX))
     }
 
@@ -615,12 +623,7 @@ impl SessionStore for DynamoStore {
             .filter(|id| Some(id.as_str()) != except)
             .collect();
         let writes: Vec<_> = ids.iter().map(|id| self.delete_session(id)).collect();
-        let results: Vec<_> = stream::iter(writes)
-            .buffer_unordered(SESSION_WRITES_IN_FLIGHT)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(())
+        all_session_writes(writes).await
     }
 
     #[tracing::instrument(name = "sessions.delete", skip_all)]
