@@ -14,10 +14,40 @@ mod scenario;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use core_affinity::CoreId;
 
 use runtime_api::{Outcome, RuntimeApi};
 use scenario::{Prep, Scenario};
+
+/// Where the harness and the functions run, on a machine with two cores or more: this process
+/// (its threads, its Runtime API servers, the DynamoDB proxy) on the first core it may use, and
+/// every function process on the last, as a Lambda sandbox has its vCPU to itself. Unpinned,
+/// where the scheduler happened to place a function beside the harness changed from one process
+/// to the next, and with it the process's warm figures: `protected`'s warm median against
+/// `floor-verify`'s moved by up to 20 µs from run to run, pinned by 1-2 µs
+/// (docs/performance.md#how-it-is-measured). `None` on one core: nothing is pinned.
+#[derive(Debug, Clone, Copy)]
+struct Cores {
+    harness: CoreId,
+    function: CoreId,
+}
+
+/// Set once, in `main`, before the runtime starts its threads (they inherit the harness core).
+static CORES: OnceLock<Option<Cores>> = OnceLock::new();
+
+fn cores() -> Option<Cores> {
+    let ids = core_affinity::get_core_ids()?;
+    match ids.as_slice() {
+        [harness, .., function] => Some(Cores {
+            harness: *harness,
+            function: *function,
+        }),
+        _ => None,
+    }
+}
 
 /// Figures for one function.
 #[derive(Debug, Clone)]
@@ -422,8 +452,18 @@ async fn cold_start(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
+    // A child starts with the affinity of the thread that spawns it: the function's core for
+    // this thread during the spawn alone (no await in between, so no other task runs here).
+    let cores = CORES.get().copied().flatten();
+    if let Some(c) = cores {
+        core_affinity::set_for_current(c.function);
+    }
     let started = Instant::now();
-    let child = cmd.spawn().map_err(|e| format!("{name}: {e}"))?;
+    let child = cmd.spawn();
+    if let Some(c) = cores {
+        core_affinity::set_for_current(c.harness);
+    }
+    let child = child.map_err(|e| format!("{name}: {e}"))?;
     let init_done = api
         .wait_init(Duration::from_secs(20))
         .await
@@ -870,9 +910,28 @@ async fn run() -> Result<bool, String> {
     Ok(!args.check || failed == 0)
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    // Pinned before the runtime exists, so that every thread it starts is on the harness core.
+    let cores = cores().filter(|c| core_affinity::set_for_current(c.harness));
+    match cores {
+        Some(c) => eprintln!(
+            "lambda-bench: the harness on core {}, each function on core {}",
+            c.harness.id, c.function.id
+        ),
+        None => eprintln!("lambda-bench: one core (or no affinity): nothing pinned"),
+    }
+    let _ = CORES.set(cores);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lambda-bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
