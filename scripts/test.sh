@@ -78,6 +78,12 @@ run_fuzz() {
   if [ "$TIER" = all ]; then
     log="$STATE/schemathesis.log" junit="$STATE/schemathesis-junit.xml"
   fi
+  # Tokens for the routes behind a bearer token (schemathesis.toml reads them).
+  local credentials="$STATE/fuzz-credentials-$TAG.sh"
+  TEMP_FILES+=("$credentials")
+  python3 scripts/fuzz_credentials.py "$API_URL" >"$credentials"
+  # shellcheck disable=SC1090 # written just above
+  source "$credentials"
   # Every check but positive_data_acceptance (an auth API rightly refuses most well-formed
   # credentials). A fixed seed keeps runs comparable; SCHEMATHESIS_EXAMPLES raises the budget.
   SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks schemathesis run openapi.yaml \
