@@ -81,6 +81,24 @@ async fn a_wrong_password_is_401_and_deletes_nothing() {
 }
 
 #[tokio::test]
+async fn wrong_passwords_count_against_the_login_user_limit_and_then_even_the_right_one_is_429() {
+    let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "2");
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+
+    for attempt in 0..2 {
+        let response = handle(&deps, delete(&me, "not my password")).await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+        assert_eq!(body_json(&response)["error"], "invalid_credentials");
+    }
+    // Limited before any hashing, even with the right password now, and nothing is deleted.
+    let response = handle(&deps, delete(&me, PASSWORD)).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(body_json(&response)["error"], "rate_limited");
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn the_sample_without_a_token_is_401() {
     let f = Fixture::local().await;
     let response = handle(
