@@ -1,7 +1,8 @@
 //! `make bench`: runs each function's release binary under a local Lambda Runtime API (no
 //! Docker), the way the Lambda service does, and reports init time, warm latency, peak memory,
-//! DynamoDB round trips and binary size, each also as a ratio to the `floor` function measured
-//! in the same run. `--check` exits non-zero when a target of the performance issue is missed.
+//! DynamoDB round trips and binary size, init and memory also as a ratio to the `floor` function
+//! measured in the same run. `--check` exits non-zero when a target of the performance issue is
+//! missed.
 //!
 //! Expects: release binaries in `target/release` (or `--bin-dir`), the local DynamoDB-compatible
 //! server at `AWS_ENDPOINT_URL_DYNAMODB` with the tables named by `USERS_TABLE`,
@@ -14,58 +15,19 @@ mod scenario;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use core_affinity::CoreId;
 
 use runtime_api::{Outcome, RuntimeApi};
 use scenario::{Prep, Scenario};
 
-/// Where the harness and the functions run, on a machine with two cores or more: this process
-/// (its threads, its Runtime API servers, the DynamoDB proxy) on the first core it may use, and
-/// every function process on the last, as a Lambda sandbox has its vCPU to itself. Unpinned,
-/// where the scheduler happened to place a function beside the harness changed from one process
-/// to the next, and with it the process's warm figures: `protected`'s warm median against
-/// `floor-verify`'s read from 22 µs under to 3 µs over from run to run unpinned, and 14-21 µs
-/// under in nine runs pinned (docs/performance.md#how-it-is-measured). `None` on one core:
-/// nothing is pinned.
-#[derive(Debug, Clone, Copy)]
-struct Cores {
-    harness: CoreId,
-    function: CoreId,
-}
-
-/// Set once, in `main`, before the runtime starts its threads (they inherit the harness core).
-static CORES: OnceLock<Option<Cores>> = OnceLock::new();
-
-fn cores() -> Option<Cores> {
-    let ids = core_affinity::get_core_ids()?;
-    match ids.as_slice() {
-        [harness, .., function] => Some(Cores {
-            harness: *harness,
-            function: *function,
-        }),
-        _ => None,
-    }
-}
-
 /// Figures for one function.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Figures {
     name: String,
     size: u64,
     zipped: u64,
     init_us: u64,
     warm_us: Vec<u64>,
-    /// The warm latencies of the row's yardstick (`floor`; `floor-bearer` for `protected`),
-    /// invoked in alternation with the row's own: its warm ratio and targets compare with
-    /// these, measured over the same seconds.
-    base: String,
-    base_warm_us: Vec<u64>,
-    /// For `protected`: the warm latencies of `floor-verify` (the floor plus one verification),
-    /// invoked in turn with `floor-bearer` and the row, over the same seconds; empty otherwise.
-    verify_base_warm_us: Vec<u64>,
     peak_rss_kib: u64,
     /// DynamoDB requests per invocation.
     round_trips: Vec<u64>,
@@ -93,14 +55,6 @@ impl Figures {
     }
     fn median(&self) -> u64 {
         self.pct(0.5)
-    }
-    /// Median warm latency of the yardstick answering in alternation with this row.
-    fn base_median(&self) -> u64 {
-        median(self.base_warm_us.clone())
-    }
-    /// Median warm latency of `floor-verify` invoked in turn with this row (`protected`).
-    fn verify_base_median(&self) -> Option<u64> {
-        (!self.verify_base_warm_us.is_empty()).then(|| median(self.verify_base_warm_us.clone()))
     }
     fn rt_max(&self) -> u64 {
         self.round_trips.iter().copied().max().unwrap_or(0)
@@ -152,10 +106,6 @@ impl Figures {
 
 struct Args {
     invocations: usize,
-    /// Invocations of a row without an AWS SDK (`--fast-invocations`), if more: theirs take a
-    /// tenth of a millisecond, and `protected`'s target compares medians a few hundredths of a
-    /// millisecond apart, which 100 invocations on this machine place only to about 0.02 ms.
-    fast_invocations: usize,
     only: Option<Vec<String>>,
     check: bool,
     bin_dir: PathBuf,
@@ -172,21 +122,9 @@ struct Args {
     cold_starts: usize,
 }
 
-impl Args {
-    /// How many warm invocations row `s` gets.
-    fn invocations_of(&self, s: &Scenario) -> usize {
-        if s.uses_sdk() {
-            self.invocations
-        } else {
-            self.invocations.max(self.fast_invocations)
-        }
-    }
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         invocations: 200,
-        fast_invocations: 2000,
         only: None,
         check: false,
         bin_dir: PathBuf::from("target/release"),
@@ -203,11 +141,6 @@ fn parse_args() -> Result<Args, String> {
                 args.invocations = value()?
                     .parse()
                     .map_err(|_| "--invocations takes a number")?
-            }
-            "--fast-invocations" => {
-                args.fast_invocations = value()?
-                    .parse()
-                    .map_err(|_| "--fast-invocations takes a number")?
             }
             "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--check" => args.check = true,
@@ -267,7 +200,7 @@ struct Inits {
 /// read that drift as a difference between them (the floor's own binary, measured twice that
 /// way, once read 1.83x the floor). A start also runs faster right after one of the same
 /// binary, so each binary is started once per round, and a row that runs another row's binary
-/// (`floor-bearer`, the `login-*` rows) shows that binary's figures.
+/// (the `login-*` rows) shows that binary's figures.
 async fn all_inits(rows: &[Scenario], prep: &Prep, args: &Args) -> Result<Vec<Inits>, String> {
     let proxy_addr = prep.proxy_addr.clone();
     // The first row of each binary stands for it.
@@ -377,34 +310,18 @@ impl Live {
     }
 }
 
-/// A row's warm run: each of its invocations follows one of `base`'s (the yardstick, kept
-/// running through the whole bench), and of `also`'s when given, so that all are measured over
-/// the same seconds.
-async fn measure(
-    s: Scenario,
-    base: &mut Live,
-    mut also: Option<&mut Live>,
-    inits: Inits,
-    prep: &Prep,
-    args: &Args,
-) -> Result<Figures, String> {
+/// A row's warm run: its invocations one after the other, on one process.
+async fn measure(s: Scenario, inits: Inits, prep: &Prep, args: &Args) -> Result<Figures, String> {
     let path = args.bin_dir.join(s.name);
-    let (size, zipped) = sizes(&path)
-        .map_err(|e| format!("{}: {e} (run `cargo build --release`)", path.display()))?;
-    let invocations = args.invocations_of(&s);
+    let (size, zipped) =
+        sizes(&path).map_err(|e| format!("{}: {e} (run `make bench`)", path.display()))?;
+    let invocations = args.invocations;
     let mut live = Live::start(s, prep, args).await?;
     let mut warm_us = Vec::with_capacity(invocations);
-    let mut base_warm_us = Vec::with_capacity(invocations);
-    let mut also_warm_us = Vec::new();
     let mut round_trips = Vec::with_capacity(invocations);
     let mut waves = Vec::with_capacity(invocations);
     let mut busy_us = Vec::with_capacity(invocations);
     for i in 0..invocations {
-        let (base_us, _) = base.invoke(prep, base_warm_us.len()).await?;
-        base_warm_us.push(base_us);
-        if let Some(also) = also.as_deref_mut() {
-            also_warm_us.push(also.invoke(prep, also_warm_us.len()).await?.0);
-        }
         let (warm, seen) = live.invoke(prep, i).await?;
         warm_us.push(warm);
         round_trips.push(seen.requests);
@@ -420,9 +337,6 @@ async fn measure(
         zipped,
         init_us: inits.init_us,
         warm_us,
-        base: base.scenario.label.to_owned(),
-        base_warm_us,
-        verify_base_warm_us: also_warm_us,
         peak_rss_kib: peak,
         round_trips,
         waves,
@@ -437,23 +351,6 @@ async fn measure(
 fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
-}
-
-/// Spawns `cmd` on the function core of `cores`. A child starts with the affinity of the
-/// thread that spawns it: this thread is on the function's core for the spawn alone (no await
-/// in between, so no other task runs on it meanwhile), then back on the harness's.
-fn spawn_pinned(
-    cmd: &mut tokio::process::Command,
-    cores: Option<Cores>,
-) -> std::io::Result<tokio::process::Child> {
-    if let Some(c) = cores {
-        core_affinity::set_for_current(c.function);
-    }
-    let child = cmd.spawn();
-    if let Some(c) = cores {
-        core_affinity::set_for_current(c.harness);
-    }
-    child
 }
 
 /// Starts the binary at `path` with only `env`, as a Lambda sandbox does, and waits for its
@@ -471,8 +368,7 @@ async fn cold_start(
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     let started = Instant::now();
-    let child = spawn_pinned(&mut cmd, CORES.get().copied().flatten())
-        .map_err(|e| format!("{name}: {e}"))?;
+    let child = cmd.spawn().map_err(|e| format!("{name}: {e}"))?;
     let init_done = api
         .wait_init(Duration::from_secs(20))
         .await
@@ -493,7 +389,7 @@ fn ratio(a: u64, b: u64) -> String {
 
 fn print_table(all: &[Figures], floor: &Figures) {
     println!(
-        "{:<11} {:>9} {:>9} {:>16} {:>16} {:>9} {:>9} {:>15} {:>7} {:>6}",
+        "{:<11} {:>9} {:>9} {:>16} {:>12} {:>9} {:>9} {:>15} {:>7} {:>6}",
         "function",
         "size KiB",
         "zip KiB",
@@ -507,16 +403,12 @@ fn print_table(all: &[Figures], floor: &Figures) {
     );
     for f in all {
         println!(
-            "{:<11} {:>9} {:>9} {:>16} {:>16} {:>9} {:>9} {:>15} {:>7} {:>6}",
+            "{:<11} {:>9} {:>9} {:>16} {:>12} {:>9} {:>9} {:>15} {:>7} {:>6}",
             f.name,
             f.size / 1024,
             f.zipped / 1024,
             format!("{} ({})", ms(f.init_us), ratio(f.init_us, floor.init_us)),
-            format!(
-                "{} ({})",
-                ms(f.median()),
-                ratio(f.median(), f.base_median())
-            ),
+            ms(f.median()),
             ms(f.pct(0.0)),
             ms(f.pct(0.99)),
             format!(
@@ -530,7 +422,8 @@ fn print_table(all: &[Figures], floor: &Figures) {
     }
     println!(
         "(init: medians of cold starts taken round-robin over the binaries, a row that runs \
-         another's binary shows that binary's; warm ratios: to the floor invoked in alternation with each row, for protected and floor-verify floor-bearer)"
+         another's binary shows that binary's; warm: over each row's own invocations, one after \
+         the other)"
     );
 }
 
@@ -557,13 +450,12 @@ fn print_deployed_init(all: &[Figures], floor: &Figures) {
     }
 }
 
-/// The targets of the performance issue, as (what, pass). `verify_us` is one access-token
-/// verification alone; `argon2_kib` the memory one hash uses.
+/// The targets of the performance issue, as (what, pass). `argon2_kib` is the memory one hash
+/// uses.
 fn checks(
     all: &[Figures],
     floor: &Figures,
     argon2_us: u64,
-    verify_us: u64,
     argon2_kib: u64,
 ) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -579,33 +471,6 @@ fn checks(
                 a as f64 <= most * b as f64,
             ));
         }
-        // `protected` checks a token at every request: against the floor plus one verification
-        // (`floor-verify`), invoked in turn with it and `floor-bearer` (the floor given the same
-        // request), so the verification is measured inside a warm invocation, as `protected`
-        // makes it. `jwks` checks none: against the floor plus the in-process figure.
-        out.push(match p.verify_base_median() {
-            Some(yardstick) => (
-                format!(
-                    "{name} warm median {} µs <= floor-verify {} µs (floor-bearer {} µs + one \
-                     verification inside a warm invocation {} µs; invoked in turn)",
-                    p.median(),
-                    yardstick,
-                    p.base_median(),
-                    yardstick.saturating_sub(p.base_median()),
-                ),
-                p.median() <= yardstick,
-            ),
-            None => (
-                format!(
-                    "{name} warm median {} µs <= {} {} µs + one verification {} µs",
-                    p.median(),
-                    p.base,
-                    p.base_median(),
-                    verify_us
-                ),
-                p.median() <= p.base_median() + verify_us,
-            ),
-        });
         out.push((
             format!("{name} AWS calls at init as deployed {} == 0", p.init_calls),
             p.init_calls == 0,
@@ -797,47 +662,10 @@ async fn run() -> Result<bool, String> {
         args.cold_starts
     );
     let inits = all_inits(&rows, &prep, &args).await?;
-    // The yardsticks of the warm runs, running through the whole bench.
-    let yardstick = |label: &str| {
-        scenario::all()
-            .into_iter()
-            .find(|s| s.label == label)
-            .ok_or(format!("no {label} scenario"))
-    };
-    let mut floor_base = Live::start(yardstick("floor")?, &prep, &args).await?;
-    let mut bearer_base = Live::start(yardstick("floor-bearer")?, &prep, &args).await?;
-    // `protected`'s warm target: the floor plus one verification, invoked in turn with it
-    // (started only when `protected` is measured).
-    let mut verify_base = if rows.iter().any(|s| s.label == "protected") {
-        Some(Live::start(yardstick("floor-verify")?, &prep, &args).await?)
-    } else {
-        None
-    };
     let mut figures = Vec::new();
     for (s, inits) in rows.into_iter().zip(inits) {
-        // Rows whose requests carry a bearer token alternate with the floor given the same one.
-        let base = if matches!(s.label, "protected" | "floor-verify") {
-            &mut bearer_base
-        } else {
-            &mut floor_base
-        };
-        let also = verify_base.as_mut().filter(|_| s.label == "protected");
-        eprintln!(
-            "measuring {} ({} invocations, each after one of {}{})",
-            s.label,
-            args.invocations_of(&s),
-            base.scenario.label,
-            if also.is_some() {
-                " and floor-verify"
-            } else {
-                ""
-            }
-        );
-        figures.push(measure(s, base, also, inits, &prep, &args).await?);
-    }
-    for base in [floor_base, bearer_base].into_iter().chain(verify_base) {
-        let mut child = base.child;
-        let _ = child.kill().await;
+        eprintln!("measuring {} ({} invocations)", s.label, args.invocations);
+        figures.push(measure(s, inits, &prep, &args).await?);
     }
     let floor = figures
         .iter()
@@ -854,57 +682,16 @@ async fn run() -> Result<bool, String> {
         prep.argon2.parallelism,
         ms(argon2_us)
     );
-    let mut verify_us = 0;
     for s in prep.signing_us()? {
         println!(
-            "access token, in-process median: {} sign {} ms, verify {} ms as the functions \
-             check it ({} ms through jsonwebtoken::decode; its signature alone: aws-lc {} ms, \
-             RustCrypto {} ms; so one verification through jsonwebtoken and RustCrypto, the \
-             in-process figure of the targets: {} ms)",
+            "access token, in-process median: {} sign {} ms, verify {} ms",
             s.alg,
             ms(s.sign_us),
-            ms(s.verify_us),
-            ms(s.library_verify_us),
-            ms(s.aws_lc_signature_us),
-            ms(s.rust_crypto_signature_us),
-            ms(s.library_rust_crypto_verify_us())
-        );
-        if s.alg == "EdDSA" {
-            verify_us = s.library_rust_crypto_verify_us();
-        }
-    }
-    if let Some(f) = figures.iter().find(|f| f.name == "floor-verify") {
-        // The same check measured where `protected` makes it: inside a warm invocation, with
-        // the caches as the invocations before left them, rather than in a hot loop.
-        println!(
-            "access token, inside a warm invocation: floor-verify {} ms - floor-bearer {} ms \
-             (invoked in alternation) = {} ms for one check",
-            ms(f.median()),
-            ms(f.base_median()),
-            ms(f.median().saturating_sub(f.base_median()))
-        );
-    }
-    if let Some(p) = figures.iter().find(|f| f.name == "protected") {
-        // Not a target: the in-process figure keeps the check's code, tables and parsers in
-        // cache, which no invocation finds them in (floor-verify, the floor plus one
-        // verification and nothing else, misses this comparison too).
-        let budget = p.base_median() + verify_us;
-        println!(
-            "protected against the in-process figure (not a target): warm median {} µs, \
-             floor-bearer {} µs + one verification in a hot loop {} µs = {} µs ({})",
-            p.median(),
-            p.base_median(),
-            verify_us,
-            budget,
-            if p.median() <= budget {
-                "within"
-            } else {
-                "over"
-            }
+            ms(s.verify_us)
         );
     }
     let argon2_kib = u64::from(prep.argon2.memory_kib);
-    let results = checks(&figures, &floor, argon2_us, verify_us, argon2_kib);
+    let results = checks(&figures, &floor, argon2_us, argon2_kib);
     println!("\ntargets:");
     let mut failed = 0;
     for (what, pass) in &results {
@@ -919,28 +706,9 @@ async fn run() -> Result<bool, String> {
     Ok(!args.check || failed == 0)
 }
 
-fn main() -> std::process::ExitCode {
-    // Pinned before the runtime exists, so that every thread it starts is on the harness core.
-    let cores = cores().filter(|c| core_affinity::set_for_current(c.harness));
-    match cores {
-        Some(c) => eprintln!(
-            "lambda-bench: the harness on core {}, each function on core {}",
-            c.harness.id, c.function.id
-        ),
-        None => eprintln!("lambda-bench: one core (or no affinity): nothing pinned"),
-    }
-    let _ = CORES.set(cores);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("lambda-bench: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
@@ -954,36 +722,88 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
 
-    fn allowed_cpus(status: &str) -> String {
-        let status = std::fs::read_to_string(status).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("Cpus_allowed_list:"))
-            .unwrap();
-        line.split_whitespace().nth(1).unwrap().to_owned()
+    /// A row as fast and as small as the floor, with no invocations.
+    fn row(name: &str) -> Figures {
+        Figures {
+            name: name.to_owned(),
+            init_us: 1_000,
+            deployed_init_us: 1_000,
+            peak_rss_kib: 4_096,
+            ..Figures::default()
+        }
     }
 
-    #[tokio::test]
-    async fn a_function_starts_on_its_core_and_the_spawning_thread_goes_back_to_the_harness() {
-        // One core: nothing to pin, and nothing for this test to show.
-        let Some(cores) = cores() else { return };
-        assert_ne!(cores.harness.id, cores.function.id);
-        assert!(core_affinity::set_for_current(cores.harness));
-        // `cat` waits on its stdin, which stays open until the child is killed.
-        let mut cmd = tokio::process::Command::new("cat");
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        let mut child = spawn_pinned(&mut cmd, Some(cores)).unwrap();
-        let pid = child.id().unwrap();
-        assert_eq!(
-            allowed_cpus(&format!("/proc/{pid}/status")),
-            cores.function.id.to_string()
+    /// The verdict of the one target whose text starts with `what`.
+    fn verdict(results: &[(String, bool)], what: &str) -> bool {
+        let mut found = results.iter().filter(|(text, _)| text.starts_with(what));
+        let (_, pass) = found.next().expect("no such target");
+        assert!(found.next().is_none(), "more than one target: {what}");
+        *pass
+    }
+
+    #[test]
+    fn login_401s_pass_within_a_tenth_of_each_other_off_dynamodb_and_miss_beyond() {
+        let floor = row("floor");
+        // Even calls a wrong password, odd ones an unknown user, each 10 ms waiting on DynamoDB.
+        let alternating = |wrong: u64, unknown: u64| Figures {
+            warm_us: [wrong, unknown, wrong, unknown]
+                .map(|us| us + 10_000)
+                .to_vec(),
+            busy_us: vec![10_000; 4],
+            variant: true,
+            ..row("login-401s")
+        };
+        for (wrong, unknown, pass) in [
+            (40_000, 43_000, true),
+            (43_000, 40_000, true),
+            (40_000, 45_000, false),
+            (45_000, 40_000, false),
+        ] {
+            let results = checks(
+                &[floor.clone(), alternating(wrong, unknown)],
+                &floor,
+                40_000,
+                19_456,
+            );
+            assert_eq!(
+                verdict(&results, "login 401s"),
+                pass,
+                "wrong password {wrong} µs, unknown user {unknown} µs off DynamoDB"
+            );
+        }
+    }
+
+    #[test]
+    fn init_and_memory_are_judged_against_the_floor_and_the_floors_have_no_target() {
+        let floor = row("floor");
+        let rows = [
+            floor.clone(),
+            Figures {
+                init_us: 3_000,
+                ..row("floor-sdk")
+            },
+            Figures {
+                init_us: 1_600,
+                ..row("me")
+            },
+            Figures {
+                init_us: 1_400,
+                ..row("fallback")
+            },
+            Figures {
+                init_us: 1_200,
+                peak_rss_kib: 7_000,
+                ..row("protected")
+            },
+        ];
+        let results = checks(&rows, &floor, 40_000, 19_456);
+        assert!(!verdict(&results, "me init"), "1.6x the floor's init");
+        assert!(verdict(&results, "fallback init"), "1.4x the floor's init");
+        assert!(verdict(&results, "protected init 1.20x <= 1.3x"));
+        assert!(!verdict(&results, "protected peak RSS"), "1.7x the floor's");
+        assert!(
+            results.iter().all(|(text, _)| !text.starts_with("floor")),
+            "{results:?}"
         );
-        assert_eq!(
-            allowed_cpus("/proc/thread-self/status"),
-            cores.harness.id.to_string()
-        );
-        child.kill().await.unwrap();
     }
 }

@@ -24,9 +24,6 @@ const ISSUER: &str = "auth-api-bench";
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Floor,
-    /// The floor handed `protected`'s request (a bearer token and all): what `protected` costs
-    /// beyond checking the token.
-    FloorWithBearer,
     Protected,
     Jwks,
     Fallback,
@@ -88,11 +85,8 @@ pub fn all() -> Vec<Scenario> {
     };
     vec![
         s("floor", Kind::Floor, 128, 200),
-        s("floor", Kind::FloorWithBearer, 128, 200).labelled("floor-bearer"),
         s("floor-sdk", Kind::Floor, 128, 200),
         s("protected", Kind::Protected, 128, 200),
-        // The floor plus one token check, invoked like `protected`.
-        s("floor-verify", Kind::FloorWithBearer, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
         s("jwks-secret", Kind::Jwks, 128, 200),
         s("fallback", Kind::Fallback, 128, 404),
@@ -163,73 +157,14 @@ pub struct Prep {
 pub struct Signing {
     pub alg: &'static str,
     pub sign_us: u64,
-    /// The whole check as the functions make it (`Tokens::verify`: header, signature, claims,
-    /// read once; an Ed25519 key decompressed once, through RustCrypto, as in `protected`).
+    /// The whole check as the functions make it (`Tokens::verify`).
     pub verify_us: u64,
-    /// The same check as `jsonwebtoken` makes it (`decode_header`, then `decode` with a
-    /// pinned `Validation`), through aws-lc: what `Tokens::verify` was before it was written
-    /// out.
-    pub library_verify_us: u64,
-    /// The signature check alone through `jsonwebtoken`'s verifiers, key parsing included:
-    /// `protected` and `jwks`, built alone, check through RustCrypto; every other function
-    /// through aws-lc.
-    pub aws_lc_signature_us: u64,
-    pub rust_crypto_signature_us: u64,
 }
 
-impl Signing {
-    /// One signature verification in-process (`jwks`'s budget; printed beside `protected`'s):
-    /// a token's whole check as `jsonwebtoken` makes it through RustCrypto (the backend of
-    /// `protected`), that is the check through aws-lc with its signature part replaced by
-    /// RustCrypto's.
-    pub fn library_rust_crypto_verify_us(&self) -> u64 {
-        (self.library_verify_us + self.rust_crypto_signature_us)
-            .saturating_sub(self.aws_lc_signature_us)
-    }
-}
-
-/// The time of the signature check alone of `token` through aws-lc and through RustCrypto.
-fn signature_checks_us(
-    token: &str,
-    keys: &KeySet,
-    alg: shared::config::KeyAlg,
-) -> Result<(u64, u64), String> {
-    use jsonwebtoken::crypto::{CryptoProvider, aws_lc, rust_crypto};
-    let (message, signature) = token
-        .rsplit_once('.')
-        .ok_or("a token without a signature")?;
-    let key = keys.public_keys().first().ok_or("no public key")?;
-    let b64 = |v: &str| {
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v)
-            .map_err(|e| e.to_string())
-    };
-    let decoding = match alg {
-        shared::config::KeyAlg::EdDsa => jsonwebtoken::DecodingKey::from_ed_der(&b64(&key.x)?),
-        shared::config::KeyAlg::Rs256 => {
-            jsonwebtoken::DecodingKey::from_rsa_raw_components(&b64(&key.n)?, &b64(&key.e)?)
-        }
-    };
-    let signature = b64(signature)?;
-    let time = |provider: &CryptoProvider| -> Result<u64, String> {
-        let t = Instant::now();
-        let verifier =
-            (provider.verifier_factory)(&alg.algorithm(), &decoding).map_err(|e| e.to_string())?;
-        signature::Verifier::verify(&*verifier, message.as_bytes(), &signature)
-            .map_err(|e| e.to_string())?;
-        Ok(t.elapsed().as_micros() as u64)
-    };
-    Ok((
-        time(&aws_lc::DEFAULT_PROVIDER)?,
-        time(&rust_crypto::DEFAULT_PROVIDER)?,
-    ))
-}
-
-/// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`), and the
-/// `floor-verify` yardstick, which checks tokens like `protected`.
+/// The functions `template.yaml` gives `JWT_PUBLIC_KEYS` (with `PublicKeySet`).
 const VERIFY_ONLY: &[&str] = &[
     "jwks",
     "protected",
-    "floor-verify",
     "protected-session",
     "authorizer",
     "admin-get-user",
@@ -443,7 +378,7 @@ impl Prep {
                 leeway_seconds: 30,
                 alg,
             };
-            let tokens = Tokens::new(&config, keys.clone());
+            let tokens = Tokens::new(&config, keys);
             let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
                 .map_err(|e| e.to_string())?
                 .grant(&[]);
@@ -452,8 +387,7 @@ impl Prep {
                 username: "bench",
                 grant: &grant,
             };
-            let (mut sign, mut verify, mut library, mut signature) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut sign, mut verify) = (Vec::new(), Vec::new());
             for _ in 0..201 {
                 let now = shared::unix_now();
                 let t = Instant::now();
@@ -465,28 +399,15 @@ impl Prep {
                 let t = Instant::now();
                 tokens.verify(&token).map_err(|e| e.as_str().to_owned())?;
                 verify.push(t.elapsed().as_micros() as u64);
-                let t = Instant::now();
-                tokens
-                    .verify_with_jsonwebtoken(&token)
-                    .map_err(|e| e.as_str().to_owned())?;
-                library.push(t.elapsed().as_micros() as u64);
-                signature.push(signature_checks_us(&token, &keys, alg)?);
             }
             let median = |v: &mut Vec<u64>| {
                 v.sort_unstable();
                 v[v.len() / 2]
             };
-            let (aws_lc, rust_crypto) = {
-                let (mut a, mut r): (Vec<u64>, Vec<u64>) = signature.iter().copied().unzip();
-                (median(&mut a), median(&mut r))
-            };
             out.push(Signing {
                 alg: name,
                 sign_us: median(&mut sign),
                 verify_us: median(&mut verify),
-                library_verify_us: median(&mut library),
-                aws_lc_signature_us: aws_lc,
-                rust_crypto_signature_us: rust_crypto,
             });
         }
         Ok(out)
@@ -597,10 +518,9 @@ impl Scenario {
         self
     }
 
-    /// Whether the row is a yardstick (`floor`, `floor-sdk`, `floor-verify`) rather than a
-    /// deployed function.
+    /// Whether the row is a yardstick (`floor`, `floor-sdk`) rather than a deployed function.
     pub fn is_reference(name: &str) -> bool {
-        matches!(name, "floor" | "floor-sdk" | "floor-verify")
+        matches!(name, "floor" | "floor-sdk")
     }
 
     /// Whether the binary links an AWS SDK client (DynamoDB or Secrets Manager), which sets its
@@ -608,7 +528,7 @@ impl Scenario {
     pub fn uses_sdk(&self) -> bool {
         !matches!(
             self.name,
-            "floor" | "floor-verify" | "fallback" | "me" | "discovery" | "protected" | "jwks"
+            "floor" | "fallback" | "me" | "discovery" | "protected" | "jwks"
         )
     }
 
@@ -671,7 +591,7 @@ impl Scenario {
             }
             Kind::Fallback => load_event("fallback-not-found")?.to_string().into_bytes(),
             Kind::Me => load_event("me")?.to_string().into_bytes(),
-            Kind::Protected | Kind::ProtectedSessionCheck | Kind::FloorWithBearer => {
+            Kind::Protected | Kind::ProtectedSessionCheck => {
                 with_bearer(load_event("protected")?, &token()?)
             }
             Kind::ListSessions => with_bearer(load_event("list-sessions")?, &token()?),
