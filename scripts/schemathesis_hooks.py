@@ -4,7 +4,7 @@
 valid UTF-8 with its own plain-text 500 before any function runs; API Gateway instead hands such
 a body to the function base64-encoded. So the fuzzer skips those bodies here, and the handlers'
 answer to them (400 `validation_error`) is covered by
-functions/register/tests/hostile_input.rs::non_utf8_bytes_are_a_400.
+functions/register/tests/api/hostile_input.rs::non_utf8_bytes_are_a_400.
 """
 
 import schemathesis

@@ -1,6 +1,6 @@
 //! The API's routes, in one place: the single source of truth for which function serves which
 //! method and path. `template.yaml`, `openapi.yaml` and the `cargo lambda watch` router in
-//! `Cargo.toml` must say the same, and `shared/tests/routes.rs` fails when they do not. The
+//! `Cargo.toml` must say the same, and `shared/tests/consistency/routes.rs` fails when they do not. The
 //! fallback function answers 404 or 405 from this table, and handlers take their `Allow` header
 //! from it.
 

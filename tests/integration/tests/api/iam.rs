@@ -3,7 +3,6 @@
 //! every DynamoDB request it made (operation, table, index) must be allowed by its policy in
 //! `template.yaml`. A call the template forgot to allow would otherwise show only deployed, as
 //! an `AccessDeniedException` (a 500 or 503) on that path.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,21 +15,16 @@ use shared::testing::{
     signed_in, unique, unique_ip,
 };
 
+use crate::helpers::{self, functions, template};
+
 const PASSWORD: &str = "correct horse battery";
 
 /// (function binary, "dynamodb:<Action>", resource) allowed by the template, the resource
 /// being a table's logical name, or `SessionsTable/index/by-user`.
 fn allowed() -> BTreeMap<String, BTreeSet<(String, String)>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    let doc: Yaml = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = template();
     let mut out = BTreeMap::new();
-    for (_, resource) in doc["Resources"].as_mapping().unwrap() {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
+    for (binary, resource) in functions(&doc) {
         let mut grants = BTreeSet::new();
         for policy in resource["Properties"]["Policies"]
             .as_sequence()
@@ -119,10 +113,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     // register: a new user, then the same name again.
     let name = unique("iam_");
     let body = json!({"username": name, "password": PASSWORD});
-    let deps = {
-        let s = register::Settings::from_vars(f.vars()).unwrap();
-        register::Deps::build(s, f.store(), f.clock()).unwrap()
-    };
+    let deps = helpers::register(&f);
     for _ in 0..2 {
         let e = Event::load("register")
             .json(body.clone())
@@ -132,10 +123,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     r.note("register");
 
     // login: right, wrong, unknown, and a user whose hash is weaker than configured.
-    let deps = {
-        let s = login::Settings::from_vars(f.vars()).unwrap();
-        login::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
-    };
+    let deps = helpers::login(&f);
     let weak = unique("weak_");
     create_user(direct.store().as_ref(), &weak, PASSWORD, &[]).await;
     let mut tokens = json!(null);
@@ -156,10 +144,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     r.note("login");
 
     // refresh: a rotation, then the old token again (reuse revokes), and a disabled user.
-    let deps = {
-        let s = refresh::Settings::from_vars(f.vars()).unwrap();
-        refresh::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
-    };
+    let deps = helpers::refresh(&f);
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     for token in [&first, &first] {
         let e = Event::load("refresh")
@@ -176,10 +161,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     r.note("refresh");
 
     // logout.
-    let deps = {
-        let s = logout::Settings::from_vars(f.vars()).unwrap();
-        logout::Deps::build(s, f.store(), f.keys(), f.clock()).unwrap()
-    };
+    let deps = helpers::logout(&f);
     let me = signed_in(direct.store(), direct.now()).await;
     let e = Event::load("logout").json(json!({"refresh_token": me.refresh_token}));
     call(logout::handle, &deps, e.request()).await;

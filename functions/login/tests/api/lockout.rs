@@ -1,21 +1,12 @@
 //! Login limits that bound guessing and resist lockout (`shared::lockout`), against the local
 //! server: account-wide tiers for unfamiliar sources, a limit of its own for a familiar one.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
-use login::{Deps, Settings};
-use serde_json::json;
-use shared::testing::{Event, Fixture, body_json, call, create_user, unique, unique_ip};
+use login::Deps;
+use shared::testing::{Fixture, body_json, create_user, unique, unique_ip};
 
-const PASSWORD: &str = "correct horse battery";
-
-async fn handle(
-    deps: &Deps,
-    req: lambda_http::Request,
-) -> lambda_http::Response<lambda_http::Body> {
-    call(login::handle, deps, req).await
-}
+use crate::helpers::{PASSWORD, deps_from, handle, login_event};
 
 /// Login with these limits; the per-IP limit out of the way unless a test sets it.
 async fn deps_with(vars: &[(&str, &str)]) -> (Fixture, Deps) {
@@ -23,13 +14,7 @@ async fn deps_with(vars: &[(&str, &str)]) -> (Fixture, Deps) {
     for (name, value) in vars {
         f = f.with(name, value);
     }
-    let deps = Deps::build(
-        Settings::from_vars(f.vars()).unwrap(),
-        f.store(),
-        f.keys(),
-        f.clock(),
-    )
-    .unwrap();
+    let deps = deps_from(&f);
     (f, deps)
 }
 
@@ -39,10 +24,7 @@ async fn attempt(
     password: &str,
     ip: &str,
 ) -> lambda_http::Response<lambda_http::Body> {
-    let event = Event::load("login")
-        .json(json!({"username": name, "password": password}))
-        .source_ip(ip);
-    handle(deps, event.request()).await
+    handle(deps, login_event(name, password, ip).request()).await
 }
 
 async fn user(f: &Fixture) -> String {

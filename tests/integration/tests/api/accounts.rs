@@ -3,9 +3,7 @@
 //! every new write path under throttling, 5xx, timeouts and refused connections: 503 with
 //! `Retry-After`, and no half state (a refused password change leaves the old password
 //! working; a deleted user's sessions are never left usable; a retry completes the job).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use lambda_http::{Body, Response};
 use serde_json::json;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::faults::{Action, FaultProxy};
@@ -14,26 +12,12 @@ use shared::testing::{
     unique_ip,
 };
 
-mod common;
+use crate::helpers::{
+    self, FAULTS, assert_unavailable, failing, from_nth, send_login, send_refresh,
+};
 
 const PASSWORD: &str = "correct horse battery";
 const NEW: &str = "a different long passphrase";
-
-const FAULTS: [(Action, &str); 3] = [
-    (Action::Throttle, "throttling"),
-    (Action::ServerError, "server error"),
-    (Action::Hang, "timeout"),
-];
-
-fn assert_unavailable(response: &Response<Body>, case: &str) {
-    assert_eq!(response.status(), 503, "{case}: {:?}", response.body());
-    assert_eq!(response.headers()["retry-after"], "1", "{case}");
-    assert_eq!(
-        body_json(response)["error"],
-        "service_unavailable",
-        "{case}"
-    );
-}
 
 fn change(user: &SignedIn, current: &str, new: &str) -> lambda_http::Request {
     Event::load("change-password")
@@ -47,20 +31,6 @@ fn delete(user: &SignedIn, password: &str) -> lambda_http::Request {
         .header("authorization", Some(&user.bearer))
         .json(json!({ "password": password }))
         .request()
-}
-
-async fn login(f: &Fixture, name: &str, password: &str) -> Response<Body> {
-    let event = Event::load("login")
-        .json(json!({"username": name, "password": password}))
-        .source_ip(&unique_ip());
-    call(login::handle, &common::login(f), event.request()).await
-}
-
-async fn refresh(f: &Fixture, token: &str) -> Response<Body> {
-    let event = Event::load("refresh")
-        .json(json!({ "refresh_token": token }))
-        .source_ip(&unique_ip());
-    call(refresh::handle, &common::refresh(f), event.request()).await
 }
 
 #[tokio::test]
@@ -78,18 +48,22 @@ async fn after_a_password_change_login_and_refresh_see_it() {
     assert_eq!(response.status(), 204);
 
     assert_eq!(
-        login(&f, &me.name, PASSWORD).await.status(),
+        send_login(&f, &me.name, PASSWORD).await.status(),
         401,
         "old password"
     );
-    assert_eq!(login(&f, &me.name, NEW).await.status(), 200, "new password");
     assert_eq!(
-        refresh(&f, &other.refresh_token).await.status(),
+        send_login(&f, &me.name, NEW).await.status(),
+        200,
+        "new password"
+    );
+    assert_eq!(
+        send_refresh(&f, &other.refresh_token).await.status(),
         401,
         "other session"
     );
     assert_eq!(
-        refresh(&f, &me.refresh_token).await.status(),
+        send_refresh(&f, &me.refresh_token).await.status(),
         200,
         "calling session"
     );
@@ -105,9 +79,9 @@ async fn a_deleted_accounts_name_registers_again_as_a_new_user() {
             .source_ip(&unique_ip())
             .request()
     };
-    let registered = call(register::handle, &common::register(&f), register(&name)).await;
+    let registered = call(register::handle, &helpers::register(&f), register(&name)).await;
     assert_eq!(registered.status(), 201);
-    let logged_in = body_json(&login(&f, &name, PASSWORD).await);
+    let logged_in = body_json(&send_login(&f, &name, PASSWORD).await);
     let access = logged_in["access_token"].as_str().unwrap().to_owned();
     let old_refresh = logged_in["refresh_token"].as_str().unwrap().to_owned();
     let old_sub = f
@@ -133,16 +107,16 @@ async fn a_deleted_accounts_name_registers_again_as_a_new_user() {
     assert_eq!(response.status(), 204);
 
     assert_eq!(
-        login(&f, &name, PASSWORD).await.status(),
+        send_login(&f, &name, PASSWORD).await.status(),
         401,
         "login after deletion"
     );
     assert_eq!(
-        refresh(&f, &old_refresh).await.status(),
+        send_refresh(&f, &old_refresh).await.status(),
         401,
         "old refresh token"
     );
-    let again = call(register::handle, &common::register(&f), register(&name)).await;
+    let again = call(register::handle, &helpers::register(&f), register(&name)).await;
     assert_eq!(again.status(), 201, "the name is free again");
     let new_sub = f
         .store()
@@ -163,7 +137,7 @@ async fn refresh_records_last_use_and_no_access_token_outlives_its_session() {
         .with("SESSION_TTL_SECONDS", "300")
         .with("ACCESS_TOKEN_TTL_SECONDS", "900");
     let me = signed_in(f.store(), f.now()).await;
-    let logged_in = body_json(&login(&f, &me.name, PASSWORD).await);
+    let logged_in = body_json(&send_login(&f, &me.name, PASSWORD).await);
     assert_eq!(logged_in["expires_in"], 300, "{logged_in}");
     let claims = shared::testing::tokens()
         .verify(logged_in["access_token"].as_str().unwrap())
@@ -175,7 +149,7 @@ async fn refresh_records_last_use_and_no_access_token_outlives_its_session() {
         .await
         .with("SESSION_TTL_SECONDS", "300")
         .at(f.now() + 100);
-    let refreshed = refresh(&later, logged_in["refresh_token"].as_str().unwrap()).await;
+    let refreshed = send_refresh(&later, logged_in["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed.status(), 200);
     let body = body_json(&refreshed);
     assert!(body["expires_in"].as_u64().unwrap() <= 200, "{body}");
@@ -199,7 +173,7 @@ async fn a_password_change_refused_by_the_store_leaves_the_old_password_working(
         );
         proxy.always(Action::Forward);
         assert_eq!(
-            login(&f, &me.name, PASSWORD).await.status(),
+            send_login(&f, &me.name, PASSWORD).await.status(),
             200,
             "{case}: old password"
         );
@@ -218,13 +192,7 @@ async fn a_password_change_whose_revocation_failed_is_completed_by_a_retry() {
     for (fault, case) in FAULTS {
         let me = signed_in(f.store(), f.now()).await;
         let other = sign_in(f.store(), &me.name, f.now()).await;
-        proxy.plan(move |_, op| {
-            if op == "Query" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("Query", fault));
         let deps = account_deps(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
             &call(change_password::handle, &deps, change(&me, PASSWORD, NEW)).await,
@@ -235,11 +203,11 @@ async fn a_password_change_whose_revocation_failed_is_completed_by_a_retry() {
         let retry = call(change_password::handle, &deps, change(&me, PASSWORD, NEW)).await;
         assert_eq!(retry.status(), 204, "{case}: the retry completes it");
         assert_eq!(
-            refresh(&f, &other.refresh_token).await.status(),
+            send_refresh(&f, &other.refresh_token).await.status(),
             401,
             "{case}"
         );
-        assert_eq!(login(&f, &me.name, NEW).await.status(), 200, "{case}");
+        assert_eq!(send_login(&f, &me.name, NEW).await.status(), 200, "{case}");
     }
 }
 
@@ -251,13 +219,7 @@ async fn a_deletion_that_fails_midway_leaves_no_usable_session_and_a_retry_compl
         let me = signed_in(f.store(), f.now()).await;
         let other = sign_in(f.store(), &me.name, f.now()).await;
         // Every session is revoked, then deleting the user fails.
-        proxy.plan(move |_, op| {
-            if op == "DeleteItem" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("DeleteItem", fault));
         let deps = account_deps(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
             &call(delete_account::handle, &deps, delete(&me, PASSWORD)).await,
@@ -265,7 +227,7 @@ async fn a_deletion_that_fails_midway_leaves_no_usable_session_and_a_retry_compl
         );
         for s in [&me, &other] {
             assert_eq!(
-                refresh(&f, &s.refresh_token).await.status(),
+                send_refresh(&f, &s.refresh_token).await.status(),
                 401,
                 "{case}: revoked"
             );
@@ -309,23 +271,11 @@ async fn the_session_routes_answer_503_on_every_fault_and_change_nothing() {
         .await;
         assert_unavailable(&list, case);
 
-        proxy.plan(move |_, op| {
-            if op == "UpdateItem" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("UpdateItem", fault));
         let one = with("end-session").route("DELETE", &format!("/sessions/{}", laptop.sid));
         assert_unavailable(&call(end_session::handle, &deps, one.request()).await, case);
 
-        proxy.plan(move |_, op| {
-            if op == "Query" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("Query", fault));
         let all = call(
             end_all_sessions::handle,
             &deps,
@@ -336,27 +286,10 @@ async fn the_session_routes_answer_503_on_every_fault_and_change_nothing() {
 
         proxy.always(Action::Forward);
         assert_eq!(
-            refresh(&f, &laptop.refresh_token).await.status(),
+            send_refresh(&f, &laptop.refresh_token).await.status(),
             200,
             "{case}: still live"
         );
-    }
-}
-
-/// A plan that forwards the first `n` requests of operation `wanted` and answers every later
-/// one (the SDK's retries included) with `fault`; other operations are forwarded.
-fn from_nth(
-    wanted: &'static str,
-    n: usize,
-    fault: Action,
-) -> impl FnMut(usize, &str) -> Action + Send + 'static {
-    let mut seen = 0;
-    move |_, op| {
-        if op != wanted {
-            return Action::Forward;
-        }
-        seen += 1;
-        if seen > n { fault } else { Action::Forward }
     }
 }
 
@@ -381,20 +314,14 @@ async fn a_disable_whose_revocation_fails_is_a_503_and_a_retry_revokes_the_sessi
                 .request()
         };
         // The user is disabled, then listing their sessions fails.
-        proxy.plan(move |_, op| {
-            if op == "Query" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("Query", fault));
         assert_unavailable(
             &call(admin_update_user::handle, &deps, disable()).await,
             case,
         );
         proxy.always(Action::Forward);
         assert_eq!(
-            refresh(&f, &target.refresh_token).await.status(),
+            send_refresh(&f, &target.refresh_token).await.status(),
             401,
             "{case}: a disabled user's session refreshes no more"
         );

@@ -2,64 +2,26 @@
 //! with `RUST_LOG=trace` through the production subscriber (`shared::telemetry`), and nothing
 //! captured holds the password, the tokens, the stored hash or the key material. The same run
 //! with the caps lifted shows that the test can fail: the SDK then prints the hash it sends.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use shared::store::UserStore;
 use shared::testing::{Event, Fixture, body_json, call, key_document, unique, unique_ip};
-use tracing_subscriber::fmt::MakeWriter;
 
-mod common;
+use crate::helpers::{self, Capture, send_login, send_refresh};
 
 const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "another long passphrase";
-
-/// Everything written, kept for the assertions.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'w self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// Registers, logs in, refreshes and changes the password: the secrets that went by.
 async fn flow(f: &Fixture) -> Vec<String> {
     let name = unique("quiet_");
     let body = json!({"username": name, "password": PASSWORD});
-    let register = Event::load("register")
-        .json(body.clone())
-        .source_ip(&unique_ip());
-    let response = call(register::handle, &common::register(f), register.request()).await;
+    let register = Event::load("register").json(body).source_ip(&unique_ip());
+    let response = call(register::handle, &helpers::register(f), register.request()).await;
     assert_eq!(response.status(), 201);
-    let login = Event::load("login").json(body).source_ip(&unique_ip());
-    let tokens = body_json(&call(login::handle, &common::login(f), login.request()).await);
+    let tokens = body_json(&send_login(f, &name, PASSWORD).await);
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let refresh = Event::load("refresh")
-        .json(json!({ "refresh_token": refresh_token }))
-        .source_ip(&unique_ip());
-    let refreshed = body_json(&call(refresh::handle, &common::refresh(f), refresh.request()).await);
+    let refreshed = body_json(&send_refresh(f, &refresh_token).await);
     let access = refreshed["access_token"].as_str().unwrap().to_owned();
     let change = Event::load("change-password")
         .header("authorization", Some(&format!("Bearer {access}")))
@@ -102,7 +64,7 @@ async fn at_rust_log_trace_no_password_token_hash_or_key_is_logged() {
     let subscriber = shared::telemetry::subscriber(Some("trace"), capture.clone());
     let f = Fixture::local().await;
     let secrets = {
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = helpers::set_default(subscriber);
         flow(&f).await
     };
     let log = capture.text();
@@ -136,7 +98,7 @@ async fn the_same_run_without_the_caps_does_leak_so_the_test_can_fail() {
         );
     let f = Fixture::local().await;
     let secrets = {
-        let _guard = tracing::subscriber::set_default(uncapped);
+        let _guard = helpers::set_default(uncapped);
         flow(&f).await
     };
     assert!(

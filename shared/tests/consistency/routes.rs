@@ -2,24 +2,16 @@
 //! `template.yaml`, `openapi.yaml` and the `cargo lambda watch` router in `Cargo.toml` must list
 //! exactly its routes, each served by the same function. A route missing from, or extra in, any
 //! of them fails here, naming the file and the route.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use serde_norway::Value as Yaml;
 use shared::routes::{FALLBACK_FUNCTION, ROUTES};
 
+use crate::helpers::read;
+
 /// (method, path, function)
 type Routes = BTreeSet<(String, String, String)>;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(name: &str) -> String {
-    std::fs::read_to_string(root().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn table() -> Routes {
     ROUTES

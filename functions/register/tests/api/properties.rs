@@ -1,11 +1,11 @@
 //! Property tests: any request body gets a documented answer (never a 5xx, never a panic),
 //! against the real local DynamoDB-compatible server.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use register::{Deps, Settings};
 use serde_json::{Map, Value};
-use shared::testing::{Event, Fixture, call};
+use shared::testing::{Event, Fixture};
+
+use crate::helpers::{deps_from, handle};
 
 fn status_for(body: &str) -> u16 {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -14,13 +14,8 @@ fn status_for(body: &str) -> u16 {
         .unwrap();
     runtime.block_on(async {
         let f = Fixture::local().await;
-        let deps =
-            Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap();
         let request = Event::load("register").raw_body(body).request();
-        call(register::handle, &deps, request)
-            .await
-            .status()
-            .as_u16()
+        handle(&deps_from(&f), request).await.status().as_u16()
     })
 }
 

@@ -1,24 +1,13 @@
-//! `POST /register` against the real local DynamoDB-compatible server (`make test` starts it).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The register handler: the sample events, bad bodies, duplicates and races, the 503 when
+//! DynamoDB is down, and the per-IP limit.
 
 use std::sync::Arc;
 
-use register::{Deps, Settings};
+use register::Deps;
 use serde_json::{Value, json};
-use shared::testing::{Event, Fixture, body_json, call, unique, unique_ip};
+use shared::testing::{Event, Fixture, body_json, unique, unique_ip};
 
-/// The handler under test; every response is also recorded for the OpenAPI contract check.
-async fn handle(
-    deps: &Deps,
-    req: lambda_http::Request,
-) -> lambda_http::Response<lambda_http::Body> {
-    call(register::handle, deps, req).await
-}
-
-/// The function assembled as `main` assembles it, from the fixture's parts.
-fn deps_from(f: &Fixture) -> Deps {
-    Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap()
-}
+use crate::helpers::{deps_from, handle};
 
 async fn deps() -> Deps {
     deps_from(&Fixture::local().await)

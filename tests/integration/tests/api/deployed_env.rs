@@ -2,17 +2,13 @@
 //! function's `Settings::from_vars` is run on the variables of its template resource (the
 //! Globals merged in, parameters at their defaults). A variable a function needs but the
 //! template forgets would otherwise show only as a failed cold start after a deploy.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 
 use serde_norway::Value as Yaml;
 use shared::config::Vars;
 
-fn template() -> Yaml {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::helpers::{functions, template};
 
 /// A template value as the function would see it: a parameter's default for `!Ref`, the
 /// second branch of an `!If` (the default conditions: no CORS, a generated secret, no public
@@ -59,13 +55,7 @@ fn environments() -> BTreeMap<String, Vars> {
         }
     }
     let mut out = BTreeMap::new();
-    for (_, resource) in doc["Resources"].as_mapping().unwrap() {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
+    for (binary, resource) in functions(&doc) {
         let mut pairs = global.clone();
         if let Some(vars) = resource["Properties"]["Environment"]["Variables"].as_mapping() {
             for (k, v) in vars {

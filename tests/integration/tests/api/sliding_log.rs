@@ -2,7 +2,6 @@
 //! server: no interval of one window's length admits more than the limit at any alignment, a
 //! burst of `limit` is admitted, concurrent attempts admit exactly the room left, and
 //! `Retry-After` is truthful.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

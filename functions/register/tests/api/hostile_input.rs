@@ -1,13 +1,14 @@
 //! Hostile input: whatever the body, the answer is a 4xx with the standard error body, never a
 //! 5xx and never a panic, and oversized input is refused before any hashing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
 use lambda_http::{Body, Response};
-use register::{Deps, Settings};
+use register::Deps;
 use serde_json::{Value, json};
 use shared::store::UserStore;
-use shared::testing::{Event, Fixture, body_json, call, unique};
+use shared::testing::{Event, Fixture, body_json, unique};
+
+use crate::helpers::{deps_from, handle};
 
 /// The function with production-strength hashing: the size checks must win long before it
 /// would run.
@@ -16,11 +17,11 @@ async fn deps() -> Deps {
         .await
         .with("ARGON2_MEMORY_KIB", "19456")
         .with("ARGON2_ITERATIONS", "2");
-    Deps::build(Settings::from_vars(f.vars()).unwrap(), f.store(), f.clock()).unwrap()
+    deps_from(&f)
 }
 
 async fn send(event: Event) -> Response<Body> {
-    call(register::handle, &deps().await, event.request()).await
+    handle(&deps().await, event.request()).await
 }
 
 fn assert_client_error(response: &Response<Body>, status: u16, field: &str) {
@@ -122,12 +123,7 @@ async fn a_password_just_over_128_characters_is_refused_without_hashing() {
     let at_limit = json!({"username": unique("long_"), "password": &phrase[..128]});
     let over = json!({"username": unique("long_"), "password": &phrase[..129]});
 
-    let refused = call(
-        register::handle,
-        &deps,
-        Event::load("register").json(over).request(),
-    )
-    .await;
+    let refused = handle(&deps, Event::load("register").json(over).request()).await;
     assert_client_error(&refused, 400, "password");
     assert_eq!(
         deps.passwords.computations(),
@@ -136,12 +132,7 @@ async fn a_password_just_over_128_characters_is_refused_without_hashing() {
     );
 
     // The same request one character shorter is hashed: the counter does count.
-    let admitted = call(
-        register::handle,
-        &deps,
-        Event::load("register").json(at_limit).request(),
-    )
-    .await;
+    let admitted = handle(&deps, Event::load("register").json(at_limit).request()).await;
     assert_eq!(admitted.status(), 201);
     assert_eq!(deps.passwords.computations(), 1);
 }

@@ -2,51 +2,24 @@
 //! user id, the roles and scopes of the user item as it is at login and at every refresh; a
 //! disabled or deleted user can neither log in nor refresh; and access changes are conditional
 //! writes that never create a user.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::store::{AccessChange, SessionStore, StoreError, UserStore};
 use shared::testing::{
     Event, Fixture, body_json, call, create_user, set_disabled, set_roles, tokens, unique,
-    unique_ip, user_id_of,
+    user_id_of,
 };
 
-mod common;
+use crate::helpers::{self, login_event, send_login, send_refresh};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn login_event(name: &str, password: &str) -> Event {
-    Event::load("login")
-        .json(json!({"username": name, "password": password}))
-        .source_ip(&unique_ip())
-}
-
-fn refresh_event(token: &str) -> Event {
-    Event::load("refresh")
-        .json(json!({"refresh_token": token}))
-        .source_ip(&unique_ip())
-}
-
 /// Logs in and returns the token body.
-async fn login(f: &Fixture, name: &str) -> Value {
-    let response = call(
-        login::handle,
-        &common::login(f),
-        login_event(name, PASSWORD).request(),
-    )
-    .await;
+async fn logged_in(f: &Fixture, name: &str) -> Value {
+    let response = send_login(f, name, PASSWORD).await;
     assert_eq!(response.status(), 200, "{}", body_json(&response));
     body_json(&response)
-}
-
-async fn refresh(f: &Fixture, token: &str) -> lambda_http::Response<lambda_http::Body> {
-    call(
-        refresh::handle,
-        &common::refresh(f),
-        refresh_event(token).request(),
-    )
-    .await
 }
 
 fn claims(body: &Value) -> shared::token::Claims {
@@ -72,13 +45,13 @@ async fn a_role_change_shows_in_the_next_refresh() {
     let f = Fixture::local().await;
     let name = unique("promoted_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
-    let first = login(&f, &name).await;
+    let first = logged_in(&f, &name).await;
     let c = claims(&first);
     assert_eq!((c.sub, c.scope.as_str()), (user_id_of(&name), "profile"));
     assert_eq!(c.roles, vec!["user"]);
 
     set_roles(f.store().as_ref(), &name, &["admin"]).await;
-    let response = refresh(&f, first["refresh_token"].as_str().unwrap()).await;
+    let response = send_refresh(&f, first["refresh_token"].as_str().unwrap()).await;
 
     assert_eq!(response.status(), 200);
     let c = claims(&body_json(&response));
@@ -93,7 +66,7 @@ async fn a_disabled_user_learns_it_only_with_the_right_password() {
     let name = unique("disabled_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
     set_disabled(f.store().as_ref(), &name, true).await;
-    let deps = common::login(&f);
+    let deps = helpers::login(&f);
 
     let right = call(login::handle, &deps, login_event(&name, PASSWORD).request()).await;
     assert_eq!(right.status(), 403);
@@ -130,7 +103,7 @@ async fn disabling_or_deleting_a_user_refuses_their_refresh_and_revokes_the_sess
     for (case, disable) in [("disabled", true), ("deleted", false)] {
         let name = unique("gone_");
         create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
-        let body = login(&f, &name).await;
+        let body = logged_in(&f, &name).await;
         let sid = claims(&body).sid;
         if disable {
             set_disabled(f.store().as_ref(), &name, true).await;
@@ -138,7 +111,7 @@ async fn disabling_or_deleting_a_user_refuses_their_refresh_and_revokes_the_sess
             delete_user(&name).await;
         }
 
-        let response = refresh(&f, body["refresh_token"].as_str().unwrap()).await;
+        let response = send_refresh(&f, body["refresh_token"].as_str().unwrap()).await;
 
         assert_eq!(response.status(), 401, "{case}");
         assert_eq!(body_json(&response)["error"], "invalid_grant", "{case}");
@@ -152,22 +125,22 @@ async fn a_name_registered_again_is_another_user_and_old_sessions_do_not_carry_o
     let f = Fixture::local().await;
     let name = unique("reused_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
-    let old = login(&f, &name).await;
+    let old = logged_in(&f, &name).await;
     delete_user(&name).await;
     // Registered again through the real handler: a fresh random id.
     let register = call(
         register::handle,
-        &common::register(&f),
+        &helpers::register(&f),
         Event::load("register")
             .json(json!({"username": name, "password": PASSWORD}))
             .request(),
     )
     .await;
     assert_eq!(register.status(), 201);
-    let new = login(&f, &name).await;
+    let new = logged_in(&f, &name).await;
     assert_ne!(claims(&new).sub, claims(&old).sub, "a new sub");
 
-    let response = refresh(&f, old["refresh_token"].as_str().unwrap()).await;
+    let response = send_refresh(&f, old["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         response.status(),
         401,
@@ -191,8 +164,8 @@ async fn a_user_stored_before_ids_existed_gets_one_at_login_and_keeps_it() {
         .await
         .unwrap();
 
-    let first = claims(&login(&f, &name).await).sub;
-    let second = claims(&login(&f, &name).await).sub;
+    let first = claims(&logged_in(&f, &name).await).sub;
+    let second = claims(&logged_in(&f, &name).await).sub;
 
     assert_eq!(first, second, "assigned once, then kept");
     assert_ne!(first, user_id_of(&name));
@@ -399,7 +372,7 @@ async fn disabling_through_the_admin_api_ends_the_users_refreshes() {
     let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
     let name = unique("banned_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
-    let (first, second) = (login(&f, &name).await, login(&f, &name).await);
+    let (first, second) = (logged_in(&f, &name).await, logged_in(&f, &name).await);
 
     let response = call(
         admin_update_user::handle,
@@ -410,7 +383,7 @@ async fn disabling_through_the_admin_api_ends_the_users_refreshes() {
     assert_eq!(response.status(), 200);
 
     for body in [first, second] {
-        let refreshed = refresh(&f, body["refresh_token"].as_str().unwrap()).await;
+        let refreshed = send_refresh(&f, body["refresh_token"].as_str().unwrap()).await;
         assert_eq!(refreshed.status(), 401);
         assert_eq!(body_json(&refreshed)["error"], "invalid_grant");
     }

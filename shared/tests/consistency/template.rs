@@ -1,9 +1,9 @@
 //! What `template.yaml` must never do, whatever else changes in it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::helpers::read;
 
 fn template() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    std::fs::read_to_string(path).unwrap()
+    read("template.yaml")
 }
 
 #[test]
@@ -164,4 +164,53 @@ fn with_a_public_key_set_no_verify_only_function_may_read_the_private_secret() {
             "{name} signs: it needs the secret"
         );
     }
+}
+
+/// `!If [cond, then, else]`'s `then`, or the value itself.
+fn then_branch(value: &serde_norway::Value) -> &serde_norway::Value {
+    match value {
+        serde_norway::Value::Tagged(t) if t.tag == "If" => &t.value[1],
+        other => other,
+    }
+}
+
+#[test]
+fn the_lambda_authorizers_cache_key_holds_the_route() {
+    // API Gateway caches an authorizer's answer by its identity sources: without the route
+    // among them, an allow cached for a route needing one scope would be reused on another.
+    let doc = doc();
+    let identity = &doc["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]
+        ["LambdaTokenAuthorizer"]["Identity"];
+    assert_eq!(identity["Headers"][0].as_str(), Some("Authorization"));
+    let context: Vec<&str> = identity["Context"]
+        .as_sequence()
+        .expect("Identity has Context")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(context.contains(&"routeKey"), "{context:?}");
+}
+
+#[test]
+fn cors_names_its_origin_and_allows_every_method_the_api_uses() {
+    let doc = doc();
+    let cors = then_branch(&doc["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]);
+    let methods: Vec<&str> = cors["AllowMethods"]
+        .as_sequence()
+        .expect("AllowMethods")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for method in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(methods.contains(&method), "{method}: {methods:?}");
+    }
+    assert!(cors.get("AllowCredentials").is_none(), "no credentials");
+    // The origin parameter takes one explicit origin, never a wildcard.
+    let pattern = doc["Parameters"]["CorsAllowOrigin"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    let regex = regex_lite::Regex::new(pattern).unwrap();
+    let origin = |o: &str| regex.is_match(o);
+    assert!(origin("https://app.example.com") && origin(""), "{pattern}");
+    assert!(!origin("*") && !origin("https://*.example.com"), "{pattern}");
 }

@@ -1,9 +1,9 @@
 //! The modules of `shared` form layers, and every dependency between them points down (see the
 //! table at the top of `shared/src/lib.rs`): storage knows nothing of HTTP or the API error, the
 //! error vocabulary nothing of responses. This reads every `crate::<module>` reference in the
-//! sources (test modules at the end of a file aside) and fails on one that points up, on a cycle
-//! within a layer, and on a module that has no layer yet.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! sources, grouped ones (`use crate::{a::X, b::{Y, Z}}`) included, test modules at the end of a
+//! file aside, and fails on one that points up, on a cycle within a layer, and on a module that
+//! has no layer yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,8 +50,8 @@ fn module_of(src: &Path, file: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
-/// The names `text` refers to as `crate::<name>` in code (comments and intra-doc links are no
-/// dependency), before its `#[cfg(test)]` section.
+/// The names `text` refers to as `crate::<name>` or in a `crate::{...}` group in code (comments
+/// and intra-doc links are no dependency), before its `#[cfg(test)]` section.
 fn references(text: &str) -> BTreeSet<String> {
     let code: String = text
         .split("#[cfg(test)]")
@@ -63,16 +63,52 @@ fn references(text: &str) -> BTreeSet<String> {
         .join("\n");
     let mut found = BTreeSet::new();
     for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            found.insert(name);
+        let rest = code[i + "crate::".len()..].trim_start();
+        match rest.strip_prefix('{') {
+            Some(group) => found.extend(group_heads(group)),
+            None => found.extend(leading_name(rest)),
         }
     }
     found
+}
+
+/// The name a path starts with (`http::json` gives `http`), if it starts with a lowercase one.
+fn leading_name(path: &str) -> Option<String> {
+    let name: String = path
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The first name of each path in a `crate::{...}` group, `group` being what follows its `{`:
+/// `a::X, b::{Y, Z}, c}` gives `a`, `b` and `c`. Names nested deeper are items of those
+/// modules, not modules of the crate.
+fn group_heads(group: &str) -> Vec<String> {
+    // A use group holds no string literal, so `//` starts a comment, which may hold a brace or
+    // a comma: cut each line there.
+    let group: String = group
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut heads = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth > 0 => depth -= 1,
+            ',' | '}' if depth == 0 => {
+                heads.extend(leading_name(group[start..i].trim_start()));
+                if c == '}' {
+                    break;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    heads
 }
 
 /// module -> the modules it uses (itself left out).
@@ -121,12 +157,10 @@ fn cycle_from(
     None
 }
 
-#[test]
-fn every_module_has_a_layer_and_uses_only_its_layer_or_below() {
-    let graph = graph();
-    assert!(graph.len() >= 15, "{:?}", graph.keys());
+/// Every module without a layer, and every use of a module a layer above.
+fn layer_problems(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let mut problems = Vec::new();
-    for (module, uses) in &graph {
+    for (module, uses) in graph {
         let Some(own) = layer_of(module) else {
             problems.push(format!(
                 "{module} has no layer: add it to LAYERS and to lib.rs"
@@ -139,6 +173,14 @@ fn every_module_has_a_layer_and_uses_only_its_layer_or_below() {
             }
         }
     }
+    problems
+}
+
+#[test]
+fn every_module_has_a_layer_and_uses_only_its_layer_or_below() {
+    let graph = graph();
+    assert!(graph.len() >= 15, "{:?}", graph.keys());
+    let problems = layer_problems(&graph);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -164,4 +206,30 @@ fn an_upward_import_and_a_cycle_are_both_caught() {
     graph.insert("error".to_owned(), BTreeSet::from(["store".to_owned()]));
     assert!(layer_of("error") > layer_of("store"));
     assert!(cycle_from("store", &graph, &mut Vec::new()).is_some());
+}
+
+#[test]
+fn a_grouped_import_that_points_up_is_caught() {
+    // A made-up `store` module whose imports are all grouped, nested, over several lines and
+    // with a comment: `error` and `http` are layers above it, `config` and `aws` below.
+    let source = r#"
+use crate::{
+    config::Vars,
+    error::{ApiError, Code}, // why: {not, a, module}
+    http,
+    Clock,
+};
+use crate::{aws::{self, sdk::Client}};
+"#;
+    let uses = references(source);
+    let expected = ["aws", "config", "error", "http"].map(String::from);
+    assert_eq!(uses, BTreeSet::from(expected));
+    let graph = BTreeMap::from([("store".to_owned(), uses)]);
+    assert_eq!(
+        layer_problems(&graph),
+        [
+            "store (layer 2) uses error, a layer above",
+            "store (layer 2) uses http, a layer above",
+        ]
+    );
 }

@@ -1,35 +1,14 @@
-//! `POST /login` against the real local DynamoDB-compatible server (`make test` starts it).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The login handler: the sample events, the rate limits, bad bodies, the 503 when DynamoDB is
+//! down, and the rehash of a weaker password hash.
 
 use std::sync::Arc;
 
-use login::{Deps, Settings};
+use login::Deps;
 use serde_json::{Value, json};
-use shared::store::NewUser;
 use shared::store::dynamo::DynamoStore;
-use shared::testing::{Event, Fixture, body_json, call, tokens, unique, unique_ip};
-use shared::validation::{Credentials, Purpose};
+use shared::testing::{Event, Fixture, body_json, tokens, unique, unique_ip};
 
-/// The handler under test; every response is also recorded for the OpenAPI contract check.
-async fn handle(
-    deps: &Deps,
-    req: lambda_http::Request,
-) -> lambda_http::Response<lambda_http::Body> {
-    call(login::handle, deps, req).await
-}
-
-const PASSWORD: &str = "correct horse battery";
-
-/// The function assembled as `main` assembles it, from the fixture's parts.
-fn deps_from(f: &Fixture) -> Deps {
-    Deps::build(
-        Settings::from_vars(f.vars()).unwrap(),
-        f.store(),
-        f.keys(),
-        f.clock(),
-    )
-    .unwrap()
-}
+use crate::helpers::{PASSWORD, create_user, deps_from, handle, login_event};
 
 /// The seed's limits (5 attempts per IP, 5 failures per user, per 60 s), on the local server;
 /// the clock is pinned for the whole test, since a window rolling over mid-test would double the
@@ -44,27 +23,6 @@ async fn fixture() -> Fixture {
 
 async fn deps() -> Deps {
     deps_from(&fixture().await)
-}
-
-/// Registers `username` with [`PASSWORD`] directly through the store.
-async fn create_user(deps: &Deps, username: &str) {
-    let body = json!({"username": username, "password": PASSWORD});
-    let credentials = Credentials::parse(body.as_object().unwrap(), Purpose::Login).unwrap();
-    let password_hash = deps.passwords.hash(&credentials.password).await.unwrap();
-    let user = NewUser {
-        key: username.to_lowercase(),
-        user_id: shared::testing::user_id_of(username),
-        username: username.to_owned(),
-        password_hash,
-        created_at: 0,
-    };
-    deps.users.create(&user).await.unwrap();
-}
-
-fn login_event(username: &str, password: &str, ip: &str) -> Event {
-    Event::load("login")
-        .json(json!({"username": username, "password": password}))
-        .source_ip(ip)
 }
 
 async fn status_of(deps: &Deps, event: Event) -> u16 {

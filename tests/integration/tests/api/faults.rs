@@ -3,25 +3,16 @@
 //! every function that talks to DynamoDB answers 503 `service_unavailable` with `Retry-After`,
 //! leaves no partial state behind, and a write whose answer was lost is neither reported as a
 //! conflict nor lost.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use lambda_http::{Body, Response};
 use serde_json::json;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::faults::{Action, FaultProxy};
-use shared::testing::{Event, Fixture, body_json, call, local_endpoint, unique, unique_ip};
+use shared::testing::{Event, Fixture, body_json, call, local_endpoint, unique};
 use shared::unix_now;
 
-mod common;
+use crate::helpers::{self, FAULTS, assert_unavailable, failing, login_event, token_event};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// The faults every endpoint must survive, with a name for messages.
-const FAULTS: [(Action, &str); 3] = [
-    (Action::Throttle, "throttling"),
-    (Action::ServerError, "server error"),
-    (Action::Hang, "timeout"),
-];
 
 /// A user and a session of theirs, started straight on the local server: the session's id and
 /// first refresh token.
@@ -29,41 +20,21 @@ async fn start_session() -> (String, String) {
     let f = Fixture::local().await;
     let name = unique("someone_");
     shared::testing::create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
-    common::logout(&f)
+    helpers::logout(&f)
         .sessions
         .start(&shared::testing::user_id_of(&name), &name, unix_now())
         .await
         .unwrap()
 }
 
-fn assert_unavailable(response: &Response<Body>, case: &str) {
-    assert_eq!(response.status(), 503, "{case}");
-    assert_eq!(response.headers()["retry-after"], "1", "{case}");
-    let body = body_json(response);
-    assert_eq!(body["error"], "service_unavailable", "{case}");
-    assert!(body["request_id"].is_string(), "{case}");
-}
-
 fn register_event(name: &str) -> Event {
     Event::load("register").json(json!({"username": name, "password": PASSWORD}))
-}
-
-fn login_event(name: &str) -> Event {
-    Event::load("login")
-        .json(json!({"username": name, "password": PASSWORD}))
-        .source_ip(&unique_ip())
-}
-
-fn token_event(route: &str, token: &str) -> Event {
-    Event::load(route)
-        .json(json!({"refresh_token": token}))
-        .source_ip(&unique_ip())
 }
 
 /// A registered user, written straight to the local server.
 async fn registered_user() -> String {
     let name = unique("faulty_");
-    let healthy = common::register(&Fixture::local().await);
+    let healthy = helpers::register(&Fixture::local().await);
     assert_eq!(
         call(register::handle, &healthy, register_event(&name).request())
             .await
@@ -80,7 +51,7 @@ async fn register_answers_503_on_every_fault_and_creates_no_user() {
     for (fault, case) in FAULTS {
         proxy.always(fault);
         let name = unique("never_");
-        let deps = common::register(&Fixture::behind(&proxy.endpoint).await);
+        let deps = helpers::register(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
             &call(register::handle, &deps, register_event(&name).request()).await,
             case,
@@ -90,7 +61,7 @@ async fn register_answers_503_on_every_fault_and_creates_no_user() {
             "{case}: no user"
         );
     }
-    let deps = common::register(&Fixture::unreachable().await);
+    let deps = helpers::register(&Fixture::unreachable().await);
     let name = unique("never_");
     assert_unavailable(
         &call(register::handle, &deps, register_event(&name).request()).await,
@@ -109,27 +80,21 @@ async fn login_answers_503_on_every_fault_in_either_wave() {
     for (fault, case) in FAULTS {
         // First wave: rate-limit counters and the user read. Failing closed: no password check.
         proxy.always(fault);
-        let deps = common::login(&Fixture::behind(&proxy.endpoint).await);
+        let deps = helpers::login(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
-            &call(login::handle, &deps, login_event(&name).request()).await,
+            &call(login::handle, &deps, login_event(&name, PASSWORD).request()).await,
             case,
         );
         // Second wave: the session write after a correct password.
-        proxy.plan(move |_, op| {
-            if op == "PutItem" {
-                fault
-            } else {
-                Action::Forward
-            }
-        });
+        proxy.plan(failing("PutItem", fault));
         assert_unavailable(
-            &call(login::handle, &deps, login_event(&name).request()).await,
+            &call(login::handle, &deps, login_event(&name, PASSWORD).request()).await,
             case,
         );
     }
-    let deps = common::login(&Fixture::unreachable().await);
+    let deps = helpers::login(&Fixture::unreachable().await);
     assert_unavailable(
-        &call(login::handle, &deps, login_event(&name).request()).await,
+        &call(login::handle, &deps, login_event(&name, PASSWORD).request()).await,
         "refused",
     );
 }
@@ -143,7 +108,7 @@ async fn refresh_answers_503_on_every_fault_and_leaves_the_session_unrotated() {
         // Requests: rate-limit UpdateItem, session GetItem, then the rotation UpdateItem (#2)
         // and the SDK's retries of it.
         proxy.plan(move |n, _| if n >= 2 { fault } else { Action::Forward });
-        let deps = common::refresh(&Fixture::behind(&proxy.endpoint).await);
+        let deps = helpers::refresh(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
             &call(
                 refresh::handle,
@@ -159,7 +124,7 @@ async fn refresh_answers_503_on_every_fault_and_leaves_the_session_unrotated() {
             (0, false),
             "{case}: not rotated"
         );
-        let again = common::refresh(&Fixture::local().await);
+        let again = helpers::refresh(&Fixture::local().await);
         let response = call(
             refresh::handle,
             &again,
@@ -168,7 +133,7 @@ async fn refresh_answers_503_on_every_fault_and_leaves_the_session_unrotated() {
         .await;
         assert_eq!(response.status(), 200, "{case}: the same token still works");
     }
-    let deps = common::refresh(&Fixture::unreachable().await);
+    let deps = helpers::refresh(&Fixture::unreachable().await);
     assert_unavailable(
         &call(
             refresh::handle,
@@ -187,7 +152,7 @@ async fn logout_answers_503_on_every_fault_and_leaves_the_session_live() {
     for (fault, case) in FAULTS {
         let (sid, token) = start_session().await;
         proxy.always(fault);
-        let deps = common::logout(&Fixture::behind(&proxy.endpoint).await);
+        let deps = helpers::logout(&Fixture::behind(&proxy.endpoint).await);
         assert_unavailable(
             &call(
                 logout::handle,
@@ -214,7 +179,7 @@ async fn a_registration_whose_answer_was_lost_is_not_a_conflict() {
             Action::Forward
         }
     });
-    let deps = common::register(&Fixture::behind(&proxy.endpoint).await);
+    let deps = helpers::register(&Fixture::behind(&proxy.endpoint).await);
     let name = unique("lost_");
 
     let response = call(register::handle, &deps, register_event(&name).request()).await;
@@ -251,7 +216,7 @@ async fn a_rotation_whose_answer_was_lost_is_neither_lost_nor_taken_for_reuse() 
             Action::Forward
         }
     });
-    let deps = common::refresh(&Fixture::behind(&proxy.endpoint).await);
+    let deps = helpers::refresh(&Fixture::behind(&proxy.endpoint).await);
 
     let response = call(
         refresh::handle,
@@ -269,7 +234,7 @@ async fn a_rotation_whose_answer_was_lost_is_neither_lost_nor_taken_for_reuse() 
         .to_owned();
     let again = call(
         refresh::handle,
-        &common::refresh(&Fixture::local().await),
+        &helpers::refresh(&Fixture::local().await),
         token_event("refresh", &next).request(),
     )
     .await;
@@ -288,9 +253,9 @@ async fn a_login_whose_session_write_answer_was_lost_still_succeeds() {
         }
         Action::Forward
     });
-    let deps = common::login(&Fixture::behind(&proxy.endpoint).await);
+    let deps = helpers::login(&Fixture::behind(&proxy.endpoint).await);
 
-    let response = call(login::handle, &deps, login_event(&name).request()).await;
+    let response = call(login::handle, &deps, login_event(&name, PASSWORD).request()).await;
 
     assert_eq!(response.status(), 200, "{}", body_json(&response));
     let refresh_token = body_json(&response)["refresh_token"]
@@ -299,7 +264,7 @@ async fn a_login_whose_session_write_answer_was_lost_still_succeeds() {
         .to_owned();
     let rotated = call(
         refresh::handle,
-        &common::refresh(&Fixture::local().await),
+        &helpers::refresh(&Fixture::local().await),
         token_event("refresh", &refresh_token).request(),
     )
     .await;

@@ -3,55 +3,16 @@
 //! refusal, refresh and logout is one structured event with its outcome, reason, source IP and
 //! request id (the username only where enabled), and no log line ever holds a password, a
 //! token or a password hash.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use shared::store::UserStore;
 use shared::testing::{Event, Fixture, body_json, call, unique, unique_ip};
-use tracing_subscriber::fmt::MakeWriter;
 
-mod common;
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-    fn audit_events(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["audit"] == true)
-            .collect()
-    }
-}
+use crate::helpers::{self, Capture};
 
 /// The same JSON subscriber the functions install, writing into `captured`, at the default
 /// `info` level.
-fn subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
+fn subscriber(captured: &Capture) -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -64,8 +25,8 @@ fn subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let captured = Capture::default();
+    let _guard = helpers::set_default(subscriber(&captured));
     // Two logins per IP: the third attempt is refused, so the trail shows a refusal too.
     let f = Fixture::local()
         .await
@@ -75,7 +36,7 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     let username = unique("audited_");
     let password = "a quite unguessable passphrase 42";
     let ip = unique_ip();
-    let (register, login) = (common::register(&f), common::login(&f));
+    let (register, login) = (helpers::register(&f), helpers::login(&f));
     let credentials = |p: &str| json!({"username": username, "password": p});
     let login_event = |p: &str| Event::load("login").json(credentials(p)).source_ip(&ip);
 
@@ -101,7 +62,7 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     assert_eq!(failed.status(), 401);
     let refused = call(login::handle, &login, login_event(password).request()).await;
     assert_eq!(refused.status(), 429);
-    let refresh_deps = common::refresh(&f);
+    let refresh_deps = helpers::refresh(&f);
     let refresh_token = tokens_issued["refresh_token"].as_str().unwrap();
     let rotated = call(
         refresh::handle,
@@ -114,7 +75,7 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
     .await;
     assert_eq!(rotated.status(), 200);
     let rotated = body_json(&rotated);
-    let logout_deps = common::logout(&f);
+    let logout_deps = helpers::logout(&f);
     let next = rotated["refresh_token"].as_str().unwrap();
     let ended = call(
         logout::handle,
@@ -195,9 +156,9 @@ async fn a_session_life_is_audited_and_no_secret_reaches_the_log() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn usernames_stay_out_of_audit_events_unless_enabled() {
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(&captured));
-    let register = common::register(&Fixture::local().await.with("AUDIT_LOG_USERNAMES", "false"));
+    let captured = Capture::default();
+    let _guard = helpers::set_default(subscriber(&captured));
+    let register = helpers::register(&Fixture::local().await.with("AUDIT_LOG_USERNAMES", "false"));
     let username = unique("private_");
 
     let response = call(
@@ -218,8 +179,8 @@ async fn usernames_stay_out_of_audit_events_unless_enabled() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_admin_change_is_one_event_naming_actor_target_and_change() {
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(&captured));
+    let captured = Capture::default();
+    let _guard = helpers::set_default(subscriber(&captured));
     let f = Fixture::local().await;
     let (admin, bearer) = shared::testing::admin_caller(f.store().as_ref()).await;
     let target = unique("audited_target_");

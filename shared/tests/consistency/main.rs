@@ -1,0 +1,9 @@
+//! Checks that read the repository rather than run a function: the module layers of `shared`,
+//! the route table against the files that repeat it, and what `template.yaml` must never do.
+//! One test binary for the crate, each file a module.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod layering;
+mod routes;
+mod template;
