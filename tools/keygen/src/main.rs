@@ -1,22 +1,68 @@
 //! Key-set tool. Reads and writes the JSON document that `JWT_KEYS_SECRET_ARN` / `JWT_KEYS_FILE`
-//! point at (see `shared::keys`).
-//!
-//! ```text
-//! keygen new [--alg RS256] [KID] a fresh key set with one signing key (Ed25519 by default)
-//! keygen stage NEW_KID < set    adds key NEW_KID, verify-only for now (rotation step 1)
-//! keygen promote KID < set      makes KID the signing key; others become verify-only (step 2)
-//! keygen rotate NEW_KID < set   stage + promote at once (no overlap for verifier caches)
-//! keygen retire OLD_KID < set   removes a verify-only key (its tokens stop verifying)
-//! keygen public < set           the key set without private parts (safe to show); a master
-//!                               secret (the stack-generated one) gives its derived public key
-//! keygen public --secret ARN    the same, read from Secrets Manager (what `make deploy` passes
-//!                               as `PublicKeySet`; the private part never leaves the process)
-//! ```
+//! point at (see `shared::keys`): a key set in on stdin, the new one out on stdout.
+//! `keygen --help` lists the commands; docs/keys.md has the rotation procedure.
 
 use std::io::Read;
 use std::process::ExitCode;
 
-use shared::keys::{self, KeySet, KeySetDocument};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
+use shared::keys::{self, KeyAlg, KeySet, KeySetDocument};
+
+/// Creates and rotates signing key sets (key sets on stdin, the result on stdout).
+#[derive(Debug, Parser)]
+#[command(name = "keygen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, PartialEq, Subcommand)]
+enum Command {
+    /// A fresh key set: one signing key and a random refresh secret
+    New {
+        /// The signing key's kind: EdDSA is Ed25519, RS256 is RSA 2048
+        #[arg(long, default_value = "EdDSA", value_parser = alg_parser())]
+        alg: KeyAlg,
+        /// The signing key's id [default: k<unix time>]
+        kid: Option<String>,
+    },
+    /// Rotation step 1: adds key NEW_KID, which verifies but does not sign yet
+    Stage {
+        /// The new key's id [default: k<unix time>]
+        new_kid: Option<String>,
+    },
+    /// Rotation step 2: KID becomes the signing key; every other key only verifies
+    Promote {
+        /// The key to sign with
+        kid: String,
+    },
+    /// Stage and promote at once (no overlap for verifiers' caches)
+    Rotate {
+        /// The new signing key's id [default: k<unix time>]
+        new_kid: Option<String>,
+    },
+    /// Removes a verify-only key (tokens signed with it stop verifying)
+    Retire {
+        /// The key to remove; never the signing key
+        old_kid: String,
+    },
+    /// The key set without private parts (safe to show)
+    ///
+    /// A master secret (the stack-generated kind) gives the public key derived from it.
+    Public {
+        /// Read the key set from this Secrets Manager secret instead of stdin (what `make
+        /// deploy` passes as PublicKeySet; the private part never leaves the process)
+        #[arg(long, value_name = "ARN")]
+        secret: Option<String>,
+    },
+}
+
+/// `--alg`, spelled as `JWT_ALG` spells it; the listed names show in `--help` and in the error.
+fn alg_parser() -> impl TypedValueParser<Value = KeyAlg> {
+    PossibleValuesParser::new(["EdDSA", "RS256"])
+        .try_map(|name| KeyAlg::parse(&name).ok_or("EdDSA or RS256"))
+}
 
 fn read_stdin_text() -> Result<String, String> {
     let mut text = String::new();
@@ -67,58 +113,51 @@ fn default_kid() -> String {
     format!("k{secs}")
 }
 
-fn run(args: &[String]) -> Result<KeySetDocument, String> {
-    let arg = |i: usize| args.get(i).cloned();
-    match arg(1).as_deref() {
-        Some("new") => {
-            // `new [--alg EdDSA|RS256] [KID]`
-            let (alg, kid) = match arg(2).as_deref() {
-                Some("--alg") => {
-                    let name = arg(3).ok_or("--alg needs EdDSA or RS256")?;
-                    let alg = keys::KeyAlg::parse(&name).ok_or("--alg takes EdDSA or RS256")?;
-                    (alg, arg(4))
-                }
-                _ => (keys::KeyAlg::EdDsa, arg(2)),
-            };
+fn run(command: Command) -> Result<KeySetDocument, String> {
+    match command {
+        Command::New { alg, kid } => {
             keys::generate_document_with(&kid.unwrap_or_else(default_kid), alg)
                 .map_err(|e| e.to_string())
         }
-        Some("stage") => keys::stage_key(&read_stdin()?, &arg(2).unwrap_or_else(default_kid))
-            .map_err(|e| e.to_string()),
-        Some("promote") => {
-            let kid = arg(2).ok_or("promote needs the key id to sign with")?;
+        Command::Stage { new_kid } => {
+            keys::stage_key(&read_stdin()?, &new_kid.unwrap_or_else(default_kid))
+                .map_err(|e| e.to_string())
+        }
+        Command::Promote { kid } => {
             keys::promote_key(&read_stdin()?, &kid).map_err(|e| e.to_string())
         }
-        Some("rotate") => keys::rotate_document(&read_stdin()?, &arg(2).unwrap_or_else(default_kid))
-            .map_err(|e| e.to_string()),
-        Some("retire") => {
+        Command::Rotate { new_kid } => {
+            keys::rotate_document(&read_stdin()?, &new_kid.unwrap_or_else(default_kid))
+                .map_err(|e| e.to_string())
+        }
+        Command::Retire { old_kid } => {
             let mut doc = read_stdin()?;
-            let kid = arg(2).ok_or("retire needs the key id to remove")?;
-            if kid == doc.signing_kid {
+            if old_kid == doc.signing_kid {
                 return Err("cannot retire the signing key; rotate first".into());
             }
             let before = doc.keys.len();
-            doc.keys.retain(|k| k.kid != kid);
+            doc.keys.retain(|k| k.kid != old_kid);
             if doc.keys.len() == before {
-                return Err(format!("no key {kid} in the set"));
+                return Err(format!("no key {old_kid} in the set"));
             }
             Ok(doc)
         }
-        Some("public") => {
-            let set = match (arg(2).as_deref(), arg(3)) {
-                (Some("--secret"), Some(arn)) => from_secret(&arn)?,
-                (None, _) => KeySet::parse(&read_stdin_text()?).map_err(|e| e.to_string())?,
-                _ => return Err("usage: keygen public [--secret ARN]".into()),
+        Command::Public { secret } => {
+            let set = match secret {
+                Some(arn) => from_secret(&arn)?,
+                None => KeySet::parse(&read_stdin_text()?).map_err(|e| e.to_string())?,
             };
             Ok(set.public_document())
         }
-        _ => Err("usage: keygen new [--alg EdDSA|RS256] [KID] | stage NEW_KID | promote KID | rotate NEW_KID | retire OLD_KID | public [--secret ARN]  (key sets on stdin/stdout)".into()),
     }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    match run(&args).and_then(|doc| serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())) {
+    // A usage error or `--help` ends here, through clap (exit 2 or 0), before any key is made.
+    let cli = Cli::parse();
+    match run(cli.command)
+        .and_then(|doc| serde_json::to_string_pretty(&doc).map_err(|e| e.to_string()))
+    {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS
@@ -126,6 +165,169 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("keygen: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Command, ErrorKind> {
+        Cli::try_parse_from(std::iter::once("keygen").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_invocations_of_the_scripts_and_docs_parse() {
+        let kid = |k: &str| Some(k.to_owned());
+        let cases = [
+            (
+                &["new"][..],
+                Command::New {
+                    alg: KeyAlg::EdDsa,
+                    kid: None,
+                },
+            ),
+            (
+                &["new", "dev-key"],
+                Command::New {
+                    alg: KeyAlg::EdDsa,
+                    kid: kid("dev-key"),
+                },
+            ),
+            (
+                &["new", "--alg", "RS256", "dev-rsa-key"],
+                Command::New {
+                    alg: KeyAlg::Rs256,
+                    kid: kid("dev-rsa-key"),
+                },
+            ),
+            (
+                &["new", "dev-rsa-key", "--alg=RS256"],
+                Command::New {
+                    alg: KeyAlg::Rs256,
+                    kid: kid("dev-rsa-key"),
+                },
+            ),
+            (
+                &["new", "--alg", "EdDSA"],
+                Command::New {
+                    alg: KeyAlg::EdDsa,
+                    kid: None,
+                },
+            ),
+            (
+                &["stage", "2027-01-a"],
+                Command::Stage {
+                    new_kid: kid("2027-01-a"),
+                },
+            ),
+            (&["stage"], Command::Stage { new_kid: None }),
+            (
+                &["promote", "2027-01-a"],
+                Command::Promote {
+                    kid: "2027-01-a".into(),
+                },
+            ),
+            (&["rotate"], Command::Rotate { new_kid: None }),
+            (
+                &["retire", "old"],
+                Command::Retire {
+                    old_kid: "old".into(),
+                },
+            ),
+            (&["public"], Command::Public { secret: None }),
+            (
+                &[
+                    "public",
+                    "--secret",
+                    "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+                ],
+                Command::Public {
+                    secret: kid("arn:aws:secretsmanager:eu-west-1:1:secret:k"),
+                },
+            ),
+            // A kid that looks like a flag has to be asked for explicitly.
+            (
+                &["new", "--", "--help"],
+                Command::New {
+                    alg: KeyAlg::EdDsa,
+                    kid: kid("--help"),
+                },
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(parse(args), Ok(expected), "keygen {}", args.join(" "));
+        }
+    }
+
+    #[test]
+    fn help_is_a_request_for_help_on_every_command_not_a_kid() {
+        for command in ["new", "stage", "promote", "rotate", "retire", "public"] {
+            for flag in ["--help", "-h"] {
+                assert_eq!(
+                    parse(&[command, flag]),
+                    Err(ErrorKind::DisplayHelp),
+                    "{command} {flag}"
+                );
+            }
+        }
+        assert_eq!(parse(&["--help"]), Err(ErrorKind::DisplayHelp));
+        assert_eq!(parse(&["help", "new"]), Err(ErrorKind::DisplayHelp));
+    }
+
+    #[test]
+    fn bad_invocations_are_usage_errors() {
+        let cases: [(&[&str], ErrorKind, &str); 9] = [
+            (
+                &[],
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand,
+                "no command",
+            ),
+            (&["mint"], ErrorKind::InvalidSubcommand, "unknown command"),
+            (
+                &["new", "--bogus"],
+                ErrorKind::UnknownArgument,
+                "unknown flag",
+            ),
+            (
+                &["new", "--alg", "HS256"],
+                ErrorKind::InvalidValue,
+                "unsupported alg",
+            ),
+            (
+                &["new", "--alg"],
+                ErrorKind::InvalidValue,
+                "--alg without a value",
+            ),
+            (&["new", "a", "b"], ErrorKind::UnknownArgument, "two kids"),
+            (
+                &["promote"],
+                ErrorKind::MissingRequiredArgument,
+                "promote without a kid",
+            ),
+            (
+                &["retire"],
+                ErrorKind::MissingRequiredArgument,
+                "retire without a kid",
+            ),
+            (
+                &["public", "--secret"],
+                ErrorKind::InvalidValue,
+                "--secret without an ARN",
+            ),
+        ];
+        for (args, kind, why) in cases {
+            assert_eq!(parse(args), Err(kind), "{why}: keygen {}", args.join(" "));
         }
     }
 }
