@@ -22,7 +22,7 @@ done
 echo "==> starting local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
 start_dynamo "$DYNAMO_PORT" "$STATE/dynamo-dev.log"
 echo "==> building functions (first time: a few minutes)"
-cargo build --workspace --bins
+cargo build --bins
 
 cat <<MSG
 

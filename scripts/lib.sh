@@ -127,7 +127,7 @@ start_test_api() {
     sed -i "s/^RUST_LOG=.*/RUST_LOG=$FUNCTION_RUST_LOG/" "$env_file"
     grep -q '^RUST_LOG=' "$env_file" || echo "RUST_LOG=$FUNCTION_RUST_LOG" >> "$env_file"
   fi
-  cargo build --workspace --bins
+  cargo build --bins
   # --ignore-changes: the fuzzer writes files into the tree, and a hot reload mid-request would
   # drop that request.
   setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" --ignore-changes \

@@ -27,7 +27,7 @@ run_rust() {
   [ "$TIER" = all ] || CONTRACT_RECORDS="$STATE/contract-records-$TIER.jsonl"
   rm -f "$CONTRACT_RECORDS"
   # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a list of words
-  cargo test --workspace --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
+  cargo test --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
 
   echo "==> OpenAPI contract: every handler response the tests saw, against openapi.yaml"
   python3 scripts/contract_check.py "$CONTRACT_RECORDS" --require-all-operations --require-all-events events
