@@ -16,11 +16,6 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{
@@ -74,9 +69,7 @@ fn https_client(vars: &Vars) -> Result<SharedHttpClient, ConfigError> {
             .tls_provider(tls_provider())
             .build_https());
     }
-    Ok(SharedHttpClient::new(NoPrebuiltConnector(
-        bundled_roots_client()?,
-    )))
+    bundled_roots_client()
 }
 
 /// rustls on aws-lc, the SDK's default TLS stack.
@@ -84,7 +77,7 @@ fn tls_provider() -> tls::Provider {
     tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)
 }
 
-/// The SDK's HTTPS client trusting the bundled roots, as it comes.
+/// The SDK's HTTPS client trusting the bundled roots.
 fn bundled_roots_client() -> Result<SharedHttpClient, ConfigError> {
     let context = TlsContext::builder()
         .with_trust_store(amazon_roots())
@@ -97,41 +90,6 @@ fn bundled_roots_client() -> Result<SharedHttpClient, ConfigError> {
         .tls_provider(tls_provider())
         .tls_context(context)
         .build_https())
-}
-
-/// The SDK's HTTPS client without its start-up rehearsal.
-///
-/// When a client is built, the SDK's hyper client builds a whole TLS connector and drops it
-/// (`validate_base_client_config`), so that the platform's trust store is read at start rather
-/// than in the first request. With the bundled roots there is nothing to read early: the
-/// rehearsal only parses the roots and builds a rustls configuration that is thrown away (the
-/// first request builds its own, which is kept), about 0.05 ms of every cold start per client
-/// (`docs/performance.md`). Everything else is the SDK's client's own.
-#[derive(Debug)]
-struct NoPrebuiltConnector(SharedHttpClient);
-
-impl HttpClient for NoPrebuiltConnector {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
-    }
-
-    fn validate_final_config(
-        &self,
-        components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        self.0.validate_final_config(components, cfg)
-    }
-
-    fn connector_metadata(
-        &self,
-    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
-        self.0.connector_metadata()
-    }
 }
 
 /// The execution role's credentials, as Lambda puts them in the environment (they do not change
@@ -216,7 +174,9 @@ mod tests {
     use super::*;
 
     use aws_credential_types::provider::ProvideCredentials;
+    use aws_smithy_runtime_api::client::http::HttpClient as _;
     use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_types::config_bag::ConfigBag;
 
     /// What Lambda sets, and the local server's endpoint as `make test` sets it.
     const LAMBDA: [(&str, &str); 5] = [
@@ -371,21 +331,13 @@ mod tests {
             5
         );
         let (components, cfg) = (RuntimeComponentsBuilder::new("test"), ConfigBag::base());
-        // The rehearsal the functions skip at start, run here: it parses every bundled root
-        // into rustls's store (the SDK panics on one that does not parse) and builds the TLS
-        // configuration the first request builds.
-        let client = bundled_roots_client().unwrap();
-        assert!(
-            client
-                .validate_base_client_config(&components, &cfg)
-                .is_ok()
-        );
+        // The SDK's own check at client build: it parses every bundled root into rustls's
+        // store (the SDK panics on one that does not parse) and builds the TLS configuration.
         let client = https_client(&vars(&[])).unwrap();
         assert!(
             client
                 .validate_base_client_config(&components, &cfg)
                 .is_ok()
         );
-        assert!(format!("{client:?}").contains("NoPrebuiltConnector"));
     }
 }

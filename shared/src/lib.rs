@@ -10,7 +10,7 @@
 //! # Layers
 //!
 //! Every dependency between modules points one way, down this list (a module uses only modules
-//! on lines below its own; `shared/tests/layering.rs` fails on an import that points up):
+//! on lines below its own; `shared/tests/consistency/layering.rs` fails on an import that points up):
 //!
 //! | layer | modules | what it knows |
 //! |---|---|---|
@@ -34,10 +34,6 @@
 #[cfg(all(test, not(feature = "aws-lc")))]
 compile_error!("shared's tests need its aws-lc feature: cargo test -p shared --features aws-lc");
 
-// Linked for its `pow` symbol alone: with the SDK, a function then needs no libm.so (see the crate).
-#[cfg(feature = "aws")]
-use no_libm as _;
-
 pub mod account;
 pub mod admin;
 pub mod audit;
@@ -60,9 +56,11 @@ pub mod telemetry;
 pub mod token;
 pub mod validation;
 
-#[cfg(all(any(test, feature = "test-util"), feature = "aws-lc"))]
+// Beside the other test helpers, but also in shared's own unit tests, which run without them.
+#[cfg(any(test, feature = "test-tokens"))]
+#[path = "testing/bad_tokens.rs"]
 pub mod bad_tokens;
-#[cfg(feature = "test-util")]
+#[cfg(feature = "test-tokens")]
 pub mod testing;
 
 pub use error::ApiError;

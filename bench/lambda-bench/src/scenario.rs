@@ -143,6 +143,8 @@ pub struct Prep {
     login_user_id: String,
     /// A live session of the login user, for the token of every row that checks sessions.
     live_sid: String,
+    /// An admin (role `admin`) with a live session, as the admin routes require of a caller.
+    admin: (String, String, String),
     /// The hash of PASSWORD, for users made per call.
     password_hash: String,
     /// The key set in the local server's Secrets Manager, as `JWT_KEYS_SECRET_ARN` names it.
@@ -299,6 +301,32 @@ impl Prep {
             .start(&login_user_id, &login_user, shared::unix_now())
             .await
             .map_err(|e| e.to_string())?;
+        let admin = (
+            format!("bench-admin-{run_id}"),
+            format!("bench-admin-id-{run_id}"),
+        );
+        store
+            .create(&NewUser {
+                key: admin.0.to_lowercase(),
+                user_id: admin.1.clone(),
+                username: admin.0.clone(),
+                password_hash: password_hash.clone(),
+                created_at: shared::unix_now(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let roles = shared::store::AccessChange {
+            roles: Some(vec!["admin".to_owned()]),
+            disabled: None,
+        };
+        store
+            .update_access(&admin.0.to_lowercase(), Some(&admin.1), &roles)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (admin_sid, _) = sessions
+            .start(&admin.1, &admin.0, shared::unix_now())
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             counters,
             proxy_addr: addr.to_string(),
@@ -311,6 +339,7 @@ impl Prep {
             login_user,
             login_user_id,
             live_sid,
+            admin: (admin.0, admin.1, admin_sid),
             password_hash,
             secret_arn,
             public_keys,
@@ -573,14 +602,15 @@ impl Scenario {
                 let admin = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
                     .map_err(|e| e.to_string())?
                     .grant(&["admin".to_owned()]);
+                let (admin_name, admin_id, admin_sid) = &prep.admin;
                 let admin_subject = Subject {
-                    user_id: "bench-admin",
-                    username: "bench-admin",
+                    user_id: admin_id,
+                    username: admin_name,
                     grant: &admin,
                 };
                 let token = prep
                     .tokens
-                    .issue(&admin_subject, "bench-admin-session", now)
+                    .issue(&admin_subject, admin_sid, now)
                     .map_err(|e| e.to_string())?
                     .token;
                 if self.kind == Kind::AdminUpdateUser {

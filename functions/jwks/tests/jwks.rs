@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use jwks::{Deps, Settings};
 use shared::config::Vars;
-use shared::keys::{KeySet, generate_document, rotate_document};
-use shared::testing::{Event, access_token, body_json, key_document, key_set};
+use shared::keys::{KeySet, promote_key};
+use shared::testing::{
+    Event, access_token, body_json, claims_at, key_document, key_set, key_set_of, rsa_document,
+    with_staged_key,
+};
 use shared::token::Claims;
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -48,9 +51,13 @@ async fn sample_event_serves_the_public_keys_with_caching() {
 
 #[tokio::test]
 async fn never_serves_private_parts() {
-    let doc = rotate_document(&generate_document("old").unwrap(), "new").unwrap();
-    let set = KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap();
-    let response = handle(&deps_with(Arc::new(set), 60), Event::load("jwks").request()).await;
+    // A rotation: a new signing key staged and promoted, the old one kept to verify.
+    let doc = promote_key(&with_staged_key(key_document(), "new"), "new").unwrap();
+    let response = handle(
+        &deps_with(key_set_of(&doc), 60),
+        Event::load("jwks").request(),
+    )
+    .await;
     let text = String::from_utf8(response.body().to_vec()).unwrap();
     assert_eq!(body_json(&response)["keys"].as_array().unwrap().len(), 2);
     assert!(!text.contains("\"d\""), "{text}");
@@ -96,10 +103,13 @@ async fn wrong_method_returns_405() {
 
 #[tokio::test]
 async fn rsa_keys_are_served_as_rs256_jwks_that_verify_a_token() {
-    use shared::config::KeyAlg;
-    let doc = shared::keys::generate_document_with("rsa-1", KeyAlg::Rs256).unwrap();
-    let set = Arc::new(KeySet::parse(&serde_json::to_string(&doc).unwrap()).unwrap());
-    let response = handle(&deps_with(set.clone(), 300), Event::load("jwks").request()).await;
+    let doc = rsa_document();
+    let kid = doc.signing_kid.as_str();
+    let response = handle(
+        &deps_with(key_set_of(&doc), 300),
+        Event::load("jwks").request(),
+    )
+    .await;
     let body = body_json(&response);
     let key = &body["keys"][0];
     assert_eq!(
@@ -114,27 +124,16 @@ async fn rsa_keys_are_served_as_rs256_jwks_that_verify_a_token() {
     assert_eq!(key["e"], "AQAB");
     assert!(key.get("d").is_none() && key.get("x").is_none(), "{key}");
 
-    // A token signed with that set verifies with the served JWK alone (jsonwebtoken's own
-    // JWK parsing, pinned to RS256).
-    let mut vars = shared::testing::test_vars();
-    vars.set("JWT_ALG", "RS256");
-    let tokens =
-        shared::token::Tokens::new(&shared::config::TokenConfig::from_vars(&vars).unwrap(), set);
-    let grant = shared::roles::Grant {
-        roles: vec!["user".into()],
-        scope: "profile".into(),
-    };
-    let subject = shared::token::Subject {
-        user_id: "u",
-        username: "alice",
-        grant: &grant,
-    };
-    let token = tokens
-        .issue(&subject, "s", shared::unix_now())
-        .unwrap()
-        .token;
+    // A token signed with that set's key (RS256) verifies with the served JWK alone
+    // (jsonwebtoken's own JWK parsing, pinned to RS256).
+    let claims = claims_at("alice", shared::unix_now());
+    let token = shared::bad_tokens::sign(&doc, &claims, Some(kid), Some("at+jwt"));
+    assert_eq!(
+        jsonwebtoken::decode_header(&token).unwrap().alg,
+        Algorithm::RS256
+    );
     let jwks: JwkSet = serde_json::from_slice(response.body()).unwrap();
-    let jwk = jwks.find("rsa-1").unwrap();
+    let jwk = jwks.find(kid).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&["auth-api-test"]);
     validation.set_audience(&["auth-api-test"]);

@@ -111,8 +111,10 @@ pub async fn serve() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;
     let deps = &deps;
-    // The lean front door: this route reads only the method, path and bearer token.
-    shared::http::lean::run(move |req| handle(deps, req)).await
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, lambda_http::Error>(handle(deps, req).await)
+    }))
+    .await
 }
 
 /// Handles one request; every outcome, error or not, is a response.

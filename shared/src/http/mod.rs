@@ -12,7 +12,6 @@ use crate::error::ApiError;
 pub use crate::token::MAX_TOKEN_BYTES;
 use crate::token::{Claims, Tokens};
 
-pub mod lean;
 pub mod response;
 
 pub use response::{empty_response, json_response};

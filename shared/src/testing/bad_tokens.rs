@@ -2,6 +2,10 @@
 //! token accepted, each with the reason the verifier must give. The token module's unit tests,
 //! `protected`'s handler and attack tests and the authorizer's tests all run this one table, so a
 //! new attack added here is tried everywhere at once.
+//!
+//! It signs through jsonwebtoken alone, from the key documents' private parts, and its foreign key
+//! is a fixed test-only one (`test-only-keys/`): no key is generated, so the table runs on either
+//! crypto backend, in the verify-only functions' tests as they are deployed (RustCrypto) too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use base64::Engine;
@@ -9,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-use crate::keys::{KeySetDocument, generate_document};
+use crate::keys::KeySetDocument;
 use crate::token::{MAX_TOKEN_BYTES, Rejection};
 
 /// One attack: a name, the bearer token, and the rejection it must meet.
@@ -30,22 +34,50 @@ pub fn claims(issuer: &str, audience: &str, sub: &str, now: u64) -> Value {
     })
 }
 
-/// Signs `claims` with the document's signing key as an EdDSA JWT with these `kid` and `typ`
-/// header values.
+/// A key set whose one key, under `kid`, is a fixed test-only Ed25519 key that no other test key
+/// set holds: a forger's key.
+pub fn stranger(kid: &str) -> KeySetDocument {
+    let mut doc: KeySetDocument =
+        serde_json::from_str(include_str!("test-only-keys/stranger.json")).unwrap();
+    doc.signing_kid = kid.to_owned();
+    doc.keys[0].kid = kid.to_owned();
+    doc
+}
+
+/// Signs `claims` with the document's signing key (EdDSA for an Ed25519 key, RS256 for an RSA
+/// key) with these `kid` and `typ` header values.
 pub fn sign(doc: &KeySetDocument, claims: &Value, kid: Option<&str>, typ: Option<&str>) -> String {
-    // A test that signs before it loads any key set would find no backend picked yet.
-    crate::keys::install_crypto_provider();
-    let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
-    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(
-        &B64.decode(key.d.as_ref().unwrap()).unwrap(),
-        &B64.decode(&key.x).unwrap(),
-    )
-    .unwrap();
-    let mut header = Header::new(Algorithm::EdDSA);
+    let mut header = Header::new(signing_key(doc).0);
     header.kid = kid.map(str::to_owned);
     header.typ = typ.map(str::to_owned);
-    let encoding = EncodingKey::from_ed_der(pair.to_pkcs8().unwrap().as_ref());
-    encode(&header, claims, &encoding).unwrap()
+    sign_with_header(doc, claims, header)
+}
+
+/// Signs `claims` with the document's signing key under this header.
+pub fn sign_with_header(doc: &KeySetDocument, claims: &Value, header: Header) -> String {
+    // A test that signs before it loads any key set would find no backend picked yet.
+    crate::keys::install_crypto_provider();
+    encode(&header, claims, &signing_key(doc).1).unwrap()
+}
+
+/// The PKCS#8 v1 encoding of an Ed25519 private key (RFC 8410 section 7) up to the 32-byte seed:
+/// SEQUENCE, version 0, the Ed25519 algorithm id, the seed as an OCTET STRING in an OCTET STRING.
+/// Both backends read it, so no backend is needed to build it.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// The algorithm and the jsonwebtoken key of the document's signing key, from its private part
+/// (an Ed25519 seed, or an RSA key's PKCS#1 DER).
+fn signing_key(doc: &KeySetDocument) -> (Algorithm, EncodingKey) {
+    let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
+    let private = B64.decode(key.d.as_ref().unwrap()).unwrap();
+    if key.kty == "RSA" {
+        return (Algorithm::RS256, EncodingKey::from_rsa_der(&private));
+    }
+    assert_eq!(private.len(), 32, "an Ed25519 seed is 32 bytes");
+    let pkcs8 = [&ED25519_PKCS8_V1_PREFIX[..], &private].concat();
+    (Algorithm::EdDSA, EncodingKey::from_ed_der(&pkcs8))
 }
 
 fn part(v: &Value) -> String {
@@ -86,7 +118,19 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
     let mut more_roles = good_claims.clone();
     more_roles["roles"] = json!(["admin", "user"]);
     let alg_none = part(&json!({"alg": "none", "typ": "at+jwt", "kid": kid}));
-    let stranger = generate_document(kid).unwrap();
+    let foreign = stranger(kid);
+    // A header extension the signer says must be understood (RFC 7515 section 4.1.11): the
+    // verifier understands none, so it must refuse the token rather than ignore the extension.
+    let critical = |names: &[&str]| {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.to_owned());
+        h.typ = Some("at+jwt".into());
+        h.crit = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        if let Some(name) = names.first() {
+            h.extras.insert(*name, true);
+        }
+        sign_with_header(doc, &good_claims, h)
+    };
     let bad = |case, token: String, rejection| BadToken {
         case,
         token,
@@ -155,7 +199,7 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
         ),
         bad(
             "another key under the same kid",
-            sign(&stranger, &good_claims, Some(kid), Some("at+jwt")),
+            sign(&foreign, &good_claims, Some(kid), Some("at+jwt")),
             BadSignature,
         ),
         bad(
@@ -228,6 +272,12 @@ pub fn table(doc: &KeySetDocument, issuer: &str, audience: &str, now: u64) -> Ve
             Malformed,
         ),
         bad("too long", "x".repeat(MAX_TOKEN_BYTES + 1), TooLong),
+        bad(
+            "a critical header extension",
+            critical(&["b64"]),
+            CriticalHeader,
+        ),
+        bad("an empty crit list", critical(&[]), CriticalHeader),
     ]
 }
 

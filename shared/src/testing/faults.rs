@@ -54,6 +54,35 @@ pub struct Call {
     pub index: Option<String>,
 }
 
+/// The calls one request makes, as IAM sees them: a transaction is one call per item, each
+/// needing its own action (`Update` is `UpdateItem`, `ConditionCheck` is `ConditionCheckItem`).
+fn calls_in(operation: &str, fields: &serde_json::Value) -> Vec<Call> {
+    let call = |operation: String, fields: &serde_json::Value| Call {
+        operation,
+        table: fields["TableName"].as_str().unwrap_or_default().to_owned(),
+        index: fields["IndexName"].as_str().map(str::to_owned),
+    };
+    if !operation.starts_with("Transact") {
+        return vec![call(operation.to_owned(), fields)];
+    }
+    let items = fields["TransactItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| item.as_object()?.iter().next())
+        .map(|(kind, fields)| {
+            let action = match kind.as_str() {
+                "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                "Get" => "GetItem".to_owned(),
+                other => format!("{other}Item"),
+            };
+            call(action, fields)
+        })
+        .collect()
+}
+
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://host:port`) that forwards everything until told
     /// otherwise.
@@ -142,11 +171,7 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let fields: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    calls.lock().unwrap().push(Call {
-        operation: operation.clone(),
-        table: fields["TableName"].as_str().unwrap_or_default().to_owned(),
-        index: fields["IndexName"].as_str().map(str::to_owned),
-    });
+    calls.lock().unwrap().extend(calls_in(&operation, &fields));
     let mut req = Request::from_parts(parts, Full::new(body));
     let action = {
         let mut guard = plan.lock().unwrap();

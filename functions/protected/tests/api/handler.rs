@@ -1,5 +1,6 @@
-//! `GET /protected`: bearer-token verification, from the sample events.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `GET /protected`: bearer-token verification, from the sample events. The session check
+//! (`SESSION_CHECK=true`, which reads DynamoDB) is tested with the build that has it, in
+//! `protected-session`.
 
 use protected::{Deps, Settings};
 use serde_json::json;
@@ -112,47 +113,4 @@ async fn wrong_method_returns_405_with_allow() {
     let response = handle(&deps(), event.request()).await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
-}
-
-#[tokio::test]
-async fn with_session_check_a_revoked_sessions_token_is_refused_and_without_it_is_not() {
-    use shared::store::SessionStore;
-    let f = shared::testing::Fixture::local()
-        .await
-        .with("SESSION_CHECK", "true");
-    let settings = Settings::from_vars(f.vars()).unwrap();
-    assert!(settings.session_check.is_some());
-    let checking = Deps::build(settings, f.keys())
-        .unwrap()
-        .checking_sessions(f.store(), f.clock());
-    let user = shared::testing::signed_in(f.store(), f.now()).await;
-    let request = || {
-        Event::load("protected")
-            .header("authorization", Some(&user.bearer))
-            .request()
-    };
-
-    assert_eq!(handle(&checking, request()).await.status(), 200, "live");
-    f.store().revoke(&user.sid, f.now()).await.unwrap();
-
-    let response = handle(&checking, request()).await;
-    assert_eq!(response.status(), 401, "revoked");
-    assert_eq!(body_json(&response)["error"], "invalid_token");
-    assert_eq!(response.headers()["www-authenticate"], INVALID_CHALLENGE);
-    // The default is stateless: the same token still passes until its exp.
-    assert_eq!(handle(&deps(), request()).await.status(), 200, "stateless");
-}
-
-#[tokio::test]
-async fn with_session_check_a_failed_session_read_is_a_503() {
-    let f = shared::testing::Fixture::unreachable()
-        .await
-        .with("SESSION_CHECK", "true");
-    let checking = Deps::build(Settings::from_vars(f.vars()).unwrap(), f.keys())
-        .unwrap()
-        .checking_sessions(f.store(), f.clock());
-    let token = access_token("amy", "s-1", unix_now(), &[]);
-    let response = handle(&checking, with_token(&token).request()).await;
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().contains_key("retry-after"));
 }

@@ -1,6 +1,5 @@
 //! Property tests: any token string, in any header shape, gets a documented answer and never
 //! a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
 use protected::{Deps, Settings};

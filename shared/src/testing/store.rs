@@ -1,0 +1,320 @@
+//! The store-backed helpers (feature `test-util`: DynamoDB, aws-lc): the [`Fixture`] a function
+//! with a store is assembled from, the local, unreachable and fault-injected stores, and users
+//! and sessions written straight to a store.
+
+use std::sync::Arc;
+
+use super::{access_token, key_set, test_vars, unique, user_id_of};
+use crate::config::{Table, Tables, Vars};
+use crate::keys::KeySet;
+use crate::store::dynamo::DynamoStore;
+use crate::{Clock, unix_now};
+
+/// The parts a function is assembled from in a test, built the way `main` builds them:
+/// settings read from a set of variables (test values: cheap argon2, generous limits, the test
+/// issuer), a store on the local server (or an unreachable one, or one behind the fault proxy),
+/// the test key set and a clock pinned at the fixture's creation.
+///
+/// ```ignore
+/// let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "5");
+/// let deps = login::Deps::build(login::Settings::from_vars(f.vars())?, f.store(), f.keys(), f.clock())?;
+/// ```
+#[derive(Clone)]
+pub struct Fixture {
+    vars: Vars,
+    store: Arc<DynamoStore>,
+    keys: Arc<KeySet>,
+    clock: Clock,
+    now: u64,
+}
+
+impl Fixture {
+    fn new(store: DynamoStore) -> Self {
+        Self::with_store(Arc::new(store))
+    }
+
+    fn with_store(store: Arc<DynamoStore>) -> Self {
+        let now = unix_now();
+        Self {
+            vars: test_vars(),
+            store,
+            keys: key_set(),
+            clock: Arc::new(move || now),
+            now,
+        }
+    }
+
+    /// On the local server started by `make test`.
+    pub async fn local() -> Self {
+        Self::new(local_store().await)
+    }
+
+    /// On a store whose endpoint refuses connections, like an unreachable DynamoDB.
+    pub async fn unreachable() -> Self {
+        Self::new(unreachable_store().await)
+    }
+
+    /// For functions that use no table: the store is the unreachable one, so a handler that
+    /// touched it anyway would fail loudly.
+    pub async fn offline() -> Self {
+        Self::unreachable().await
+    }
+
+    /// On the local tables through `endpoint` (a [`super::faults::FaultProxy`]).
+    pub async fn behind(endpoint: &str) -> Self {
+        Self::new(store_at(endpoint).await)
+    }
+
+    /// Sets one variable (a limit, a window, `AUDIT_LOG_USERNAMES`, ...).
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.set(name, value);
+        self
+    }
+
+    /// Pins the clock at `now` instead.
+    pub fn at(mut self, now: u64) -> Self {
+        self.now = now;
+        self.clock = Arc::new(move || now);
+        self
+    }
+
+    /// Uses this clock instead (for tests that move time).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.now = clock();
+        self.clock = clock;
+        self
+    }
+
+    /// The variables to read settings from.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
+    /// The store, shared by every function assembled from this fixture.
+    pub fn store(&self) -> Arc<DynamoStore> {
+        self.store.clone()
+    }
+
+    /// The test key set (with its signing key and refresh secret).
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.clone()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
+    /// What the clock said when the fixture was made (or was pinned).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+}
+
+/// The table names `make test` created on the local DynamoDB-compatible server.
+pub fn tables() -> Tables {
+    Tables::from_vars(
+        &Vars::env(),
+        &[Table::Users, Table::RateLimits, Table::Sessions],
+    )
+    .unwrap_or_else(|e| {
+        panic!("{e}: run the integration tests through `make test`, which starts the local server")
+    })
+}
+
+/// A store on the local server started by `make test`.
+pub async fn local_store() -> DynamoStore {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests through `make test`"
+    );
+    let sdk = crate::aws::sdk_config().unwrap();
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables())
+}
+
+/// A store whose endpoint refuses connections: every call fails like an unreachable DynamoDB.
+pub async fn unreachable_store() -> DynamoStore {
+    let closed_port = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    };
+    let sdk = crate::aws::sdk_config().unwrap();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
+}
+
+/// A store on the local tables through `endpoint` (a [`super::faults::FaultProxy`]), with timeouts
+/// short enough that a hanging server fails a test in about a second, not three.
+pub async fn store_at(endpoint: &str) -> DynamoStore {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let sdk = crate::aws::sdk_config().unwrap();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_millis(300))
+                .operation_timeout(std::time::Duration::from_secs(1))
+                .build(),
+        )
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), tables())
+}
+
+/// The local server's endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, set by `make test`).
+pub fn local_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB: run through `make test`")
+}
+
+/// A user written straight to `store` with `password` hashed at the cheapest argon2 cost, its
+/// id from [`user_id_of`] and these explicit roles.
+pub async fn create_user(
+    store: &dyn crate::store::UserStore,
+    username: &str,
+    password: &str,
+    roles: &[&str],
+) {
+    use argon2::password_hash::PasswordHasher;
+    let params = argon2::Params::new(64, 1, 1, None).unwrap();
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes())
+        .unwrap()
+        .to_string();
+    store
+        .create(&crate::store::NewUser {
+            key: username.to_lowercase(),
+            user_id: user_id_of(username),
+            username: username.to_owned(),
+            password_hash: hash,
+            created_at: unix_now(),
+        })
+        .await
+        .unwrap();
+    if !roles.is_empty() {
+        set_roles(store, username, roles).await;
+    }
+}
+
+/// An admin (a user created on `store` with the `admin` role), signed in for real (the admin
+/// routes check the caller's session and current roles), and an access token of that session,
+/// scope `admin profile`: (username, `Authorization` header value).
+pub async fn admin_caller(store: Arc<dyn crate::store::Store>) -> (String, String) {
+    let name = unique("admin_");
+    create_user(store.as_ref(), &name, "correct horse battery", &["admin"]).await;
+    let now = unix_now();
+    let session = sign_in(store, &name, now).await;
+    let token = access_token(&name, &session.sid, now, &["admin"]);
+    (name, format!("Bearer {token}"))
+}
+
+/// A new user on `users` and a session of theirs: (username, session id, refresh token).
+pub async fn user_with_session(
+    sessions: &crate::refresh::Sessions,
+    users: &dyn crate::store::UserStore,
+    now: u64,
+) -> (String, String, String) {
+    let name = unique("user_");
+    create_user(users, &name, "correct horse battery", &[]).await;
+    let (sid, token) = sessions
+        .start(&user_id_of(&name), &name, now)
+        .await
+        .unwrap();
+    (name, sid, token)
+}
+
+/// The account functions' dependencies (`POST /password`, `DELETE /account`, the session
+/// routes), assembled as their `main` does, on the fixture's store, keys and clock.
+pub fn account_deps(f: &Fixture) -> crate::account::Deps {
+    let settings = crate::account::Settings::from_vars(f.vars()).unwrap();
+    crate::account::Deps::build(settings, f.store(), f.keys(), f.clock()).unwrap()
+}
+
+/// A user with a live session, as after a login.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The username.
+    pub name: String,
+    /// The session id.
+    pub sid: String,
+    /// An access token of the session, as an `Authorization` value.
+    pub bearer: String,
+    /// The session's refresh token.
+    pub refresh_token: String,
+}
+
+/// The sessions of `store`, as login starts them (test settings and keys).
+pub fn sessions_on(store: Arc<dyn crate::store::Store>) -> crate::refresh::Sessions {
+    let config = crate::config::SessionConfig::from_vars(&test_vars()).unwrap();
+    crate::refresh::Sessions::new(store, &key_set(), config).unwrap()
+}
+
+/// A new user (password `correct horse battery`) signed in on `store` at `now`.
+pub async fn signed_in(store: Arc<dyn crate::store::Store>, now: u64) -> SignedIn {
+    let name = unique("user_");
+    create_user(store.as_ref(), &name, "correct horse battery", &[]).await;
+    sign_in(store, &name, now).await
+}
+
+/// Another session of the existing user `name` (made by the helpers), and a token of it.
+pub async fn sign_in(store: Arc<dyn crate::store::Store>, name: &str, now: u64) -> SignedIn {
+    let origin = crate::refresh::Origin {
+        source_ip: "203.0.113.10".into(),
+        user_agent: "test-agent/1.0".into(),
+    };
+    let started = sessions_on(store)
+        .start_from(&user_id_of(name), name, &origin, now)
+        .await
+        .unwrap();
+    SignedIn {
+        name: name.to_owned(),
+        bearer: format!("Bearer {}", access_token(name, &started.sid, now, &[])),
+        sid: started.sid,
+        refresh_token: started.refresh_token,
+    }
+}
+
+/// Refreshes `token` with no rate limit in front, to look at a session's state.
+pub async fn refresh_now(
+    sessions: &crate::refresh::Sessions,
+    users: &dyn crate::store::UserStore,
+    token: &str,
+    now: u64,
+) -> Result<crate::refresh::Refreshed, crate::refresh::GrantError> {
+    sessions
+        .refresh(token, now, async { Ok(async {}) }, users)
+        .await
+}
+
+/// Sets a user's explicit roles (what `authctl grant` does).
+pub async fn set_roles(store: &dyn crate::store::UserStore, username: &str, roles: &[&str]) {
+    let change = crate::store::AccessChange {
+        roles: Some(roles.iter().map(|r| (*r).to_owned()).collect()),
+        disabled: None,
+    };
+    let updated = store
+        .update_access(&username.to_lowercase(), None, &change)
+        .await
+        .unwrap();
+    assert!(updated.is_some(), "{username} exists");
+}
+
+/// Disables (or enables) a user.
+pub async fn set_disabled(store: &dyn crate::store::UserStore, username: &str, disabled: bool) {
+    let change = crate::store::AccessChange {
+        roles: None,
+        disabled: Some(disabled),
+    };
+    let updated = store
+        .update_access(&username.to_lowercase(), None, &change)
+        .await
+        .unwrap();
+    assert!(updated.is_some(), "{username} exists");
+}
