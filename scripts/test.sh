@@ -28,6 +28,10 @@ run_rust() {
   rm -f "$CONTRACT_RECORDS"
   # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a list of words
   cargo test --all-targets --no-fail-fast ${CARGO_TEST_ARGS:-}
+  # The verify-only functions again, built as they are deployed: RustCrypto alone, no AWS SDK,
+  # no aws-lc (the workspace-wide run above unifies features, and aws-lc is then the backend).
+  echo "==> cargo test -p protected -p jwks (as deployed: RustCrypto, no AWS SDK)"
+  cargo test -p protected -p jwks --no-fail-fast ${CARGO_TEST_ARGS:-}
 
   echo "==> OpenAPI contract: every handler response the tests saw, against openapi.yaml"
   python3 scripts/contract_check.py "$CONTRACT_RECORDS" --require-all-operations --require-all-events events
