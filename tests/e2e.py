@@ -137,6 +137,30 @@ def test_login_returns_a_bearer_token_and_a_refresh_token():
     expect(doc["access_token"].count(".") == 2, "access_token is a JWT")
     expect(doc["refresh_token"].startswith("rt1_") and "." not in doc["refresh_token"], "opaque refresh token")
     expect(header(headers, "cache-control") == "no-store", f"cache-control {headers}")
+    expect_security_headers(headers)
+
+
+def expect_security_headers(headers: dict):
+    """The headers every answer carries, an error or not (SECURITY.md, "Response headers")."""
+    for name, value in [
+        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ]:
+        expect(header(headers, name) == value, f"{name}: {headers}")
+
+
+def test_every_answer_carries_the_security_headers():
+    username, _ = new_user()
+    for method, path, body, want in [
+        ("POST", "/login", {"username": username, "password": "not the password"}, 401),
+        ("GET", "/protected", None, 401),
+        ("GET", "/.well-known/jwks.json", None, 200),
+        ("GET", "/no-such-route", None, 404),
+    ]:
+        status, headers, _ = call(method, path, body)
+        expect(status == want, f"{method} {path}: {status}")
+        expect_security_headers(headers)
 
 
 def test_wrong_password_returns_401():

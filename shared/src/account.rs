@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Clock;
-use crate::audit::{Action, Audit, Outcome};
+use crate::audit::{Action, Audit, Outcome, Who};
 use crate::config::{
     self, Argon2Config, ConfigError, LoginLimits, PasswordPolicy, Table, Tables, TokenConfig, Vars,
 };
@@ -154,23 +154,6 @@ impl Deps {
         }
     }
 
-    /// The caller for `DELETE /account`: a valid token whose session still exists and is the
-    /// user's, revoked or not. Deletion revokes every session first, so that none stays usable
-    /// whatever happens next; a retry after a failure midway must still get through.
-    pub async fn owner(&self, req: &Request) -> Result<Caller, ApiError> {
-        let claims = authenticate(req, &self.tokens, &self.realm)?;
-        let session = self.sessions.get(&claims.sid).await?;
-        match session.filter(|s| s.user_id == claims.sub) {
-            Some(session) => Ok(Caller { claims, session }),
-            None => {
-                tracing::info!(reason = "session_gone", "token refused");
-                Err(ApiError::InvalidToken {
-                    realm: self.realm.clone(),
-                })
-            }
-        }
-    }
-
     /// The caller's user as stored now, if `password` is theirs. Limited like login, before any
     /// hashing (`shared::lockout`: the account-wide `login-user` tiers, or `login-user-source`
     /// from a familiar source; a 429 once spent): a wrong password counts as a failure, the
@@ -185,18 +168,30 @@ impl Deps {
     ) -> Result<Checked, ApiError> {
         let now = (self.clock)();
         let key = caller.key();
-        let username = caller.claims.preferred_username.as_str();
         let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
         let (attempt, user) = tokio::join!(
             lockout.begin(&key, &meta.source_ip, now),
             self.users.find(&key),
         );
-        let attempt = attempt.map_err(|e| self.audit.limited(meta, action, e, username))?;
+        let attempt =
+            attempt.map_err(|e| self.audit.limited(meta, action, e, Who::of(&caller.claims)))?;
         // A new user of the same name is not the caller.
         let user = user?.filter(|u| u.user_id.as_deref() == Some(caller.claims.sub.as_str()));
         let stored = user.as_ref().map(|u| u.password_hash.as_str());
         let matched = self.passwords.verify(password, stored).await?;
         match user {
+            // Disabling revokes every session; a token of one still live (a disable that
+            // failed midway, or a store changed by hand) acts no more than the user could.
+            Some(user) if matched && user.disabled => {
+                lockout.abandoned(attempt).await;
+                tracing::info!(reason = "user_disabled", "token refused");
+                let error = ApiError::InvalidToken {
+                    realm: self.realm.clone(),
+                };
+                self.audit
+                    .refused(meta, action, error.code(), Who::of(&caller.claims));
+                Err(error)
+            }
             Some(user) if matched => {
                 lockout.succeeded(attempt, now).await;
                 Ok(Checked::Matched(user))
@@ -219,7 +214,7 @@ impl Deps {
             action,
             Outcome::Failure,
             "invalid_credentials",
-            &caller.claims.preferred_username,
+            Who::of(&caller.claims),
         );
         ApiError::InvalidCredentials
     }

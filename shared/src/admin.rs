@@ -9,14 +9,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Clock;
-use crate::audit::Audit;
+use crate::audit::{Action, Audit, Who};
 use crate::config::{self, ConfigError, Table, Tables, TokenConfig, Vars};
 use crate::error::{ApiError, FieldErrors};
-use crate::http::authorize;
+use crate::http::{RequestMeta, authorize};
 use crate::keys::KeySet;
 use crate::roles::{IMPLICIT_ROLE, MAX_ROLES, RoleScopes};
 use crate::routes::{self, ADMIN_USER, ADMIN_USER_SESSIONS};
-use crate::store::{AccessChange, SessionStore, Store, UserRecord, UserStore};
+use crate::store::{AccessChange, SessionStore, Store, UserRecord, UserStore, live_session};
 use crate::token::{Claims, Tokens};
 use crate::validation::Username;
 
@@ -103,14 +103,62 @@ impl Deps {
         })
     }
 
-    /// The caller's claims, when the token is valid and holds the `admin` scope.
-    pub fn authorize(&self, req: &Request) -> Result<Claims, ApiError> {
-        authorize(req, &self.tokens, &self.realm, ADMIN_SCOPE)
+    /// The caller, as they stand now, and the user named in the path, read in one wave (the
+    /// caller's session, the caller's user and the target at once: no round trip more than the
+    /// target alone). A token is only as good as its session and its user's current state: a
+    /// revoked or expired session, or a caller who is gone or disabled, is `401 invalid_token`;
+    /// a caller whose current roles no longer grant the `admin` scope is `403
+    /// insufficient_scope`, whatever the token still says. Every refusal is an audit event.
+    /// The target comes back as read, so that a caller may check its body first: a user that
+    /// does not exist is `404 user_not_found` only for a request that is otherwise valid.
+    pub async fn caller_and_target(
+        &self,
+        req: &Request,
+        meta: &RequestMeta,
+        action: Action,
+    ) -> Result<(Claims, Target), ApiError> {
+        let claims = authorize(req, &self.tokens, &self.realm, ADMIN_SCOPE).inspect_err(|e| {
+            self.audit.refused(meta, action, e.code(), Who::default());
+        })?;
+        let now = (self.clock)();
+        let caller_key = claims.preferred_username.to_ascii_lowercase();
+        let (session, caller, target) = tokio::join!(
+            live_session(self.sessions.as_ref(), &claims.sid, &claims.sub, now),
+            self.users.find(&caller_key),
+            self.target(req),
+        );
+        let refuse = |reason: &'static str, error: ApiError| {
+            tracing::info!(reason, "token refused");
+            self.audit
+                .refused(meta, action, error.code(), Who::of(&claims));
+            error
+        };
+        let invalid = || ApiError::InvalidToken {
+            realm: self.realm.clone(),
+        };
+        if session?.is_none() {
+            return Err(refuse("session_not_live", invalid()));
+        }
+        // A new user of the same name is not the caller.
+        let caller = caller?.filter(|u| u.user_id.as_deref() == Some(claims.sub.as_str()));
+        let Some(caller) = caller.filter(|u| !u.disabled) else {
+            return Err(refuse("caller_gone_or_disabled", invalid()));
+        };
+        if !grants_admin(&self.roles, &caller.roles) {
+            return Err(refuse(
+                "caller_no_longer_admin",
+                ApiError::InsufficientScope {
+                    realm: self.realm.clone(),
+                    scope: ADMIN_SCOPE,
+                },
+            ));
+        }
+        Ok((claims, target))
     }
 
     /// The user named in the path (`{username}`, matched case-insensitively, like login):
     /// `404 user_not_found` when there is none, or the name could not be one.
-    pub async fn target(&self, req: &Request) -> Result<(String, UserRecord), ApiError> {
+    async fn target(&self, req: &Request) -> Result<(String, UserRecord), ApiError> {
         let path = req.uri().path();
         let raw = routes::capture(ADMIN_USER, path, "username")
             .or_else(|| routes::capture(ADMIN_USER_SESSIONS, path, "username"))
@@ -122,6 +170,9 @@ impl Deps {
         Ok((key, user))
     }
 }
+
+/// The user named in the path, as read: its key and record, or `404 user_not_found`.
+pub type Target = Result<(String, UserRecord), ApiError>;
 
 /// A user as the admin API shows it.
 #[derive(Debug, Serialize)]
@@ -211,12 +262,23 @@ pub fn parse_change(
     }
 }
 
+/// Whether these explicit roles grant the `admin` scope the admin routes require (under any
+/// role name `ROLE_SCOPES` gives it to).
+pub fn grants_admin(roles: &RoleScopes, explicit: &[String]) -> bool {
+    roles
+        .grant(explicit)
+        .scope
+        .split(' ')
+        .any(|scope| scope == ADMIN_SCOPE)
+}
+
 /// Refuses a change by which an admin would lock themselves out: disabling themselves, or
-/// removing their own `admin` role.
+/// giving up the roles that grant them the `admin` scope.
 pub fn refuse_self_lockout(
     actor: &Claims,
     target: &UserRecord,
     change: &AccessChange,
+    roles: &RoleScopes,
 ) -> Result<(), ApiError> {
     if target.user_id.as_deref() != Some(actor.sub.as_str()) {
         return Ok(());
@@ -230,11 +292,11 @@ pub fn refuse_self_lockout(
     let keeps_admin = change
         .roles
         .as_ref()
-        .is_none_or(|roles| roles.iter().any(|r| r == "admin"));
-    if !keeps_admin && target.roles.iter().any(|r| r == "admin") {
+        .is_none_or(|new| grants_admin(roles, new));
+    if !keeps_admin && grants_admin(roles, &target.roles) {
         return Err(ApiError::invalid(
             "roles",
-            "an admin cannot remove their own admin role",
+            "an admin cannot give up their own admin scope",
         ));
     }
     Ok(())

@@ -3,12 +3,61 @@
 //! Every event has `audit=true`, an `action`, an `outcome`, a `reason` code, the source IP and the
 //! request id, so CloudWatch Logs Insights can answer "who is brute-forcing us" with
 //! `filter audit and action = "login" and outcome = "failure" | stats count(*) by source_ip`.
-//! The username is included only when the operator enables `AUDIT_LOG_USERNAMES`.
+//! Every event about a user names them by their stable id (`sub`), and the session (`sid`)
+//! where there is one, so a trail can be followed across a rename or a re-registered name. The
+//! username is included only when the operator enables `AUDIT_LOG_USERNAMES`. Audit events are
+//! written whatever `RUST_LOG` says ([`crate::telemetry::filter`]).
 
 use crate::config::{self, ConfigError, Vars};
 use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::rate_limit::TakeError;
+use crate::token::Claims;
+
+/// Whom an event is about: the user's stable id and session where they are known, and the
+/// username (logged only with `AUDIT_LOG_USERNAMES`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Who<'a> {
+    /// The user's stable id (`sub`).
+    pub sub: Option<&'a str>,
+    /// The session id.
+    pub sid: Option<&'a str>,
+    /// The username, as given or as registered.
+    pub username: &'a str,
+}
+
+impl<'a> Who<'a> {
+    /// Only a name is known (a request refused before any user was read).
+    pub fn named(username: &'a str) -> Self {
+        Self {
+            username,
+            ..Self::default()
+        }
+    }
+
+    /// A user, no session.
+    pub fn user(sub: Option<&'a str>, username: &'a str) -> Self {
+        Self {
+            sub,
+            sid: None,
+            username,
+        }
+    }
+
+    /// A user's session.
+    pub fn session(sub: &'a str, sid: &'a str, username: &'a str) -> Self {
+        Self {
+            sub: Some(sub).filter(|s| !s.is_empty()),
+            sid: Some(sid),
+            username,
+        }
+    }
+
+    /// The holder of an access token: its user and session.
+    pub fn of(claims: &'a Claims) -> Self {
+        Self::session(&claims.sub, &claims.sid, &claims.preferred_username)
+    }
+}
 
 /// What was attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,66 +149,52 @@ impl Audit {
         meta: &RequestMeta,
         action: Action,
         error: TakeError,
-        username: &str,
+        who: Who<'_>,
     ) -> ApiError {
         match error {
             TakeError::Refused(refusal) => {
-                self.record(
-                    meta,
-                    action,
-                    Outcome::Refused,
-                    refusal.policy.name,
-                    username,
-                );
+                self.record(meta, action, Outcome::Refused, refusal.policy.name, who);
                 ApiError::RateLimited(refusal)
             }
             TakeError::Store(e) => e.into(),
         }
     }
 
-    /// Records one admin action: who (`actor`, the caller's user id), on whom (`target`, the
-    /// target's user id) and what changed (`change`, a short JSON text). Ids are pseudonymous, so
-    /// they are always logged; the target's username only with `AUDIT_LOG_USERNAMES`.
+    /// Records one admin action: who (`actor`, the caller's token: user id and session), on
+    /// whom (`target`, the target's user id) and what changed (`change`, a short JSON text). Ids
+    /// are pseudonymous, so they are always logged; the target's username only with
+    /// `AUDIT_LOG_USERNAMES`.
     pub fn record_admin(
         &self,
         meta: &RequestMeta,
         action: Action,
-        actor: &str,
+        actor: &Claims,
         target: &str,
         change: &str,
         username: &str,
     ) {
-        let action = action.as_str();
-        if self.log_usernames {
-            tracing::info!(
-                target: "audit",
-                audit = true,
-                action,
-                outcome = "success",
-                reason = "admin",
-                actor,
-                target_user = target,
-                change,
-                source_ip = %meta.source_ip,
-                request_id = %meta.request_id,
-                username,
-                "audit"
-            );
-        } else {
-            tracing::info!(
-                target: "audit",
-                audit = true,
-                action,
-                outcome = "success",
-                reason = "admin",
-                actor,
-                target_user = target,
-                change,
-                source_ip = %meta.source_ip,
-                request_id = %meta.request_id,
-                "audit"
-            );
-        }
+        tracing::info!(
+            target: "audit",
+            audit = true,
+            action = action.as_str(),
+            outcome = "success",
+            reason = "admin",
+            actor = actor.sub.as_str(),
+            sub = actor.sub.as_str(),
+            sid = actor.sid.as_str(),
+            target_user = target,
+            change,
+            source_ip = %meta.source_ip,
+            request_id = %meta.request_id,
+            username = self.username(username),
+            "audit"
+        );
+    }
+
+    /// Records a refused caller of a protected route, named as far as the token could be
+    /// trusted to name them; `reason` is the error code sent.
+    pub fn refused(&self, meta: &RequestMeta, action: Action, reason: &str, who: Who<'_>) {
+        self.record(meta, action, Outcome::Refused, reason, who);
     }
 
     /// Records one event; `reason` is a short code (`authenticated`, `invalid_credentials`,
@@ -170,32 +205,187 @@ impl Audit {
         action: Action,
         outcome: Outcome,
         reason: &str,
-        username: &str,
+        who: Who<'_>,
     ) {
-        let (action, outcome) = (action.as_str(), outcome.as_str());
-        if self.log_usernames {
-            tracing::info!(
-                target: "audit",
-                audit = true,
-                action,
-                outcome,
-                reason,
-                source_ip = %meta.source_ip,
-                request_id = %meta.request_id,
-                username,
-                "audit"
-            );
-        } else {
-            tracing::info!(
-                target: "audit",
-                audit = true,
-                action,
-                outcome,
-                reason,
-                source_ip = %meta.source_ip,
-                request_id = %meta.request_id,
-                "audit"
-            );
+        tracing::info!(
+            target: "audit",
+            audit = true,
+            action = action.as_str(),
+            outcome = outcome.as_str(),
+            reason,
+            sub = who.sub,
+            sid = who.sid,
+            source_ip = %meta.source_ip,
+            request_id = %meta.request_id,
+            username = self.username(who.username),
+            "audit"
+        );
+    }
+
+    /// The `username` field: tracing records nothing for `None`, so without
+    /// `AUDIT_LOG_USERNAMES` the JSON line has no `username` key (not a null one).
+    fn username<'a>(&self, username: &'a str) -> Option<&'a str> {
+        self.log_usernames
+            .then_some(username)
+            .filter(|name| !name.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use std::sync::{Arc, Mutex};
+
+    /// The JSON lines the functions' subscriber writes while `emit` runs.
+    fn events(emit: impl FnOnce()) -> Vec<Value> {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
         }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = crate::telemetry::subscriber(None, move || writer.clone());
+        tracing::subscriber::with_default(subscriber, emit);
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn meta() -> RequestMeta {
+        RequestMeta {
+            request_id: "req-1".into(),
+            source_ip: "203.0.113.7".into(),
+        }
+    }
+
+    fn record(log_usernames: bool) -> Value {
+        let audit = Audit { log_usernames };
+        let mut events = events(|| {
+            audit.record(
+                &meta(),
+                Action::Login,
+                Outcome::Failure,
+                "invalid_credentials",
+                Who::session("user-id", "session-id", "alice"),
+            )
+        });
+        assert_eq!(events.len(), 1, "{events:?}");
+        events.remove(0)
+    }
+
+    fn actor() -> Claims {
+        Claims {
+            sub: "actor-id".into(),
+            preferred_username: "root".into(),
+            sid: "actor-session".into(),
+            scope: "admin".into(),
+            roles: vec!["admin".into()],
+            iat: 0,
+            nbf: 0,
+            exp: 0,
+            jti: "j".into(),
+            iss: "i".into(),
+            aud: "a".into(),
+        }
+    }
+
+    fn record_admin(log_usernames: bool) -> Value {
+        let audit = Audit { log_usernames };
+        let mut events = events(|| {
+            audit.record_admin(
+                &meta(),
+                Action::AdminUpdateUser,
+                &actor(),
+                "target-id",
+                r#"{"disabled":true}"#,
+                "alice",
+            )
+        });
+        assert_eq!(events.len(), 1, "{events:?}");
+        events.remove(0)
+    }
+
+    #[test]
+    fn an_event_carries_its_fields_and_the_username_when_enabled() {
+        let event = record(true);
+        assert_eq!(event["target"], "audit");
+        assert_eq!(event["audit"], true);
+        assert_eq!(event["action"], "login");
+        assert_eq!(event["outcome"], "failure");
+        assert_eq!(event["reason"], "invalid_credentials");
+        assert_eq!(event["source_ip"], "203.0.113.7");
+        assert_eq!(event["request_id"], "req-1");
+        assert_eq!(event["username"], "alice");
+        assert_eq!(
+            (&event["sub"], &event["sid"]),
+            (&"user-id".into(), &"session-id".into())
+        );
+    }
+
+    #[test]
+    fn an_event_about_no_known_user_has_no_sub_sid_or_empty_username() {
+        let audit = Audit {
+            log_usernames: true,
+        };
+        let event = events(|| {
+            audit.record(
+                &meta(),
+                Action::Refresh,
+                Outcome::Failure,
+                "forged",
+                Who::default(),
+            )
+        })
+        .remove(0);
+        for key in ["sub", "sid", "username"] {
+            assert!(event.get(key).is_none(), "{key}: {event}");
+        }
+    }
+
+    #[test]
+    fn an_event_has_no_username_key_unless_enabled() {
+        // Timestamps differ between two lines; every other key must be the same.
+        let keys_but = |mut event: Value, drop: &[&str]| {
+            let fields = event.as_object_mut().unwrap();
+            for key in drop {
+                fields.remove(*key);
+            }
+            event
+        };
+        let without = record(false);
+        assert!(without.get("username").is_none(), "{without}");
+        assert!(!without.to_string().contains("alice"), "{without}");
+        assert_eq!(
+            keys_but(without, &["timestamp"]),
+            keys_but(record(true), &["timestamp", "username"])
+        );
+    }
+
+    #[test]
+    fn an_admin_event_names_actor_target_and_change_and_the_username_only_when_enabled() {
+        let event = record_admin(true);
+        assert_eq!(event["action"], "admin.update_user");
+        assert_eq!(event["outcome"], "success");
+        assert_eq!(event["reason"], "admin");
+        assert_eq!(event["actor"], "actor-id");
+        assert_eq!(
+            (&event["sub"], &event["sid"]),
+            (&"actor-id".into(), &"actor-session".into())
+        );
+        assert_eq!(event["target_user"], "target-id");
+        assert_eq!(event["change"], r#"{"disabled":true}"#);
+        assert_eq!(event["username"], "alice");
+        let event = record_admin(false);
+        assert!(event.get("username").is_none(), "{event}");
+        assert_eq!(event["actor"], "actor-id");
     }
 }

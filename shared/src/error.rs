@@ -71,6 +71,10 @@ pub enum ApiError {
     /// 409 `password_changed`: the password was changed by a concurrent request first.
     #[error("password changed concurrently")]
     PasswordChanged,
+    /// 409 `last_admin`: the change would take the `admin` scope from a user while the admin
+    /// making it is no longer an enabled admin, so none might remain.
+    #[error("no enabled admin would remain")]
+    LastAdmin,
     /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
@@ -119,7 +123,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::UserExists | Self::PasswordChanged => StatusCode::CONFLICT,
+            Self::UserExists | Self::PasswordChanged | Self::LastAdmin => StatusCode::CONFLICT,
             Self::InvalidCredentials
             | Self::MissingToken { .. }
             | Self::InvalidToken { .. }
@@ -147,6 +151,7 @@ impl ApiError {
             Self::UserNotFound => "user_not_found",
             Self::SessionNotFound => "session_not_found",
             Self::PasswordChanged => "password_changed",
+            Self::LastAdmin => "last_admin",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
             Self::InvalidRequest { .. } => "invalid_request",
@@ -171,6 +176,7 @@ impl ApiError {
             Self::UserNotFound => "User not found",
             Self::SessionNotFound => "Session not found",
             Self::PasswordChanged => "The password was changed by another request",
+            Self::LastAdmin => "No enabled admin would remain",
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
             Self::InvalidRequest { .. } => "Malformed Authorization header: send one Bearer token",
@@ -194,6 +200,7 @@ mod tests {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::invalid("username", "x"), 400, "validation_error"),
             (ApiError::UserExists, 409, "user_exists"),
+            (ApiError::LastAdmin, 409, "last_admin"),
             (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (
                 ApiError::MissingToken { realm: "r".into() },

@@ -161,12 +161,31 @@ impl GrantRefused {
     }
 }
 
+/// The session a refused refresh token belongs to, as far as it could be read: for the audit
+/// trail (refresh-token reuse names the session and its user).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// The session id, once the token is one of ours.
+    pub sid: Option<String>,
+    /// The session's user, once the session was read.
+    pub user_id: Option<String>,
+}
+
+impl Holder {
+    fn of(session: &Session) -> Self {
+        Self {
+            sid: Some(session.id.clone()),
+            user_id: Some(session.user_id.clone()).filter(|id| !id.is_empty()),
+        }
+    }
+}
+
 /// Why a refresh or logout did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
-    /// The token was refused (401 `invalid_grant`).
+    /// The token was refused (401 `invalid_grant`), and whose it was as far as known.
     #[error("refresh token refused: {0}")]
-    Refused(GrantRefused),
+    Refused(GrantRefused, Holder),
     /// The store or signing failed.
     #[error(transparent)]
     Failed(#[from] ApiError),
@@ -282,11 +301,11 @@ impl Sessions {
         users: &dyn UserStore,
     ) -> Result<Refreshed, GrantError> {
         use GrantRefused::*;
-        let refused = |r| Err(GrantError::Refused(r));
+        let refused = |r, holder| Err(GrantError::Refused(r, holder));
         let Some((sid, generation)) = self.tokens.open(presented) else {
             // A forged token still counts against the caller's limit.
             admit.await?;
-            return refused(Forged);
+            return refused(Forged, Holder::default());
         };
         let (admitted, first) = tokio::join!(admit, self.store.get(&sid));
         let mut beside = Some(admitted?);
@@ -298,13 +317,19 @@ impl Sessions {
                 None => self.store.get(&sid).await,
             };
             let Some(session) = fresh? else {
-                return refused(UnknownSession);
+                return refused(
+                    UnknownSession,
+                    Holder {
+                        sid: Some(sid),
+                        user_id: None,
+                    },
+                );
             };
             if session.revoked {
-                return refused(Revoked);
+                return refused(Revoked, Holder::of(&session));
             }
             if now >= session.expires_at {
-                return refused(Expired);
+                return refused(Expired, Holder::of(&session));
             }
             let key = session.username.to_lowercase();
             if generation == session.generation {
@@ -365,11 +390,17 @@ impl Sessions {
             }
             if generation < session.generation {
                 self.store.revoke(&sid, now).await?;
-                return refused(Reused);
+                return refused(Reused, Holder::of(&session));
             }
-            return refused(UnknownGeneration);
+            return refused(UnknownGeneration, Holder::of(&session));
         }
-        refused(Contention)
+        refused(
+            Contention,
+            Holder {
+                sid: Some(sid),
+                user_id: None,
+            },
+        )
     }
 
     /// The session's user as stored now; a deleted user (or a name that now belongs to another
@@ -398,18 +429,19 @@ impl Sessions {
                 self.store.revoke(&session.id, now).await?;
                 Err(GrantError::Refused(
                     reason.unwrap_or(GrantRefused::UserGone),
+                    Holder::of(session),
                 ))
             }
         }
     }
 
-    /// Revokes the session of a genuine refresh token (idempotent).
-    pub async fn end(&self, presented: &str, now: u64) -> Result<(), GrantError> {
+    /// Revokes the session of a genuine refresh token (idempotent): its id.
+    pub async fn end(&self, presented: &str, now: u64) -> Result<String, GrantError> {
         let Some((sid, _)) = self.tokens.open(presented) else {
-            return Err(GrantError::Refused(GrantRefused::Forged));
+            return Err(GrantError::Refused(GrantRefused::Forged, Holder::default()));
         };
         self.store.revoke(&sid, now).await?;
-        Ok(())
+        Ok(sid)
     }
 }
 

@@ -82,6 +82,15 @@ impl RoleScopes {
         Ok(Self(out))
     }
 
+    /// The configured roles that grant `scope`, sorted.
+    pub fn granting(&self, scope: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, scopes)| scopes.contains(scope))
+            .map(|(role, _)| role.clone())
+            .collect()
+    }
+
     /// True when `role` is configured (only configured roles can be granted).
     pub fn knows(&self, role: &str) -> bool {
         self.0.contains_key(role)

@@ -45,6 +45,16 @@ pub const CAPPED_TARGETS: &[&str] = &[
 /// [`CAPPED_TARGETS`] entry, and every module under one, is held at `info` or quieter. A value
 /// that does not parse, or that holds a field filter (`target[{field}]=level`), is `info`.
 pub fn filter(spec: Option<&str>) -> Targets {
+    // Audit events are a record, not diagnostics: `RUST_LOG=warn` (or `off`, or
+    // `audit=off`) silences the logs, never the audit trail.
+    verbosity(spec).with_target(AUDIT_TARGET, LevelFilter::INFO)
+}
+
+/// The target every audit event is written under ([`crate::audit`]).
+pub const AUDIT_TARGET: &str = "audit";
+
+/// [`filter`] before the audit target is added.
+fn verbosity(spec: Option<&str>) -> Targets {
     // A field filter is refused: `would_enable` below does not see one, so `hyper[{message}]=
     // trace` would enable `hyper`'s events past its cap.
     let mut filter = spec
@@ -177,6 +187,33 @@ mod tests {
         });
         assert!(out.contains(r#""leak":"info""#), "{out}");
         assert!(out.contains(r#""mine":"debug""#), "{out}");
+    }
+
+    #[test]
+    fn audit_events_are_written_whatever_rust_log_says() {
+        for spec in [
+            None,
+            Some("off"),
+            Some("error"),
+            Some("warn"),
+            Some("audit=off"),
+            Some("warn,audit=error"),
+            Some("trace"),
+            Some("not a filter"),
+        ] {
+            let f = filter(spec);
+            assert!(
+                f.would_enable(AUDIT_TARGET, &tracing::Level::INFO),
+                "{spec:?}"
+            );
+        }
+        // And the events themselves reach the output at `off`, beside nothing else.
+        let out = written("off", || {
+            tracing::info!(target: "audit", audit = true, action = "login", "audit");
+            tracing::warn!(target: "shared::store", "not an audit event");
+        });
+        assert!(out.contains(r#""action":"login""#), "{out}");
+        assert!(!out.contains("not an audit event"), "{out}");
     }
 
     #[test]

@@ -23,8 +23,10 @@ async fn end_sessions(
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::DELETE)?;
-    let actor = deps.authorize(req)?;
-    let (_, user) = deps.target(req).await?;
+    let (actor, target) = deps
+        .caller_and_target(req, meta, Action::AdminEndSessions)
+        .await?;
+    let (_, user) = target?;
     let user_id = user.user_id.clone().unwrap_or_default();
     // Sessions started before user ids existed are not in the index and are not reached here
     // (a known limitation, see docs/api.md); disabling the user still stops their refreshes.
@@ -38,7 +40,7 @@ async fn end_sessions(
     deps.audit.record_admin(
         meta,
         Action::AdminEndSessions,
-        &actor.sub,
+        &actor,
         &user_id,
         &format!("{{\"revoked\":{revoked}}}"),
         &user.username,

@@ -33,7 +33,7 @@ fn sessions(f: &Fixture) -> shared::refresh::Sessions {
 #[tokio::test]
 async fn every_session_of_the_user_is_revoked_and_others_are_not() {
     let f = Fixture::local().await;
-    let (_, admin) = admin_caller(f.store().as_ref()).await;
+    let (_, admin) = admin_caller(f.store()).await;
     let sessions = sessions(&f);
     let (name, first, _) = user_with_session(&sessions, f.store().as_ref(), f.now()).await;
     let (second, _) = sessions
@@ -60,7 +60,7 @@ async fn every_session_of_the_user_is_revoked_and_others_are_not() {
 #[tokio::test]
 async fn the_sample_for_an_unknown_user_is_404_and_a_user_token_403() {
     let f = Fixture::local().await;
-    let (_, admin) = admin_caller(f.store().as_ref()).await;
+    let (_, admin) = admin_caller(f.store()).await;
     let unknown = Event::load("admin-end-sessions-unknown").header("authorization", Some(&admin));
     let response = send(&deps_from(&f), unknown).await;
     assert_eq!(response.status(), 404);

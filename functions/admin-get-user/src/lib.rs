@@ -20,12 +20,14 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 async fn show(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::GET)?;
-    let actor = deps.authorize(req)?;
-    let (_, user) = deps.target(req).await?;
+    let (actor, target) = deps
+        .caller_and_target(req, meta, Action::AdminShowUser)
+        .await?;
+    let (_, user) = target?;
     deps.audit.record_admin(
         meta,
         Action::AdminShowUser,
-        &actor.sub,
+        &actor,
         user.user_id.as_deref().unwrap_or_default(),
         "{}",
         &user.username,

@@ -28,7 +28,7 @@ async fn send(deps: &Deps, event: Event) -> Response<Body> {
 async fn an_admin_sees_the_user_with_roles_state_and_registration_time() {
     let f = Fixture::local().await;
     let deps = deps_from(&f);
-    let (_, admin) = admin_caller(f.store().as_ref()).await;
+    let (_, admin) = admin_caller(f.store()).await;
     let name = unique("Target_");
     create_user(
         f.store().as_ref(),
@@ -60,7 +60,7 @@ async fn an_admin_sees_the_user_with_roles_state_and_registration_time() {
 #[tokio::test]
 async fn the_sample_event_for_an_unknown_user_is_404() {
     let f = Fixture::local().await;
-    let (_, admin) = admin_caller(f.store().as_ref()).await;
+    let (_, admin) = admin_caller(f.store()).await;
     let event = Event::load("admin-get-user-unknown").header("authorization", Some(&admin));
 
     let response = send(&deps_from(&f), event).await;
@@ -75,7 +75,7 @@ async fn the_sample_event_for_an_unknown_user_is_404() {
 #[tokio::test]
 async fn a_name_that_cannot_be_a_user_is_404_too() {
     let f = Fixture::local().await;
-    let (_, admin) = admin_caller(f.store().as_ref()).await;
+    let (_, admin) = admin_caller(f.store()).await;
     for name in ["ab", "bad%20name", "x".repeat(40).as_str()] {
         let response = send(&deps_from(&f), get(name, Some(&admin))).await;
         assert_eq!(response.status(), 404, "{name}");

@@ -11,7 +11,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, new_password_field, only_fields, password_field};
-use shared::audit::{Action, Outcome};
+use shared::audit::{Action, Outcome, Who};
 use shared::error::FieldErrors;
 use shared::http::{empty_response, read_json_object, require_method};
 use shared::{ApiError, RequestMeta};
@@ -93,7 +93,12 @@ async fn change(
     deps.sessions
         .revoke_all(user_id, Some(&caller.session.id), (deps.clock)())
         .await?;
-    deps.audit
-        .record(meta, action, Outcome::Success, "password_changed", username);
+    deps.audit.record(
+        meta,
+        action,
+        Outcome::Success,
+        "password_changed",
+        Who::of(&caller.claims),
+    );
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -237,3 +237,31 @@ async fn a_token_of_a_revoked_session_or_none_is_401() {
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "missing_token");
 }
+
+#[tokio::test]
+async fn a_disabled_user_is_401_even_with_the_right_password_and_nothing_changes() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let before = f
+        .store()
+        .find(&me.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    // Disabled in the store with the session left live (a disable that failed midway).
+    shared::testing::set_disabled(f.store().as_ref(), &me.name, true).await;
+
+    let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+    let after = f
+        .store()
+        .find(&me.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(before, after);
+}

@@ -2,16 +2,17 @@
 //! theirs. The name can then be registered again, as a new user with a new `sub`.
 //!
 //! The password is checked like a login (limited by the user's `login-user` failures). Nothing
-//! is left half-deleted or usable: every session is revoked first (the calling one included),
-//! then the user is deleted (a conditional delete: only this user, not a new one of the same
-//! name), then the session items. A failure midway is a 503, and a retry completes the job:
-//! this route accepts a token whose session was revoked but still exists, and a retry that
-//! finds the user already gone only deletes the sessions that are left.
+//! is left half-deleted or usable: every other session is revoked first, then the user is
+//! deleted (a conditional delete: only this user, not a new one of the same name), then the
+//! session items, the calling one among them. A failure midway is a 503, and a retry with the
+//! same token completes the job (its session is still live until the last step); a retry that
+//! finds the user already gone only deletes the sessions that are left. Like every account
+//! route, a token of a revoked session or of a disabled user is refused (401).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, only_fields, password_field};
-use shared::audit::{Action, Outcome};
+use shared::audit::{Action, Outcome, Who};
 use shared::http::{empty_response, read_json_object, require_method};
 use shared::{ApiError, RequestMeta};
 
@@ -31,7 +32,7 @@ async fn delete(
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::DELETE)?;
-    let caller = deps.owner(req).await?;
+    let caller = deps.caller(req).await?;
     let body = read_json_object(req)?;
     only_fields(&body, &["password"])?;
     let username = caller.claims.preferred_username.as_str();
@@ -44,8 +45,11 @@ async fn delete(
         .await?
     {
         Checked::Matched(_) => {
+            // Every other session first, so none stays usable whatever happens next; the
+            // calling one stays live until the sessions are deleted, so that a retry after a
+            // failure midway gets through with the same token.
             deps.sessions
-                .revoke_all(user_id, None, (deps.clock)())
+                .revoke_all(user_id, Some(&caller.session.id), (deps.clock)())
                 .await?;
             deps.users.delete_user(&caller.key(), user_id).await?;
         }
@@ -54,7 +58,12 @@ async fn delete(
         Checked::Wrong(_) => return Err(deps.wrong_password(meta, action, &caller)),
     }
     deps.sessions.delete_all(user_id, None).await?;
-    deps.audit
-        .record(meta, action, Outcome::Success, "account_deleted", username);
+    deps.audit.record(
+        meta,
+        action,
+        Outcome::Success,
+        "account_deleted",
+        Who::of(&caller.claims),
+    );
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -161,3 +161,53 @@ async fn a_new_user_of_the_same_name_is_not_deleted_by_an_old_token() {
     let still = f.store().find(&me.name).await.unwrap().unwrap();
     assert_eq!(still.user_id.as_deref(), Some("someone-else"));
 }
+
+#[tokio::test]
+async fn a_token_of_a_revoked_session_is_401_and_deletes_nothing() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    f.store().revoke(&me.sid, f.now()).await.unwrap();
+
+    let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+    assert!(!f.store().get(&other.sid).await.unwrap().unwrap().revoked);
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_401_even_with_the_right_password_and_deletes_nothing() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    // Disabled in the store with the session left live (a disable that failed midway).
+    shared::testing::set_disabled(f.store().as_ref(), &me.name, true).await;
+
+    let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+    assert!(!f.store().get(&me.sid).await.unwrap().unwrap().revoked);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_token_after_the_user_item_could_not_be_deleted_completes() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    // The first step done (every other session revoked), the user item not yet deleted.
+    f.store()
+        .revoke_all(&user_id_of(&me.name), Some(&me.sid), f.now())
+        .await
+        .unwrap();
+
+    let response = handle(&deps, delete(&me, PASSWORD)).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
+    assert!(f.store().get(&other.sid).await.unwrap().is_none());
+    assert!(f.store().get(&me.sid).await.unwrap().is_none());
+}

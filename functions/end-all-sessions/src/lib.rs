@@ -4,7 +4,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::{Action, Outcome};
+use shared::audit::{Action, Outcome, Who};
 use shared::http::{empty_response, require_method};
 use shared::{ApiError, RequestMeta};
 
@@ -33,7 +33,7 @@ async fn end_all(
         Action::EndAllSessions,
         Outcome::Success,
         "sessions_revoked",
-        &caller.claims.preferred_username,
+        Who::of(&caller.claims),
     );
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -4,7 +4,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::{Action, Outcome};
+use shared::audit::{Action, Outcome, Who};
 use shared::http::{empty_response, require_method};
 use shared::routes::{self, SESSION};
 use shared::{ApiError, RequestMeta};
@@ -40,7 +40,7 @@ async fn end(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<
         Action::EndSession,
         Outcome::Success,
         "session_revoked",
-        &caller.claims.preferred_username,
+        Who::of(&caller.claims),
     );
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::{Action, Audit, Outcome};
+use shared::audit::{Action, Audit, Outcome, Who};
 use shared::config::{
     Argon2Config, ConfigError, LoginLimits, SessionConfig, Table, Tables, TokenConfig, Vars,
 };
@@ -127,7 +127,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn limited(deps: &Deps, meta: &RequestMeta, error: TakeError, username: &str) -> ApiError {
-    deps.audit.limited(meta, Action::Login, error, username)
+    deps.audit
+        .limited(meta, Action::Login, error, Who::named(username))
 }
 
 async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response<Body>, ApiError> {
@@ -168,6 +169,8 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     // failures cost the same and answer the same bytes.
     let stored = user.as_ref().map(|u| u.password_hash.as_str());
     let matched = deps.passwords.verify(&credentials.password, stored).await?;
+    // Whose password was guessed, when the name is a user's (the audit trail only).
+    let guessed = user.as_ref().and_then(|u| u.user_id.clone());
     let Some(user) = user.filter(|_| matched) else {
         // Second wave of a failure: the slots that do not count go back.
         tokio::join!(lockout.failed(attempt), limiter.settle(&ip_slot));
@@ -176,7 +179,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
             Action::Login,
             Outcome::Failure,
             "invalid_credentials",
-            username,
+            Who::user(guessed.as_deref(), username),
         );
         return Err(ApiError::InvalidCredentials);
     };
@@ -190,7 +193,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
             Action::Login,
             Outcome::Failure,
             "account_disabled",
-            &user.username,
+            Who::user(user.user_id.as_deref(), &user.username),
         );
         return Err(ApiError::AccountDisabled);
     }
@@ -239,7 +242,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         Action::Login,
         Outcome::Success,
         "authenticated",
-        &user.username,
+        Who::session(&user_id, &started.sid, &user.username),
     );
     let mut response = json_response(
         StatusCode::OK,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::{Action, Audit, Outcome};
+use shared::audit::{Action, Audit, Outcome, Who};
 use shared::config::{ConfigError, SessionConfig, Table, Tables, Vars};
 use shared::http::{empty_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
@@ -94,14 +94,23 @@ async fn logout(
     let body = read_json_object(req)?;
     let presented = required_string(&body, "refresh_token")?;
     match deps.sessions.end(&presented, (deps.clock)()).await {
-        Ok(()) => {
+        Ok(sid) => {
+            let who = Who {
+                sid: Some(&sid),
+                ..Who::default()
+            };
             deps.audit
-                .record(meta, Action::Logout, Outcome::Success, "revoked", "");
+                .record(meta, Action::Logout, Outcome::Success, "revoked", who);
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
-        Err(GrantError::Refused(reason)) => {
-            deps.audit
-                .record(meta, Action::Logout, Outcome::Failure, reason.as_str(), "");
+        Err(GrantError::Refused(reason, _)) => {
+            deps.audit.record(
+                meta,
+                Action::Logout,
+                Outcome::Failure,
+                reason.as_str(),
+                Who::default(),
+            );
             Err(ApiError::InvalidGrant)
         }
         Err(GrantError::Failed(e)) => Err(e),

@@ -38,7 +38,7 @@ async fn users() -> std::sync::Arc<DynamoStore> {
 
 /// True when `result` is the refusal of a revoked session.
 fn revoked<T>(result: Result<T, GrantError>) -> bool {
-    matches!(result, Err(GrantError::Refused(GrantRefused::Revoked)))
+    matches!(result, Err(GrantError::Refused(GrantRefused::Revoked, _)))
 }
 
 fn logout_event(token: &str) -> Event {

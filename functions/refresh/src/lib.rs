@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::audit::{Action, Audit, Outcome};
+use shared::audit::{Action, Audit, Outcome, Who};
 use shared::config::{ConfigError, Limit, SessionConfig, Table, Tables, TokenConfig, Vars};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::keys::{self, KeySet};
@@ -128,7 +128,7 @@ async fn refresh(
             .limiter
             .take(&deps.limit, &source_subject(&meta.source_ip), now)
             .await
-            .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, ""))?;
+            .map_err(|e| deps.audit.limited(meta, Action::Refresh, e, Who::default()))?;
         Ok(async move { deps.limiter.settle(&slot).await })
     };
     let refreshed = match deps
@@ -137,9 +137,19 @@ async fn refresh(
         .await
     {
         Ok(r) => r,
-        Err(GrantError::Refused(reason)) => {
-            deps.audit
-                .record(meta, Action::Refresh, Outcome::Failure, reason.as_str(), "");
+        Err(GrantError::Refused(reason, holder)) => {
+            let who = Who {
+                sub: holder.user_id.as_deref(),
+                sid: holder.sid.as_deref(),
+                username: "",
+            };
+            deps.audit.record(
+                meta,
+                Action::Refresh,
+                Outcome::Failure,
+                reason.as_str(),
+                who,
+            );
             return Err(ApiError::InvalidGrant);
         }
         Err(GrantError::Failed(e)) => return Err(e),
@@ -154,7 +164,7 @@ async fn refresh(
         Action::Refresh,
         Outcome::Success,
         reason,
-        &refreshed.username,
+        Who::session(&refreshed.user_id, &refreshed.sid, &refreshed.username),
     );
     // Roles and scopes from the user item as it is now: a role change shows here.
     let grant = deps.roles.grant(&refreshed.user.roles);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::audit::{Action, Audit, Outcome};
+use shared::audit::{Action, Audit, Outcome, Who};
 use shared::config::{Argon2Config, ConfigError, Limit, PasswordPolicy, Table, Tables, Vars};
 use shared::http::{json_response, read_json_object, require_method};
 use shared::password::Passwords;
@@ -113,7 +113,10 @@ async fn register(
         .limiter
         .take(&deps.limit, &source_subject(&meta.source_ip), now)
         .await
-        .map_err(|e| deps.audit.limited(meta, Action::Register, e, ""))?;
+        .map_err(|e| {
+            deps.audit
+                .limited(meta, Action::Register, e, Who::default())
+        })?;
     let password_hash = deps.passwords.hash(&credentials.password).await?;
     let username = credentials.username.as_ref();
     let user = NewUser {
@@ -133,8 +136,15 @@ async fn register(
         }
         Err(CreateUserError::Store(e)) => return Err(e.into()),
     };
-    deps.audit
-        .record(meta, Action::Register, outcome, reason, username);
+    // The new user's id; none for a name that was taken (the other user is not named).
+    let sub = (outcome == Outcome::Success).then_some(user.user_id.as_str());
+    deps.audit.record(
+        meta,
+        Action::Register,
+        outcome,
+        reason,
+        Who::user(sub, username),
+    );
     result?;
     Ok(json_response(
         StatusCode::CREATED,

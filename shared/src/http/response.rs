@@ -42,6 +42,16 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // HTTPS only, for a year, on every subdomain too; and no Referer from any page that
+    // renders an answer (a token or a link in a URL never leaks to a third party through it).
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -216,6 +226,11 @@ mod tests {
             assert_eq!(response.headers()["content-type"], "application/json");
             assert_eq!(response.headers()["cache-control"], "no-store");
             assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+            assert_eq!(
+                response.headers()["strict-transport-security"],
+                "max-age=31536000; includeSubDomains"
+            );
+            assert_eq!(response.headers()["referrer-policy"], "no-referrer");
             // A text body goes to API Gateway as it is; a binary one would be base64-encoded.
             assert!(matches!(response.body(), Body::Text(_)), "{code}");
         }

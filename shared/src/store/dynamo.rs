@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use crate::config::{ConfigError, Tables};
 
 use crate::store::{
-    AccessChange, Admission, BoxError, Claim, CounterStore, CreateUserError, NewUser, Session,
-    SessionStore, StoreError, UserRecord, UserStore,
+    AccessChange, Admission, BoxError, Claim, CounterStore, CreateUserError, GuardedChange,
+    NewUser, RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
 };
 
 use crate::aws::sdk_config;
@@ -183,6 +183,48 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// One access change as an update of a user item: the expression, the condition (the user
+/// exists, and with `user_id` is still that user) and their names and values. `None` when the
+/// change changes nothing.
+struct AccessWrite {
+    update: String,
+    condition: String,
+    names: Option<HashMap<String, String>>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl AccessWrite {
+    fn new(user_id: Option<&str>, change: &AccessChange) -> Option<Self> {
+        let mut sets = Vec::new();
+        let mut names = None;
+        let mut values = HashMap::new();
+        if let Some(roles) = &change.roles {
+            sets.push("#roles = :roles");
+            names = Some(HashMap::from([("#roles".to_owned(), "roles".to_owned())]));
+            let list = roles.iter().map(|r| AttributeValue::S(r.clone())).collect();
+            values.insert(":roles".to_owned(), AttributeValue::L(list));
+        }
+        if let Some(disabled) = change.disabled {
+            sets.push("disabled = :disabled");
+            values.insert(":disabled".to_owned(), AttributeValue::Bool(disabled));
+        }
+        if sets.is_empty() {
+            return None;
+        }
+        let mut condition = "attribute_exists(pk)".to_owned();
+        if let Some(id) = user_id {
+            condition.push_str(" AND user_id = :id");
+            values.insert(":id".to_owned(), AttributeValue::S(id.to_owned()));
+        }
+        Some(Self {
+            update: format!("SET {}", sets.join(", ")),
+            condition,
+            names,
+            values,
+        })
+    }
+}
+
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -251,36 +293,19 @@ impl UserStore for DynamoStore {
         change: &AccessChange,
     ) -> Result<Option<UserRecord>, StoreError> {
         const OP: &str = "updating user access";
-        let mut sets = Vec::new();
-        let mut request = self
+        let Some(write) = AccessWrite::new(user_id, change) else {
+            return self.find(key).await;
+        };
+        let result = self
             .client
             .update_item()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
-            .return_values(ReturnValue::AllNew);
-        if let Some(roles) = &change.roles {
-            sets.push("#roles = :roles");
-            let list = roles.iter().map(|r| AttributeValue::S(r.clone())).collect();
-            request = request
-                .expression_attribute_names("#roles", "roles")
-                .expression_attribute_values(":roles", AttributeValue::L(list));
-        }
-        if let Some(disabled) = change.disabled {
-            sets.push("disabled = :disabled");
-            request =
-                request.expression_attribute_values(":disabled", AttributeValue::Bool(disabled));
-        }
-        let mut condition = "attribute_exists(pk)".to_owned();
-        if let Some(id) = user_id {
-            condition.push_str(" AND user_id = :id");
-            request = request.expression_attribute_values(":id", AttributeValue::S(id.to_owned()));
-        }
-        if sets.is_empty() {
-            return self.find(key).await;
-        }
-        let result = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .update_expression(write.update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_names(write.names)
+            .set_expression_attribute_values(Some(write.values))
             .send()
             .await;
         match result {
@@ -295,6 +320,95 @@ impl UserStore for DynamoStore {
             // Gone (or replaced by a new user of the same name): nothing is created.
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(classify(OP, e)),
+        }
+    }
+
+    #[tracing::instrument(name = "users.update_access_keeping_admin", skip_all)]
+    async fn update_access_keeping_admin(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+        remaining: &RemainingAdmin<'_>,
+    ) -> Result<GuardedChange, StoreError> {
+        const OP: &str = "updating user access (keeping an admin)";
+        let Some(write) = AccessWrite::new(user_id, change) else {
+            return Ok(GuardedChange::Updated);
+        };
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed {
+            op: OP,
+            source: Box::new(e),
+        };
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(write.update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_names(write.names)
+            .set_expression_attribute_values(Some(write.values))
+            .build()
+            .map_err(invalid)?;
+        // The admin who remains: the same user, enabled, holding a role that grants `admin`.
+        let mut values = HashMap::from([
+            (
+                ":id".to_owned(),
+                AttributeValue::S(remaining.user_id.to_owned()),
+            ),
+            (":enabled".to_owned(), AttributeValue::Bool(false)),
+        ]);
+        let mut holds = Vec::new();
+        for (i, role) in remaining.admin_roles.iter().enumerate() {
+            values.insert(format!(":r{i}"), AttributeValue::S(role.clone()));
+            holds.push(format!("contains(#roles, :r{i})"));
+        }
+        if holds.is_empty() {
+            return Ok(GuardedChange::NoAdminWouldRemain);
+        }
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(remaining.key.to_owned()))
+            .condition_expression(format!(
+                "user_id = :id AND (attribute_not_exists(disabled) OR disabled = :enabled) \
+                 AND ({})",
+                holds.join(" OR ")
+            ))
+            .expression_attribute_names("#roles", "roles")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(invalid)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .update(update)
+                    .build(),
+            )
+            .transact_items(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .condition_check(check)
+                    .build(),
+            )
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(GuardedChange::Updated),
+            Err(e) => e,
+        };
+        // Cancelled: the reasons, in the order of the items, say which condition failed.
+        let failed: Vec<bool> = match error.as_service_error() {
+            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+            _ => return Err(classify(OP, error)),
+        };
+        match failed.as_slice() {
+            [true, ..] => Ok(GuardedChange::Gone),
+            [_, true] => Ok(GuardedChange::NoAdminWouldRemain),
+            // Cancelled for another reason (a conflicting transaction): a retry may succeed.
+            _ => Err(classify(OP, error)),
         }
     }
 

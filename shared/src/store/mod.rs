@@ -92,6 +92,44 @@ pub struct AccessChange {
     pub disabled: Option<bool>,
 }
 
+impl AccessChange {
+    /// `user` as it is once this change is written.
+    pub fn applied_to(&self, mut user: UserRecord) -> UserRecord {
+        if let Some(roles) = &self.roles {
+            user.roles = roles.clone();
+        }
+        if let Some(disabled) = self.disabled {
+            user.disabled = disabled;
+        }
+        user
+    }
+}
+
+/// The admin who makes an access change by which its target stops being an enabled admin: the
+/// change is written only while this admin still is one, so no such change can leave the
+/// service without an enabled admin (the last one cannot lose it to anyone but themselves, and
+/// the admin API refuses that as a lockout).
+#[derive(Debug, Clone, Copy)]
+pub struct RemainingAdmin<'a> {
+    /// The admin's user key.
+    pub key: &'a str,
+    /// The admin's stable id: still this user, not a new one of the same name.
+    pub user_id: &'a str,
+    /// The roles that grant the `admin` scope: the admin must still hold one of them.
+    pub admin_roles: &'a [String],
+}
+
+/// What [`UserStore::update_access_keeping_admin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardedChange {
+    /// Written.
+    Updated,
+    /// The target is gone (or is another user now): nothing written.
+    Gone,
+    /// The admin making the change no longer is an enabled admin: nothing written.
+    NoAdminWouldRemain,
+}
+
 /// Why a user was not created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -122,6 +160,16 @@ pub trait UserStore: Send + Sync {
         user_id: Option<&str>,
         change: &AccessChange,
     ) -> Result<Option<UserRecord>, StoreError>;
+    /// [`UserStore::update_access`] for a change that takes the `admin` scope away from its
+    /// target (demoted or disabled): one transaction that writes the change only while the
+    /// target is still `user_id` and `remaining` is still an enabled admin.
+    async fn update_access_keeping_admin(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+        remaining: &RemainingAdmin<'_>,
+    ) -> Result<GuardedChange, StoreError>;
     /// Gives a user stored before ids existed the id `proposed`, unless it has one by now: the
     /// user's id either way. `None` when the user is gone.
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError>;

@@ -179,8 +179,8 @@ fn the_lambda_authorizers_cache_key_holds_the_route() {
     // API Gateway caches an authorizer's answer by its identity sources: without the route
     // among them, an allow cached for a route needing one scope would be reused on another.
     let doc = doc();
-    let identity = &doc["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]
-        ["LambdaTokenAuthorizer"]["Identity"];
+    let identity = &doc["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["LambdaTokenAuthorizer"]
+        ["Identity"];
     assert_eq!(identity["Headers"][0].as_str(), Some("Authorization"));
     let context: Vec<&str> = identity["Context"]
         .as_sequence()
@@ -212,5 +212,8 @@ fn cors_names_its_origin_and_allows_every_method_the_api_uses() {
     let regex = regex_lite::Regex::new(pattern).unwrap();
     let origin = |o: &str| regex.is_match(o);
     assert!(origin("https://app.example.com") && origin(""), "{pattern}");
-    assert!(!origin("*") && !origin("https://*.example.com"), "{pattern}");
+    assert!(
+        !origin("*") && !origin("https://*.example.com"),
+        "{pattern}"
+    );
 }

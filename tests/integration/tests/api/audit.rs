@@ -182,7 +182,7 @@ async fn an_admin_change_is_one_event_naming_actor_target_and_change() {
     let captured = Capture::default();
     let _guard = helpers::set_default(subscriber(&captured));
     let f = Fixture::local().await;
-    let (admin, bearer) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let (admin, bearer) = shared::testing::admin_caller(f.store()).await;
     let target = unique("audited_target_");
     shared::testing::create_user(f.store().as_ref(), &target, "correct horse battery", &[]).await;
     let settings = admin_update_user::Settings::from_vars(f.vars()).unwrap();

@@ -237,6 +237,18 @@ impl UserStore for DeletedMeanwhile {
         delete_user(key).await;
         self.0.update_access(key, user_id, change).await
     }
+    async fn update_access_keeping_admin(
+        &self,
+        key: &str,
+        user_id: Option<&str>,
+        change: &AccessChange,
+        remaining: &shared::store::RemainingAdmin<'_>,
+    ) -> Result<shared::store::GuardedChange, StoreError> {
+        delete_user(key).await;
+        self.0
+            .update_access_keeping_admin(key, user_id, change, remaining)
+            .await
+    }
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
         self.0.assign_id(key, proposed).await
     }
@@ -342,7 +354,7 @@ fn patch(name: &str, admin: &str, body: Value) -> Event {
 #[tokio::test]
 async fn a_patch_on_a_user_deleted_meanwhile_is_404_and_creates_nothing() {
     let f = Fixture::local().await;
-    let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let (_, admin) = shared::testing::admin_caller(f.store()).await;
     let name = unique("racing_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
     let deps = admin_update(&f, std::sync::Arc::new(DeletedMeanwhile(f.store())));
@@ -369,7 +381,7 @@ async fn a_patch_on_a_user_deleted_meanwhile_is_404_and_creates_nothing() {
 #[tokio::test]
 async fn disabling_through_the_admin_api_ends_the_users_refreshes() {
     let f = Fixture::local().await;
-    let (_, admin) = shared::testing::admin_caller(f.store().as_ref()).await;
+    let (_, admin) = shared::testing::admin_caller(f.store()).await;
     let name = unique("banned_");
     create_user(f.store().as_ref(), &name, PASSWORD, &[]).await;
     let (first, second) = (logged_in(&f, &name).await, logged_in(&f, &name).await);

@@ -189,7 +189,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     r.note("authorizer");
 
     // The admin API on a user with a session: show, disable (revokes), end sessions.
-    let (_, admin) = shared::testing::admin_caller(direct.store().as_ref()).await;
+    let (_, admin) = shared::testing::admin_caller(direct.store()).await;
     let target = signed_in(direct.store(), direct.now()).await;
     let admin_settings = || shared::admin::Settings::from_vars(f.vars()).unwrap();
     let deps =
@@ -213,6 +213,16 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     )
     .json(json!({"disabled": true}));
     call(admin_update_user::handle, &deps, e.request()).await;
+    // And another admin demoted: one transaction of the update and a check on the caller.
+    let (other_admin, _) = shared::testing::admin_caller(direct.store()).await;
+    let e = on(
+        "admin-update-user",
+        "PATCH",
+        format!("/admin/users/{other_admin}"),
+    )
+    .json(json!({"roles": []}));
+    let demoted = call(admin_update_user::handle, &deps, e.request()).await;
+    assert_eq!(demoted.status(), 200, "{:?}", demoted.body());
     r.note("admin-update-user");
     let e = on(
         "admin-end-sessions",
