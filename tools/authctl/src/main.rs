@@ -16,7 +16,8 @@ use shared::store::dynamo::DynamoStore;
 use shared::store::{AccessChange, UserStore};
 use shared::validation::Username;
 
-/// Grants and revokes roles and shows users, straight on the users table (USERS_TABLE)
+/// Grants and revokes roles, enables users and shows them, straight on the users table
+/// (USERS_TABLE): the operator's way back in when no admin can act
 #[derive(Debug, Parser)]
 #[command(name = "authctl", version)]
 struct Cli {
@@ -30,6 +31,12 @@ enum Command {
     Grant(RoleChange),
     /// Removes an explicit role
     Revoke(RoleChange),
+    /// Enables a disabled user (disabling is the admin API's: it also ends their sessions)
+    Enable {
+        /// The username, in any case (usernames are unique without regard to case)
+        #[arg(value_parser = Username::parse)]
+        username: Username,
+    },
     /// Shows the user as the admin API shows it
     Show {
         /// The username, in any case (usernames are unique without regard to case)
@@ -78,13 +85,6 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<String, String> {
-    let (username, change) = match command {
-        Command::Show { username } => (username, None),
-        Command::Grant(RoleChange { username, role }) => (username, Some((role, true))),
-        Command::Revoke(RoleChange { username, role }) => (username, Some((role, false))),
-    };
-    let name = username.as_ref();
-    let key = username.key();
     let tables = Tables::from_vars(&Vars::env(), &[Table::Users]).map_err(|e| e.to_string())?;
     // The operator's credentials through aws-config's default chains (profiles, SSO, the
     // environment), not the functions' configuration, which takes only Lambda's variables.
@@ -92,33 +92,53 @@ async fn run(command: Command) -> Result<String, String> {
         .load()
         .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables);
-    let user = store
+    apply(command, &store).await
+}
+
+/// Carries out `command` on `users`: the user as it is afterwards, as JSON.
+async fn apply(command: Command, users: &dyn UserStore) -> Result<String, String> {
+    let (username, role) = match &command {
+        Command::Show { username } | Command::Enable { username } => (username, None),
+        Command::Grant(change) => (&change.username, Some((change.role.as_str(), true))),
+        Command::Revoke(change) => (&change.username, Some((change.role.as_str(), false))),
+    };
+    let name = username.as_ref();
+    let key = username.key();
+    let user = users
         .find(&key)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user {name}"))?;
-    let updated = match change {
-        None => user,
-        Some((role, grant)) => {
+    let change = match (&command, role) {
+        (Command::Show { .. }, _) => None,
+        (Command::Enable { .. }, _) => Some(AccessChange {
+            roles: None,
+            disabled: Some(false),
+        }),
+        (_, Some((role, grant))) => {
             let mut roles = user.roles.clone();
-            roles.retain(|r| *r != role);
+            roles.retain(|r| r != role);
             if grant {
-                roles.push(role);
+                roles.push(role.to_owned());
             }
             roles.sort();
             if roles.len() > MAX_ROLES {
                 return Err(format!("a user holds at most {MAX_ROLES} roles"));
             }
-            let change = AccessChange {
+            Some(AccessChange {
                 roles: Some(roles),
                 disabled: None,
-            };
-            store
-                .update_access(&key, user.user_id.as_deref(), &change)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{name} was deleted or replaced meanwhile"))?
+            })
         }
+        (_, None) => None,
+    };
+    let updated = match change {
+        None => user,
+        Some(change) => users
+            .update_access(&key, user.user_id.as_deref(), &change)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{name} was deleted or replaced meanwhile"))?,
     };
     serde_json::to_string_pretty(&UserView::from(updated)).map_err(|e| e.to_string())
 }
@@ -167,6 +187,12 @@ mod tests {
                     username: user("alice"),
                 },
             ),
+            (
+                &["enable", "Alice"],
+                Command::Enable {
+                    username: user("Alice"),
+                },
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(parse(args), Ok(expected), "authctl {}", args.join(" "));
@@ -175,7 +201,7 @@ mod tests {
 
     #[test]
     fn help_is_a_request_for_help_on_every_command_not_a_username() {
-        for command in ["grant", "revoke", "show"] {
+        for command in ["grant", "revoke", "show", "enable"] {
             for flag in ["--help", "-h"] {
                 assert_eq!(
                     parse(&[command, flag]),
@@ -239,5 +265,37 @@ mod tests {
         for (args, kind, why) in cases {
             assert_eq!(parse(args), Err(kind), "{why}: authctl {}", args.join(" "));
         }
+    }
+
+    /// The operator's way back in: a disabled admin is enabled again, and a role revoked, on
+    /// the local DynamoDB-compatible server (`make test` starts it).
+    #[tokio::test]
+    async fn an_operator_recovers_a_disabled_admin_and_revokes_a_role() {
+        let f = shared::testing::Fixture::local().await;
+        let name = shared::testing::unique("locked_");
+        shared::testing::create_user(
+            f.store().as_ref(),
+            &name,
+            "correct horse battery",
+            &["admin"],
+        )
+        .await;
+        shared::testing::set_disabled(f.store().as_ref(), &name, true).await;
+        let store = f.store();
+
+        let enabled = apply(parse(&["enable", &name]).unwrap(), store.as_ref()).await;
+        let revoked = apply(parse(&["revoke", &name, "admin"]).unwrap(), store.as_ref()).await;
+
+        let enabled: serde_json::Value = serde_json::from_str(&enabled.unwrap()).unwrap();
+        assert_eq!(enabled["disabled"], false, "{enabled}");
+        assert_eq!(enabled["roles"], serde_json::json!(["admin"]));
+        let revoked: serde_json::Value = serde_json::from_str(&revoked.unwrap()).unwrap();
+        assert_eq!(revoked["roles"], serde_json::json!([]), "{revoked}");
+        let stored = store.find(&name.to_lowercase()).await.unwrap().unwrap();
+        assert!(!stored.disabled && stored.roles.is_empty());
+        assert_eq!(
+            apply(parse(&["enable", "nobody_here"]).unwrap(), store.as_ref()).await,
+            Err("no user nobody_here".into())
+        );
     }
 }
