@@ -20,7 +20,8 @@ import sys
 def private_parts(path: str) -> list[str]:
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
-    parts = [k["d"] for k in doc.get("keys", []) if k.get("d")]
+    # Every private part: an Ed25519 seed, an RSA key's exponent and CRT parts (RFC 7518).
+    parts = [k[p] for k in doc.get("keys", []) for p in ("d", "p", "q", "dp", "dq", "qi") if k.get(p)]
     if doc.get("refresh_secret"):
         parts.append(doc["refresh_secret"])
     return parts

@@ -353,6 +353,25 @@ def test_a_password_change_then_an_account_deletion_frees_the_name():
     expect(claims_of(login((username, PASSWORD))["access_token"])["sub"] != old_sub, "with a new sub")
 
 
+def test_keygen_writes_rsa_keys_a_jose_library_reads():
+    """`keygen new --alg RS256` writes a standard private JWK (RFC 7518 section 6.3.2): PyJWT
+    loads it, signs with it, and verifies that signature with the key's public part alone."""
+    import jwt
+    from jwt.algorithms import RSAAlgorithm
+
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "keygen", "--", "new", "--alg", "RS256", "e2e-rsa"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    expect(out.returncode == 0, f"keygen: {out.stderr}")
+    key = json.loads(out.stdout)["keys"][0]
+    expect(all(key.get(part) for part in ("d", "p", "q", "dp", "dq", "qi")), f"parts {sorted(key)}")
+    private = RSAAlgorithm.from_jwk(json.dumps(key))
+    public = RSAAlgorithm.from_jwk(json.dumps({k: key[k] for k in ("kty", "n", "e")}))
+    token = jwt.encode({"sub": "e2e"}, private, algorithm="RS256")
+    expect(jwt.decode(token, public, algorithms=["RS256"])["sub"] == "e2e", "round trip")
+
+
 def test_unknown_path_returns_404_json():
     status, headers, body = call("GET", "/no-such-route")
     expect(status == 404, f"status {status}")

@@ -606,7 +606,7 @@ mod rsa_tests {
         let payload = good.split('.').nth(1).unwrap().to_owned();
         // An RS256-signed token whose header points at the Ed25519 key.
         let rsa = doc.keys.iter().find(|k| k.kid == "rsa").unwrap();
-        let pkcs1 = B64.decode(rsa.d.as_ref().unwrap()).unwrap();
+        let pkcs1 = rsa.rsa_private_der().unwrap().unwrap();
         let mut h = Header::new(Algorithm::RS256);
         h.kid = Some("ed".into());
         h.typ = Some("at+jwt".into());

@@ -21,24 +21,29 @@ pub fn generate_key_with(kid: &str, alg: KeyAlg) -> Result<KeyDocument, ConfigEr
         KeyAlg::EdDsa => generate_key(kid),
         KeyAlg::Rs256 => {
             use aws_lc_rs::encoding::AsDer;
-            use aws_lc_rs::signature::KeyPair as _;
             let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                 .map_err(|_| invalid("RSA key generation failed"))?;
             let pkcs8 = pair
                 .as_der()
                 .map_err(|_| invalid("RSA key encoding failed"))?;
-            // jsonwebtoken's RSA signer takes the PKCS#1 key inside the PKCS#8 wrapper.
+            // The PKCS#1 key inside the PKCS#8 wrapper, written out as a standard private JWK.
             let info = pkcs8::PrivateKeyInfo::try_from(pkcs8.as_ref())
                 .map_err(|_| invalid("RSA key encoding failed"))?;
-            let public = pair.public_key();
+            let key = pkcs1::RsaPrivateKey::try_from(info.private_key)
+                .map_err(|_| invalid("RSA key encoding failed"))?;
+            let b64 = |u: pkcs1::UintRef<'_>| B64.encode(u.as_bytes());
             Ok(KeyDocument {
                 kid: kid.to_owned(),
                 kty: "RSA".into(),
-                crv: String::new(),
-                x: String::new(),
-                n: B64.encode(public.modulus().big_endian_without_leading_zero()),
-                e: B64.encode(public.exponent().big_endian_without_leading_zero()),
-                d: Some(B64.encode(info.private_key)),
+                n: b64(key.modulus),
+                e: b64(key.public_exponent),
+                d: Some(b64(key.private_exponent)),
+                p: Some(b64(key.prime1)),
+                q: Some(b64(key.prime2)),
+                dp: Some(b64(key.exponent1)),
+                dq: Some(b64(key.exponent2)),
+                qi: Some(b64(key.coefficient)),
+                ..KeyDocument::default()
             })
         }
     }
@@ -56,9 +61,8 @@ pub fn generate_key(kid: &str) -> Result<KeyDocument, ConfigError> {
         kty: "OKP".into(),
         crv: "Ed25519".into(),
         x: B64.encode(pair.public_key().as_ref()),
-        n: String::new(),
-        e: String::new(),
         d: Some(B64.encode(seed)),
+        ..KeyDocument::default()
     })
 }
 
@@ -113,7 +117,7 @@ pub fn promote_key(doc: &KeySetDocument, kid: &str) -> Result<KeySetDocument, Co
     let mut next = doc.clone();
     next.signing_kid = kid.to_owned();
     for k in next.keys.iter_mut().filter(|k| k.kid != kid) {
-        k.d = None;
+        *k = k.without_private_parts();
     }
     Ok(next)
 }

@@ -60,11 +60,13 @@ pub struct KeySetDocument {
     pub keys: Vec<KeyDocument>,
 }
 
-/// One key in JWK form: an Ed25519 key (`kty: OKP`, `crv`, `x`; it signs `EdDSA`) or an RSA key
-/// of 2048 bits or more (`kty: RSA`, `n`, `e`; it signs `RS256`). `d`, only on a key that may
-/// sign, is the private part: the Ed25519 seed, or for RSA the PKCS#1 `RSAPrivateKey` DER (not
-/// JWK's private exponent), both base64url.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One key in JWK form (RFC 7517, 7518, 8037): an Ed25519 key (`kty: OKP`, `crv`, `x`; it signs
+/// `EdDSA`) or an RSA key of 2048 bits or more (`kty: RSA`, `n`, `e`; it signs `RS256`). Only a
+/// key that may sign has private parts: `d`, the Ed25519 seed, or for RSA the private exponent
+/// with `p`, `q`, `dp`, `dq` and `qi` (RFC 7518 section 6.3.2), so any JOSE library reads them.
+/// An RSA `d` without `p` is the older form of this project's key sets, the PKCS#1
+/// `RSAPrivateKey` DER, still read so that existing secrets load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyDocument {
     /// Key id (JWT header `kid`).
     pub kid: String,
@@ -85,6 +87,94 @@ pub struct KeyDocument {
     /// base64url private part, only on a key that may sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<String>,
+    /// RSA: the first prime factor (RFC 7518 section 6.3.2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
+    /// RSA: the second prime factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// RSA: the first factor CRT exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<String>,
+    /// RSA: the second factor CRT exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dq: Option<String>,
+    /// RSA: the first CRT coefficient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qi: Option<String>,
+}
+
+impl KeyDocument {
+    /// Whether any private part is present.
+    pub fn has_private_parts(&self) -> bool {
+        [&self.d, &self.p, &self.q, &self.dp, &self.dq, &self.qi]
+            .iter()
+            .any(|part| part.is_some())
+    }
+
+    /// The key without its private parts: what verifies and what may be published.
+    pub fn without_private_parts(&self) -> Self {
+        Self {
+            kid: self.kid.clone(),
+            kty: self.kty.clone(),
+            crv: self.crv.clone(),
+            x: self.x.clone(),
+            n: self.n.clone(),
+            e: self.e.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// An RSA key's private key as PKCS#1 `RSAPrivateKey` DER (what `jsonwebtoken` and aws-lc
+    /// take), from either form of `d`; `None` for a key without one. Written with the `pkcs1`
+    /// crate: the components are taken as they are, and aws-lc checks them when it loads the
+    /// pair.
+    pub fn rsa_private_der(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(d) = &self.d else {
+            return Ok(None);
+        };
+        let kid = &self.kid;
+        let Some(p) = &self.p else {
+            // The older form: `d` is the DER itself.
+            return b64("d", d).map(Some);
+        };
+        let part = |name: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .ok_or_else(|| invalid(format!("key {kid}: an RSA private key needs {name}")))
+                .and_then(|v| b64(name, v))
+        };
+        let (n, e, d, p) = (
+            b64("n", &self.n)?,
+            b64("e", &self.e)?,
+            b64("d", d)?,
+            b64("p", p)?,
+        );
+        let (q, dp, dq, qi) = (
+            part("q", &self.q)?,
+            part("dp", &self.dp)?,
+            part("dq", &self.dq)?,
+            part("qi", &self.qi)?,
+        );
+        fn uint<'b>(kid: &str, bytes: &'b [u8]) -> Result<pkcs1::UintRef<'b>, ConfigError> {
+            pkcs1::UintRef::new(strip_leading_zeros(bytes))
+                .map_err(|_| invalid(format!("key {kid}: a malformed RSA component")))
+        }
+        let key = pkcs1::RsaPrivateKey {
+            modulus: uint(kid, &n)?,
+            public_exponent: uint(kid, &e)?,
+            private_exponent: uint(kid, &d)?,
+            prime1: uint(kid, &p)?,
+            prime2: uint(kid, &q)?,
+            exponent1: uint(kid, &dp)?,
+            exponent2: uint(kid, &dq)?,
+            coefficient: uint(kid, &qi)?,
+            other_prime_infos: None,
+        };
+        pkcs1::der::Encode::to_der(&key)
+            .map(Some)
+            .map_err(|_| invalid(format!("key {kid}: the RSA key does not encode")))
+    }
 }
 
 /// A public key, as verifiers and the JWKS endpoint see it.

@@ -94,7 +94,8 @@ impl KeySet {
                 ))
             })?;
             if part == Part::PublicOnly
-                && (doc.keys.iter().any(|k| k.d.is_some()) || !doc.refresh_secret.is_empty())
+                && (doc.keys.iter().any(KeyDocument::has_private_parts)
+                    || !doc.refresh_secret.is_empty())
             {
                 return Err(invalid(
                     "a public-only document holds private parts: give keygen public's output",
@@ -136,6 +137,11 @@ impl KeySet {
             let private = match (is_signing, key.d.as_deref()) {
                 (true, None) if part != Part::PublicOnly => {
                     return Err(invalid("the signing key has no private part (d)"));
+                }
+                // An RSA key's private part as PKCS#1 DER, from its JWK components (or the
+                // older form's DER); an Ed25519 key's, its seed.
+                (true, Some(_)) if part == Part::All && key.kty == "RSA" => {
+                    key.rsa_private_der()?
                 }
                 (true, Some(d)) if part == Part::All => Some(b64("d", d)?),
                 _ => None,
@@ -238,9 +244,8 @@ impl KeySet {
                 kty: "OKP".into(),
                 crv: "Ed25519".into(),
                 x: B64.encode(&x),
-                n: String::new(),
-                e: String::new(),
                 d: Some(B64.encode(seed)),
+                ..KeyDocument::default()
             }],
         };
         Self::from_document(&doc, part, pkcs8.as_ref().map(AsRef::as_ref))
@@ -276,7 +281,7 @@ impl KeySet {
                     x: k.x.clone(),
                     n: k.n.clone(),
                     e: k.e.clone(),
-                    d: None,
+                    ..KeyDocument::default()
                 }
             })
             .collect();
@@ -407,7 +412,7 @@ fn rsa_key(
         #[cfg(feature = "aws-lc")]
         Some(der) => {
             let pair = aws_lc_rs::rsa::KeyPair::from_der(der)
-                .map_err(|_| invalid(format!("key {kid}: d is not a PKCS#1 RSA private key")))?;
+                .map_err(|_| invalid(format!("key {kid}: the RSA private key does not load")))?;
             let public = pair.public_key();
             if public.modulus().big_endian_without_leading_zero() != n
                 || public.exponent().big_endian_without_leading_zero() != strip_leading_zeros(&e)

@@ -116,7 +116,7 @@ mod documents {
         let mut mismatched = good.clone();
         mismatched.keys[0].x = other.x.clone();
         let mut no_private = good.clone();
-        no_private.keys[0].d = None;
+        no_private.keys[0] = no_private.keys[0].without_private_parts();
         let mut wrong_kid = good.clone();
         wrong_kid.signing_kid = "nope".into();
         let mut short_refresh = good.clone();
@@ -167,7 +167,10 @@ mod documents {
         for alg in [KeyAlg::EdDsa, KeyAlg::Rs256] {
             let doc = generate_document_with("k1", alg).unwrap();
             let mut public = doc.clone();
-            public.keys.iter_mut().for_each(|k| k.d = None);
+            public
+                .keys
+                .iter_mut()
+                .for_each(|k| *k = k.without_private_parts());
             public.refresh_secret = String::new();
             let text = serde_json::to_string(&public).unwrap();
 
@@ -197,7 +200,10 @@ mod documents {
     async fn jwt_public_keys_wins_for_verifying_functions() {
         let doc = generate_document("k9").unwrap();
         let mut public = doc.clone();
-        public.keys.iter_mut().for_each(|k| k.d = None);
+        public
+            .keys
+            .iter_mut()
+            .for_each(|k| *k = k.without_private_parts());
         public.refresh_secret = String::new();
         let vars = Vars::from_pairs([
             ("JWT_PUBLIC_KEYS", serde_json::to_string(&public).unwrap()),
@@ -249,7 +255,7 @@ mod documents {
         broken.refresh_secret = String::new();
         assert!(KeySet::parse_for_refresh(&serde_json::to_string(&broken).unwrap()).is_err());
         let mut broken = doc;
-        broken.keys[0].d = None;
+        broken.keys[0] = broken.keys[0].without_private_parts();
         assert!(KeySet::parse_for_refresh(&serde_json::to_string(&broken).unwrap()).is_err());
         // From a master secret: the MAC key the signing functions derive, and nothing else.
         let master = "a-master-secret-of-more-than-32-bytes-xyz";
@@ -319,10 +325,24 @@ mod rsa {
         let other = generate_key_with("r2", KeyAlg::Rs256).unwrap();
         let mut mismatched = good.clone();
         mismatched.keys[0].n = other.n.clone();
-        assert!(reason(&mismatched).contains("do not form a key pair"));
+        // The components no longer fit together: the private key does not load at all.
+        assert!(
+            reason(&mismatched).contains("does not load"),
+            "{}",
+            reason(&mismatched)
+        );
+        // In the older form (d is the DER), a DER that is not the pair of n and e is refused.
+        let mut legacy: KeySetDocument =
+            serde_json::from_str(include_str!("../testing/test-only-keys/test-rsa.json")).unwrap();
+        legacy.keys[0].n = other.n.clone();
+        assert!(
+            reason(&legacy).contains("do not form a key pair"),
+            "{}",
+            reason(&legacy)
+        );
         let mut short = good.clone();
         short.keys[0].n = B64.encode([0xffu8; 128]);
-        short.keys[0].d = None;
+        short.keys[0] = short.keys[0].without_private_parts();
         short.signing_kid = "none".into();
         assert!(reason(&short).contains("at least 2048 bits"));
         // 256 bytes, but the top byte's high bit clear: 2047 bits, which a count of bytes passes.
@@ -338,7 +358,7 @@ mod rsa {
         ] {
             let mut weak = good.clone();
             weak.keys[0].e = B64.encode(&e);
-            weak.keys[0].d = None;
+            weak.keys[0] = weak.keys[0].without_private_parts();
             weak.signing_kid = "none".into();
             assert!(
                 reason(&weak).contains("exponent"),
@@ -348,7 +368,85 @@ mod rsa {
         }
         let mut bad_private = good.clone();
         bad_private.keys[0].d = Some(B64.encode(b"not a key"));
-        assert!(reason(&bad_private).contains("not a PKCS#1"));
+        assert!(
+            reason(&bad_private).contains("does not load"),
+            "{}",
+            reason(&bad_private)
+        );
+        let mut missing = good.clone();
+        missing.keys[0].qi = None;
+        assert!(
+            reason(&missing).contains("needs qi"),
+            "{}",
+            reason(&missing)
+        );
+    }
+
+    /// Signs a token with the set's signing key and checks it with the set's public keys.
+    fn signs_and_verifies(doc: &KeySetDocument) {
+        let set = KeySet::parse(&serde_json::to_string(doc).unwrap()).unwrap();
+        assert_eq!(set.signing_alg(), Some(Algorithm::RS256));
+        let config = crate::config::TokenConfig {
+            issuer: "iss".into(),
+            audience: "aud".into(),
+            ttl_seconds: 900,
+            leeway_seconds: 30,
+            alg: KeyAlg::Rs256,
+        };
+        let tokens = crate::token::Tokens::new(&config, std::sync::Arc::new(set));
+        let grant = crate::roles::Grant {
+            roles: vec!["user".into()],
+            scope: "profile".into(),
+        };
+        let subject = crate::token::Subject {
+            user_id: "id",
+            username: "alice",
+            grant: &grant,
+        };
+        let token = tokens
+            .issue(&subject, "s", crate::unix_now())
+            .unwrap()
+            .token;
+        assert_eq!(tokens.verify(&token).unwrap().sub, "id");
+    }
+
+    #[test]
+    fn keygen_writes_a_standard_private_jwk_and_a_jose_librarys_key_loads_here() {
+        // keygen's form (RFC 7518 section 6.3.2): the private exponent and the CRT parts.
+        let ours = generate_document_with("r1", KeyAlg::Rs256).unwrap();
+        let key = &ours.keys[0];
+        for (name, part) in [
+            ("d", &key.d),
+            ("p", &key.p),
+            ("q", &key.q),
+            ("dp", &key.dp),
+            ("dq", &key.dq),
+            ("qi", &key.qi),
+        ] {
+            let bytes = B64.decode(part.as_deref().unwrap()).unwrap();
+            assert!(bytes.len() >= 127, "{name}: {} bytes", bytes.len());
+        }
+        assert_eq!(
+            B64.decode(key.d.as_deref().unwrap()).unwrap().len(),
+            256,
+            "d is the exponent"
+        );
+        signs_and_verifies(&ours);
+        // A key PyJWT wrote (RSAAlgorithm.to_jwk), and this project's older form (d = DER).
+        for fixture in [
+            include_str!("../testing/test-only-keys/pyjwt-rsa.json"),
+            include_str!("../testing/test-only-keys/test-rsa.json"),
+        ] {
+            signs_and_verifies(&serde_json::from_str(fixture).unwrap());
+        }
+        // Published or demoted, an RSA key keeps none of its private parts.
+        let public = KeySet::parse(&serde_json::to_string(&ours).unwrap())
+            .unwrap()
+            .public_document();
+        assert!(!public.keys[0].has_private_parts());
+        let rotated = rotate_document(&ours, "r2").unwrap();
+        let old = rotated.keys.iter().find(|k| k.kid == "r1").unwrap();
+        assert!(!old.has_private_parts(), "{old:?}");
     }
 
     #[test]

@@ -68,13 +68,14 @@ const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
 ];
 
 /// The algorithm and the jsonwebtoken key of the document's signing key, from its private part
-/// (an Ed25519 seed, or an RSA key's PKCS#1 DER).
+/// (an Ed25519 seed, or an RSA key's components or PKCS#1 DER).
 fn signing_key(doc: &KeySetDocument) -> (Algorithm, EncodingKey) {
     let key = doc.keys.iter().find(|k| k.kid == doc.signing_kid).unwrap();
-    let private = B64.decode(key.d.as_ref().unwrap()).unwrap();
     if key.kty == "RSA" {
-        return (Algorithm::RS256, EncodingKey::from_rsa_der(&private));
+        let der = key.rsa_private_der().unwrap().unwrap();
+        return (Algorithm::RS256, EncodingKey::from_rsa_der(&der));
     }
+    let private = B64.decode(key.d.as_ref().unwrap()).unwrap();
     assert_eq!(private.len(), 32, "an Ed25519 seed is 32 bytes");
     let pkcs8 = [&ED25519_PKCS8_V1_PREFIX[..], &private].concat();
     (Algorithm::EdDSA, EncodingKey::from_ed_der(&pkcs8))
