@@ -169,10 +169,9 @@ impl Deps {
         let now = (self.clock)();
         let key = caller.key();
         let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
-        let (attempt, user) = tokio::join!(
-            lockout.begin(&key, &meta.source_ip, now),
-            self.users.find(&key),
-        );
+        let (attempt, user) = lockout
+            .begin(&key, &meta.source_ip, now, self.users.find(&key))
+            .await;
         let attempt =
             attempt.map_err(|e| self.audit.limited(meta, action, e, Who::of(&caller.claims)))?;
         // A new user of the same name is not the caller.

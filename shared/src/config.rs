@@ -405,6 +405,10 @@ pub struct LoginLimits {
     /// `LOGIN_USER_SOURCE_LIMIT` per `LOGIN_USER_SOURCE_WINDOW_SECONDS` (default 5 per 60 s):
     /// failures from one familiar source, which the account-wide tiers do not block.
     pub per_user_source: Limit,
+    /// `LOGIN_USER_SOURCE_DAY_LIMIT` per `LOGIN_USER_SOURCE_DAY_WINDOW_SECONDS` (default 100
+    /// per 24 h): a familiar source's failures are bounded per day too, so that no source
+    /// reaches NIST SP 800-63B's 100 consecutive failures a day.
+    pub per_user_source_day: Limit,
     /// `FAMILIAR_SOURCE_DAYS` (default 30): how long a successful login makes its source (an
     /// address, IPv6 by /64) familiar to the account.
     pub familiar_seconds: u64,
@@ -414,6 +418,11 @@ impl LoginLimits {
     /// The account-wide failure tiers, shortest first.
     pub fn account_tiers(&self) -> [&Limit; 3] {
         [&self.per_user, &self.per_user_medium, &self.per_user_long]
+    }
+
+    /// A familiar source's failure tiers, shortest first.
+    pub fn source_tiers(&self) -> [&Limit; 2] {
+        [&self.per_user_source, &self.per_user_source_day]
     }
 }
 
@@ -450,6 +459,12 @@ impl LoginLimits {
                 "login-user-source",
                 ("LOGIN_USER_SOURCE_LIMIT", 5),
                 ("LOGIN_USER_SOURCE_WINDOW_SECONDS", 60),
+            )?,
+            per_user_source_day: Limit::from_vars(
+                vars,
+                "login-user-source",
+                ("LOGIN_USER_SOURCE_DAY_LIMIT", 100),
+                ("LOGIN_USER_SOURCE_DAY_WINDOW_SECONDS", 86_400),
             )?,
             familiar_seconds: vars.ranged("FAMILIAR_SOURCE_DAYS", 30, 1, 365)? * 86_400,
         })

@@ -3,8 +3,11 @@
 //!
 //! - against three account-wide tiers (`login-user`: 5 per minute, 10 per 15 minutes, 100 per
 //!   day by default) when they come from a source that is not familiar, and
-//! - against `login-user-source` (5 per minute) alone when they come from a *familiar* source:
-//!   an address (IPv6 by /64) that logged in to the account successfully in the last 30 days.
+//! - against `login-user-source` (5 per minute and 100 per day) alone when they come from a
+//!   *familiar* source: an address (IPv6 by /64) that logged in to the account successfully in
+//!   the last 30 days, as the user it is now (a mark names the user's stable id and is forgotten
+//!   by a password change, "log out everywhere" and a disable; a re-registered name inherits
+//!   none).
 //!
 //! So an attacker elsewhere exhausting the account-wide tiers cannot block the owner's usual
 //! network, and the owner's own typos do not use up the account-wide budget. Login, `POST
@@ -17,7 +20,9 @@
 
 use crate::config::LoginLimits;
 use crate::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
-use crate::store::CounterStore;
+use std::future::Future;
+
+use crate::store::{CounterStore, StoreError, UserRecord};
 
 /// One attempt's slots, taken before the password is checked.
 #[derive(Debug)]
@@ -30,6 +35,8 @@ pub struct Attempt {
     uncounted: Vec<Slot>,
     /// The key of the familiar mark.
     mark: String,
+    /// What the mark is to hold on success: the user as they are now.
+    tag: Option<String>,
 }
 
 impl Attempt {
@@ -63,39 +70,69 @@ impl<'a> Lockout<'a> {
     }
 
     /// Takes a failure slot of every policy for `account` (the lower-cased username) from
-    /// `source_ip`, and reads whether the source is familiar, all at once. Refused when a
-    /// policy that applies is spent (its slots are then given back); a store failure refuses
-    /// too (fail closed).
-    pub async fn begin(
+    /// `source_ip`, reads the source's familiar mark, and reads the user (`user`, the caller's
+    /// read of the account), all at once. The source is familiar when its mark names this user
+    /// as they are now ([`UserRecord::familiar_tag`]): a re-registered name, or a user whose
+    /// password changed, who logged out everywhere or was disabled since, inherits no mark.
+    /// Refused when a policy that applies is spent (its slots are then given back); a store
+    /// failure refuses too (fail closed). The user read comes back beside the attempt.
+    pub async fn begin<F>(
         &self,
         account: &str,
         source_ip: &str,
         now: u64,
-    ) -> Result<Attempt, TakeError> {
+        user: F,
+    ) -> (
+        Result<Attempt, TakeError>,
+        Result<Option<UserRecord>, StoreError>,
+    )
+    where
+        F: Future<Output = Result<Option<UserRecord>, StoreError>>,
+    {
         let source = source_subject(source_ip);
         let pair = format!("{account}@{source}");
         let mark = format!("familiar#{pair}");
         let [short, medium, long] = self.limits.account_tiers();
-        let (familiar, by_source, short, medium, long) = tokio::join!(
+        let [by_source, by_source_day] = self.limits.source_tiers();
+        let (owner, user, by_source, by_source_day, short, medium, long) = tokio::join!(
             self.marks.marked(&mark, now),
-            self.limiter.take(&self.limits.per_user_source, &pair, now),
+            user,
+            self.limiter.take(by_source, &pair, now),
+            self.limiter.take(by_source_day, &pair, now),
             self.limiter.take(short, account, now),
             self.limiter.take(medium, account, now),
             self.limiter.take(long, account, now),
         );
-        let familiar = match familiar {
-            Ok(familiar) => familiar,
+        let slots = [by_source, by_source_day, short, medium, long];
+        let owner = match owner {
+            Ok(owner) => owner,
             Err(e) => {
-                let all = [by_source, short, medium, long];
-                self.release(all.into_iter().filter_map(Result::ok).collect())
+                self.release(slots.into_iter().filter_map(Result::ok).collect())
                     .await;
-                return Err(e.into());
+                return (Err(e.into()), user);
             }
         };
-        // A familiar source's failures count against its own limit only; any other source's
-        // against the account-wide tiers only.
+        let tag = user
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(UserRecord::familiar_tag);
+        let familiar = owner.is_some() && owner == tag;
+        (self.split(slots, familiar, mark, tag).await, user)
+    }
+
+    /// Which slots count: a familiar source's failures against its own tiers only, any other
+    /// source's against the account-wide tiers only.
+    async fn split(
+        &self,
+        [by_source, by_source_day, short, medium, long]: [Result<Slot, TakeError>; 5],
+        familiar: bool,
+        mark: String,
+        tag: Option<String>,
+    ) -> Result<Attempt, TakeError> {
         let results = [
             (familiar, by_source),
+            (familiar, by_source_day),
             (!familiar, short),
             (!familiar, medium),
             (!familiar, long),
@@ -122,6 +159,7 @@ impl<'a> Lockout<'a> {
             counted,
             uncounted,
             mark,
+            tag,
         })
     }
 
@@ -138,11 +176,15 @@ impl<'a> Lockout<'a> {
     /// `FAMILIAR_SOURCE_DAYS`.
     pub async fn succeeded(&self, attempt: Attempt, now: u64) {
         let expires = now + self.limits.familiar_seconds;
-        let mark = attempt.mark.clone();
-        let (_, marked) = tokio::join!(
-            self.release(attempt.into_slots()),
-            self.marks.mark(&mark, expires)
-        );
+        let (mark, tag) = (attempt.mark.clone(), attempt.tag.clone());
+        let marking = async {
+            match &tag {
+                Some(tag) => self.marks.mark(&mark, tag, expires).await,
+                // A user stored before ids existed: made familiar once it has one.
+                None => Ok(()),
+            }
+        };
+        let (_, marked) = tokio::join!(self.release(attempt.into_slots()), marking);
         if let Err(e) = marked {
             // Best effort: the next login from here is then counted as unfamiliar.
             tracing::warn!(error = %e, "could not mark the login's source as familiar");

@@ -371,3 +371,33 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         }
     }
 }
+
+#[tokio::test]
+async fn disabling_a_user_forgets_their_familiar_sources_and_enabling_does_not() {
+    let f = Fixture::local().await;
+    let (_, admin) = admin_caller(f.store()).await;
+    let name = new_user(&f).await;
+    let epoch = || async {
+        f.store()
+            .find(&name.to_lowercase())
+            .await
+            .unwrap()
+            .unwrap()
+            .sources_epoch
+    };
+    let before = epoch().await;
+
+    let off = send(
+        &deps_from(&f),
+        patch(&name, &admin, json!({"disabled": true})),
+    )
+    .await;
+    let on = send(
+        &deps_from(&f),
+        patch(&name, &admin, json!({"disabled": false})),
+    )
+    .await;
+
+    assert_eq!((off.status().as_u16(), on.status().as_u16()), (200, 200));
+    assert_eq!(epoch().await, before + 1);
+}

@@ -265,3 +265,28 @@ async fn a_disabled_user_is_401_even_with_the_right_password_and_nothing_changes
         .password_hash;
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn a_password_change_forgets_the_familiar_sources() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let before = f
+        .store()
+        .find(&me.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .sources_epoch;
+
+    let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
+
+    assert_eq!(response.status(), 204, "{}", body_json(&response));
+    let after = f
+        .store()
+        .find(&me.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .sources_epoch;
+    assert_eq!(after, before + 1);
+}

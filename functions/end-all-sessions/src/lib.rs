@@ -1,6 +1,7 @@
 //! `DELETE /sessions`: "log out everywhere". Revokes every session of the caller, the calling
 //! one included; their refresh tokens stop at once, and their access tokens on every route that
-//! checks the session (the Lambda authorizer, the account routes, `SESSION_CHECK=true`).
+//! checks the session (the Lambda authorizer, the account routes, `SESSION_CHECK=true`). The
+//! user's familiar sources are forgotten too (`shared::lockout`).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -25,9 +26,16 @@ async fn end_all(
 ) -> Result<Response<Body>, ApiError> {
     require_method(req, Method::DELETE)?;
     let caller = deps.caller(req).await?;
-    deps.sessions
-        .revoke_all(&caller.claims.sub, None, (deps.clock)())
-        .await?;
+    // Beside the revocation: every familiar source of the user becomes a stranger again, so a
+    // place that was trusted before "log out everywhere" is not trusted after it.
+    let key = caller.key();
+    let (revoked, forgotten) = tokio::join!(
+        deps.sessions
+            .revoke_all(&caller.claims.sub, None, (deps.clock)()),
+        deps.users.forget_sources(&key, &caller.claims.sub),
+    );
+    revoked?;
+    forgotten?;
     deps.audit.record(
         meta,
         Action::EndAllSessions,

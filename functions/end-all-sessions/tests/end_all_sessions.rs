@@ -75,3 +75,35 @@ async fn more_sessions_than_are_ended_at_once_all_end() {
     let live = f.store().list(&user_id, Some(f.now())).await.unwrap();
     assert!(live.is_empty(), "{} sessions still live", live.len());
 }
+
+#[tokio::test]
+async fn logging_out_everywhere_forgets_the_familiar_sources_of_the_caller_only() {
+    use shared::store::UserStore;
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let stranger = signed_in(f.store(), f.now()).await;
+    let epoch = |name: String| {
+        let store = f.store();
+        async move {
+            store
+                .find(&name.to_lowercase())
+                .await
+                .unwrap()
+                .unwrap()
+                .sources_epoch
+        }
+    };
+    let (mine, theirs) = (
+        epoch(me.name.clone()).await,
+        epoch(stranger.name.clone()).await,
+    );
+
+    let event = Event::load("end-all-sessions").header("authorization", Some(&me.bearer));
+    assert_eq!(
+        handle(&account_deps(&f), event.request()).await.status(),
+        204
+    );
+
+    assert_eq!(epoch(me.name.clone()).await, mine + 1);
+    assert_eq!(epoch(stranger.name.clone()).await, theirs);
+}

@@ -147,10 +147,9 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     // user is read.
     let source = source_subject(&meta.source_ip);
     let lockout = Lockout::new(limiter, deps.counters.as_ref(), &deps.limits);
-    let (ip_slot, attempt, user) = tokio::join!(
+    let (ip_slot, (attempt, user)) = tokio::join!(
         limiter.take(&deps.limits.per_ip, &source, now),
-        lockout.begin(&key, &meta.source_ip, now),
-        deps.users.find(&key),
+        lockout.begin(&key, &meta.source_ip, now, deps.users.find(&key)),
     );
     let ip_slot = match ip_slot {
         Ok(slot) => slot,

@@ -85,10 +85,18 @@ struct UserItem {
     created_at: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
-    #[serde(default)]
+    // Absent while false: registration writes no `disabled` (nor `roles`), so its IAM policy
+    // can leave both out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password_changed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    sources_epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl UserItem {
@@ -101,6 +109,7 @@ impl UserItem {
             disabled: self.disabled,
             created_at: self.created_at,
             password_changed_by: self.password_changed_by,
+            sources_epoch: self.sources_epoch,
         }
     }
 }
@@ -211,13 +220,19 @@ impl AccessWrite {
         if sets.is_empty() {
             return None;
         }
+        let mut update = format!("SET {}", sets.join(", "));
+        if change.disabled == Some(true) {
+            // A disabled user's familiar sources are forgotten (see `forget_sources`).
+            update.push_str(" ADD sources_epoch :one");
+            values.insert(":one".to_owned(), n(1));
+        }
         let mut condition = "attribute_exists(pk)".to_owned();
         if let Some(id) = user_id {
             condition.push_str(" AND user_id = :id");
             values.insert(":id".to_owned(), AttributeValue::S(id.to_owned()));
         }
         Some(Self {
-            update: format!("SET {}", sets.join(", ")),
+            update,
             condition,
             names,
             values,
@@ -242,6 +257,7 @@ impl UserStore for DynamoStore {
             roles: Vec::new(),
             disabled: false,
             password_changed_by: None,
+            sources_epoch: 0,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -412,6 +428,27 @@ impl UserStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(name = "users.forget_sources", skip_all)]
+    async fn forget_sources(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("ADD sources_epoch :one")
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Gone, or another user of that name now: nothing of theirs to forget.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(classify("forgetting familiar sources", e)),
+        }
+    }
+
     #[tracing::instrument(name = "users.assign_id", skip_all)]
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
         let result = self
@@ -447,7 +484,11 @@ impl UserStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("SET password_hash = :new, password_changed_by = :by")
+            // A new password forgets the familiar sources too (see `forget_sources`).
+            .update_expression(
+                "SET password_hash = :new, password_changed_by = :by ADD sources_epoch :one",
+            )
+            .expression_attribute_values(":one", n(1))
             .condition_expression("user_id = :id AND password_hash = :old")
             .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
             .expression_attribute_values(":old", AttributeValue::S(old.to_owned()))
@@ -506,14 +547,16 @@ impl CounterStore for DynamoStore {
     }
 
     #[tracing::instrument(name = "counters.mark", skip_all)]
-    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError> {
+    async fn mark(&self, key: &str, owner: &str, expires_at: u64) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.rate_limits)
             .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("SET #expires = :expires")
+            .update_expression("SET #expires = :expires, #owner = :owner")
             .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .send()
             .await
             .map(|_| ())
@@ -521,15 +564,17 @@ impl CounterStore for DynamoStore {
     }
 
     #[tracing::instrument(name = "counters.marked", skip_all)]
-    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+    async fn marked(&self, key: &str, now: u64) -> Result<Option<String>, StoreError> {
         #[derive(Deserialize)]
         struct Mark {
             expires_at: u64,
+            #[serde(default)]
+            owner: String,
         }
         let mark: Option<Mark> = self
             .get(&self.tables.rate_limits, key, "reading mark")
             .await?;
-        Ok(mark.is_some_and(|m| m.expires_at > now))
+        Ok(mark.filter(|m| m.expires_at > now).map(|m| m.owner))
     }
 }
 

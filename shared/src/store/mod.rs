@@ -67,6 +67,19 @@ pub struct UserRecord {
     /// The session that last changed the password (`POST /password`), so that a retry of that
     /// change, whose write landed but whose answer was lost, can complete.
     pub password_changed_by: Option<String>,
+    /// Advanced by every change that must make the user's familiar sources strangers again (a
+    /// password change, "log out everywhere", a disable): a familiar mark names the user and
+    /// the value this had when it was made.
+    pub sources_epoch: u64,
+}
+
+impl UserRecord {
+    /// What a familiar-source mark of this user holds: their stable id and
+    /// [`UserRecord::sources_epoch`]. `None` for a user stored before ids existed.
+    pub fn familiar_tag(&self) -> Option<String> {
+        let id = self.user_id.as_deref()?;
+        Some(format!("{id}#{}", self.sources_epoch))
+    }
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -79,6 +92,7 @@ impl std::fmt::Debug for UserRecord {
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
             .field("password_changed_by", &self.password_changed_by)
+            .field("sources_epoch", &self.sources_epoch)
             .finish()
     }
 }
@@ -170,6 +184,9 @@ pub trait UserStore: Send + Sync {
         change: &AccessChange,
         remaining: &RemainingAdmin<'_>,
     ) -> Result<GuardedChange, StoreError>;
+    /// Makes every familiar source of the user `user_id` a stranger again (advances
+    /// [`UserRecord::sources_epoch`]); nothing when the user is gone or is another user now.
+    async fn forget_sources(&self, key: &str, user_id: &str) -> Result<(), StoreError>;
     /// Gives a user stored before ids existed the id `proposed`, unless it has one by now: the
     /// user's id either way. `None` when the user is gone.
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError>;
@@ -231,10 +248,12 @@ pub trait CounterStore: Send + Sync {
         stale_upto: u64,
         give_back: Option<u64>,
     ) -> Result<(), StoreError>;
-    /// Records the mark `key` until `expires_at` (epoch seconds); marking again extends it.
-    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError>;
-    /// Whether the mark `key` is set at `now` (expired marks are ignored, TTL or not).
-    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError>;
+    /// Records the mark `key`, holding `owner`, until `expires_at` (epoch seconds); marking
+    /// again extends it (and takes the new owner).
+    async fn mark(&self, key: &str, owner: &str, expires_at: u64) -> Result<(), StoreError>;
+    /// The owner of the mark `key` if it is set at `now` (expired marks are ignored, TTL or
+    /// not; a mark made before owners existed has an empty one).
+    async fn marked(&self, key: &str, now: u64) -> Result<Option<String>, StoreError>;
 }
 
 /// A refresh-token family.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use login::Deps;
+use shared::store::UserStore;
 use shared::testing::{Fixture, body_json, create_user, unique, unique_ip};
 
 use crate::helpers::{PASSWORD, deps_from, handle, login_event};
@@ -219,5 +220,145 @@ async fn twenty_concurrent_failures_admit_exactly_each_tiers_limit() {
         let checked = statuses.iter().filter(|s| **s == 401).count();
         assert_eq!(checked, limit, "{vars:?}: {statuses:?}");
         assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - limit);
+    }
+}
+
+/// Failures elsewhere until the account-wide tier (`LOGIN_USER_LIMIT`, set to 2 by the tests
+/// below) is spent: only a familiar source gets in after that.
+async fn spend_the_account_tiers_elsewhere(deps: &Deps, owner: &str) {
+    for i in 0..2 {
+        let guess = attempt(deps, owner, &format!("guess {i}"), &unique_ip()).await;
+        assert_eq!(guess.status(), 401, "guess {i}");
+    }
+    assert_eq!(
+        attempt(deps, owner, PASSWORD, &unique_ip()).await.status(),
+        429,
+        "spent elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn a_familiar_source_is_bounded_per_day_too() {
+    let now = Arc::new(std::sync::atomic::AtomicU64::new(shared::unix_now()));
+    let clock = {
+        let now = now.clone();
+        Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst))
+    };
+    let mut f = Fixture::local().await.with_clock(clock);
+    for (name, value) in [
+        ("LOGIN_IP_LIMIT", "1000"),
+        ("LOGIN_USER_SOURCE_LIMIT", "3"),
+        ("LOGIN_USER_SOURCE_DAY_LIMIT", "5"),
+    ] {
+        f = f.with(name, value);
+    }
+    let deps = deps_from(&f);
+    let owner = user(&f).await;
+    let home = unique_ip();
+    assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 200);
+
+    // Three typos a minute from home, then the next minute's: five in the day in all.
+    let mut statuses = Vec::new();
+    for minute in 0..3u64 {
+        now.store(f.now() + minute * 61, std::sync::atomic::Ordering::SeqCst);
+        for i in 0..3 {
+            let typo = attempt(&deps, &owner, &format!("typo {minute}.{i}"), &home).await;
+            statuses.push((minute, typo.status().as_u16(), policy_or_none(&typo)));
+        }
+    }
+    let failures = statuses.iter().filter(|(_, s, _)| *s == 401).count();
+    assert_eq!(failures, 5, "the day's budget and no more: {statuses:?}");
+    let last = statuses.last().unwrap();
+    assert_eq!(
+        (last.1, last.2.as_str()),
+        (429, "\"login-user-source\";q=5;w=86400"),
+        "{statuses:?}"
+    );
+    // Even the right password waits for the day's window now, from home as from anywhere.
+    now.store(f.now() + 4 * 61, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 429);
+}
+
+fn policy_or_none(response: &lambda_http::Response<lambda_http::Body>) -> String {
+    response
+        .headers()
+        .get("ratelimit-policy")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_re_registered_name_inherits_no_familiar_source() {
+    let (f, deps) = deps_with(&[("LOGIN_USER_LIMIT", "2")]).await;
+    let owner = user(&f).await;
+    let home = unique_ip();
+    assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 200);
+    // The account is deleted and the name registered again: another user, another id.
+    let key = owner.to_lowercase();
+    let old = f.store().find(&key).await.unwrap().unwrap();
+    UserStore::delete_user(f.store().as_ref(), &key, old.user_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    UserStore::create(
+        f.store().as_ref(),
+        &shared::store::NewUser {
+            key: key.clone(),
+            user_id: uuid::Uuid::new_v4().to_string(),
+            username: owner.clone(),
+            password_hash: old.password_hash.clone(),
+            created_at: f.now(),
+        },
+    )
+    .await
+    .unwrap();
+    let new = f.store().find(&key).await.unwrap().unwrap();
+    assert_ne!(new.user_id, old.user_id);
+
+    spend_the_account_tiers_elsewhere(&deps, &owner).await;
+
+    assert_eq!(
+        attempt(&deps, &owner, PASSWORD, &home).await.status(),
+        429,
+        "the old owner's home is a stranger to the new one"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_logging_out_everywhere_and_a_disable_forget_familiar_sources() {
+    for case in [
+        "password change",
+        "log out everywhere",
+        "disable, then enable",
+    ] {
+        let (f, deps) = deps_with(&[("LOGIN_USER_LIMIT", "2")]).await;
+        let owner = user(&f).await;
+        let home = unique_ip();
+        assert_eq!(attempt(&deps, &owner, PASSWORD, &home).await.status(), 200);
+        let key = owner.to_lowercase();
+        let stored = f.store().find(&key).await.unwrap().unwrap();
+        let id = stored.user_id.clone().unwrap();
+        let store = f.store();
+        match case {
+            // The same hash again: the change itself is what forgets.
+            "password change" => assert!(
+                store
+                    .change_password(&key, &id, &stored.password_hash, &stored.password_hash, "s")
+                    .await
+                    .unwrap()
+            ),
+            "log out everywhere" => store.forget_sources(&key, &id).await.unwrap(),
+            _ => {
+                shared::testing::set_disabled(store.as_ref(), &key, true).await;
+                shared::testing::set_disabled(store.as_ref(), &key, false).await;
+            }
+        }
+
+        spend_the_account_tiers_elsewhere(&deps, &owner).await;
+
+        assert_eq!(
+            attempt(&deps, &owner, PASSWORD, &home).await.status(),
+            429,
+            "{case}: home is a stranger again"
+        );
     }
 }

@@ -252,6 +252,9 @@ impl UserStore for DeletedMeanwhile {
     async fn assign_id(&self, key: &str, proposed: &str) -> Result<Option<String>, StoreError> {
         self.0.assign_id(key, proposed).await
     }
+    async fn forget_sources(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
+        self.0.forget_sources(key, user_id).await
+    }
     async fn change_password(
         &self,
         key: &str,
@@ -285,10 +288,10 @@ impl shared::store::CounterStore for DeletedMeanwhile {
     ) -> Result<(), StoreError> {
         self.0.trim(key, seen, stale_upto, give_back).await
     }
-    async fn mark(&self, key: &str, expires_at: u64) -> Result<(), StoreError> {
-        self.0.mark(key, expires_at).await
+    async fn mark(&self, key: &str, owner: &str, expires_at: u64) -> Result<(), StoreError> {
+        self.0.mark(key, owner, expires_at).await
     }
-    async fn marked(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+    async fn marked(&self, key: &str, now: u64) -> Result<Option<String>, StoreError> {
         self.0.marked(key, now).await
     }
 }
