@@ -62,10 +62,14 @@ async fn update(
     } else {
         // Conditional on the same user: one deleted (or replaced under the same name)
         // meanwhile is a 404, and nothing is created.
-        deps.users
+        if !deps
+            .users
             .update_access(&key, target.user_id.as_deref(), &change)
             .await?
-            .ok_or(ApiError::UserNotFound)?
+        {
+            return Err(ApiError::UserNotFound);
+        }
+        change.applied_to(target)
     };
     let user_id = updated.user_id.clone().unwrap_or_default();
     if change.disabled == Some(true) && !user_id.is_empty() {

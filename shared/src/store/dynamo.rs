@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{StreamExt, stream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -307,17 +307,16 @@ impl UserStore for DynamoStore {
         key: &str,
         user_id: Option<&str>,
         change: &AccessChange,
-    ) -> Result<Option<UserRecord>, StoreError> {
+    ) -> Result<bool, StoreError> {
         const OP: &str = "updating user access";
         let Some(write) = AccessWrite::new(user_id, change) else {
-            return self.find(key).await;
+            return Ok(self.find(key).await?.is_some());
         };
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
-            .return_values(ReturnValue::AllNew)
             .update_expression(write.update)
             .condition_expression(write.condition)
             .set_expression_attribute_names(write.names)
@@ -325,16 +324,9 @@ impl UserStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(output) => output
-                .attributes
-                .map(|item| {
-                    serde_dynamo::from_item::<_, UserItem>(item)
-                        .map(UserItem::into_record)
-                        .map_err(|e| decode_failed(OP, e))
-                })
-                .transpose(),
+            Ok(_) => Ok(true),
             // Gone (or replaced by a new user of the same name): nothing is created.
-            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(classify(OP, e)),
         }
     }

@@ -167,13 +167,16 @@ pub trait UserStore: Send + Sync {
     async fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<(), StoreError>;
     /// Changes a user's explicit roles and/or disabled flag as one conditional write that
     /// succeeds only while the user exists (with `user_id`, only while it is still that user,
-    /// not a new one under the same name): the user as stored afterwards, `None` when gone.
+    /// not a new one under the same name): whether it was written (false when gone). Nothing
+    /// is read back, so that the write's IAM policy can name the attributes it may touch
+    /// (returning the whole item would read the others); [`AccessChange::applied_to`] gives the
+    /// user as stored afterwards.
     async fn update_access(
         &self,
         key: &str,
         user_id: Option<&str>,
         change: &AccessChange,
-    ) -> Result<Option<UserRecord>, StoreError>;
+    ) -> Result<bool, StoreError>;
     /// [`UserStore::update_access`] for a change that takes the `admin` scope away from its
     /// target (demoted or disabled): one transaction that writes the change only while the
     /// target is still `user_id` and `remaining` is still an enabled admin.

@@ -52,12 +52,65 @@ pub struct Call {
     pub table: String,
     /// `IndexName`, for a query of an index.
     pub index: Option<String>,
+    /// The top-level attributes a write names (IAM's `dynamodb:Attributes`): a `PutItem`'s
+    /// item, or an `UpdateItem`'s key and the attributes of its update and condition
+    /// expressions. Empty for every other call.
+    pub attributes: Vec<String>,
+}
+
+/// The top-level attribute names `fields` (a `PutItem` or an `UpdateItem` request) names.
+fn attributes_of(operation: &str, fields: &serde_json::Value) -> Vec<String> {
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut names = match operation {
+        "PutItem" => keys(&fields["Item"]),
+        "UpdateItem" => keys(&fields["Key"]),
+        _ => return Vec::new(),
+    };
+    let aliases = &fields["ExpressionAttributeNames"];
+    for expression in ["UpdateExpression", "ConditionExpression"] {
+        let text = fields[expression].as_str().unwrap_or_default();
+        // A name is a run of word characters (or a #alias) not preceded by ':' (a value),
+        // and not a keyword or function of the expression grammar.
+        let mut token = String::new();
+        let mut tokens = Vec::new();
+        for c in text.chars().chain([' ']) {
+            if c.is_alphanumeric() || c == '_' || c == '#' || c == ':' {
+                token.push(c);
+            } else if !token.is_empty() {
+                tokens.push((std::mem::take(&mut token), c));
+            }
+        }
+        for (token, next) in tokens {
+            let keyword = matches!(
+                token.to_ascii_uppercase().as_str(),
+                "SET" | "ADD" | "REMOVE" | "DELETE" | "AND" | "OR" | "NOT" | "IN" | "BETWEEN"
+            );
+            if token.starts_with(':') || keyword || next == '(' {
+                continue;
+            }
+            let name = match token.strip_prefix('#') {
+                Some(_) => aliases[&token].as_str().unwrap_or_default().to_owned(),
+                None => token,
+            };
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The calls one request makes, as IAM sees them: a transaction is one call per item, each
 /// needing its own action (`Update` is `UpdateItem`, `ConditionCheck` is `ConditionCheckItem`).
 fn calls_in(operation: &str, fields: &serde_json::Value) -> Vec<Call> {
     let call = |operation: String, fields: &serde_json::Value| Call {
+        attributes: attributes_of(&operation, fields),
         operation,
         table: fields["TableName"].as_str().unwrap_or_default().to_owned(),
         index: fields["IndexName"].as_str().map(str::to_owned),

@@ -303,7 +303,7 @@ pub async fn set_roles(store: &dyn crate::store::UserStore, username: &str, role
         .update_access(&username.to_lowercase(), None, &change)
         .await
         .unwrap();
-    assert!(updated.is_some(), "{username} exists");
+    assert!(updated, "{username} exists");
 }
 
 /// Disables (or enables) a user.
@@ -316,5 +316,5 @@ pub async fn set_disabled(store: &dyn crate::store::UserStore, username: &str, d
         .update_access(&username.to_lowercase(), None, &change)
         .await
         .unwrap();
-    assert!(updated.is_some(), "{username} exists");
+    assert!(updated, "{username} exists");
 }

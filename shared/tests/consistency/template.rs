@@ -81,27 +81,89 @@ fn the_access_log_is_json_without_any_header_value() {
     }
 }
 
-#[test]
-fn login_may_update_only_the_user_attributes_it_writes() {
-    let doc = doc();
-    let statements = doc["Resources"]["LoginFunction"]["Properties"]["Policies"][0]["Statement"]
+/// The attributes a function's writes to the users table are limited to (`dynamodb:Attributes`),
+/// or `None` for a function whose policy does not write it.
+fn users_write_attributes(doc: &serde_norway::Value, function: &str) -> Option<Vec<String>> {
+    let statements = doc["Resources"][function]["Properties"]["Policies"][0]["Statement"]
         .as_sequence()
-        .unwrap()
-        .clone();
-    let on_users: Vec<_> = statements
+        .unwrap();
+    let writes: Vec<_> = statements
         .iter()
         .filter(|st| format!("{:?}", st["Resource"]).contains("UsersTable"))
-        .filter(|st| format!("{:?}", st["Action"]).contains("UpdateItem"))
+        .filter(|st| {
+            let actions = format!("{:?}", st["Action"]);
+            actions.contains("UpdateItem") || actions.contains("PutItem")
+        })
         .collect();
-    assert_eq!(on_users.len(), 1, "one UpdateItem statement on users");
-    let attributes: Vec<&str> =
-        on_users[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
-            .as_sequence()
-            .expect("limited by dynamodb:Attributes")
+    if writes.is_empty() {
+        return None;
+    }
+    assert_eq!(writes.len(), 1, "{function}: one write statement on users");
+    // Alone in its statement, so that the condition limits the write and nothing else.
+    assert!(
+        writes[0]["Action"].as_str().is_some(),
+        "{function}: the write is its statement's only action"
+    );
+    let attributes = writes[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        .as_sequence()
+        .unwrap_or_else(|| {
+            panic!("{function}: its write to users is not limited by dynamodb:Attributes")
+        })
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    Some(attributes)
+}
+
+#[test]
+fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
+    let doc = doc();
+    let functions: Vec<String> = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect();
+    let writers: Vec<(String, Vec<String>)> = functions
+        .iter()
+        .filter_map(|f| users_write_attributes(&doc, f).map(|a| (f.clone(), a)))
+        .collect();
+    let of = |name: &str| {
+        writers
             .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-    assert_eq!(attributes, ["pk", "password_hash", "user_id"]);
+            .find(|(f, _)| f == name)
+            .map(|(_, a)| a.join(" "))
+            .unwrap_or_default()
+    };
+    assert_eq!(of("LoginFunction"), "pk password_hash user_id");
+    assert_eq!(
+        of("RegisterFunction"),
+        "pk user_id username password_hash created_at"
+    );
+    assert_eq!(
+        of("AdminUpdateUserFunction"),
+        "pk user_id roles disabled sources_epoch"
+    );
+    // Only the admin API writes roles or disabled; only login, registration and a password
+    // change write a password hash.
+    for (function, attributes) in &writers {
+        let has = |a: &str| attributes.iter().any(|x| x == a);
+        if has("roles") || has("disabled") {
+            assert_eq!(function, "AdminUpdateUserFunction");
+        }
+        if has("password_hash") {
+            assert!(
+                [
+                    "LoginFunction",
+                    "RegisterFunction",
+                    "ChangePasswordFunction"
+                ]
+                .contains(&function.as_str()),
+                "{function}"
+            );
+        }
+    }
 }
 
 #[test]

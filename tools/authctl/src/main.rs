@@ -134,11 +134,16 @@ async fn apply(command: Command, users: &dyn UserStore) -> Result<String, String
     };
     let updated = match change {
         None => user,
-        Some(change) => users
-            .update_access(&key, user.user_id.as_deref(), &change)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{name} was deleted or replaced meanwhile"))?,
+        Some(change) => {
+            let written = users
+                .update_access(&key, user.user_id.as_deref(), &change)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !written {
+                return Err(format!("{name} was deleted or replaced meanwhile"));
+            }
+            change.applied_to(user)
+        }
     };
     serde_json::to_string_pretty(&UserView::from(updated)).map_err(|e| e.to_string())
 }

@@ -19,11 +19,20 @@ use crate::helpers::{self, functions, template};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// A grant: "dynamodb:<Action>" and the resource.
+type Grant = (String, String);
+
 /// (function binary, "dynamodb:<Action>", resource) allowed by the template, the resource
-/// being a table's logical name, or `SessionsTable/index/by-user`.
-fn allowed() -> BTreeMap<String, BTreeSet<(String, String)>> {
+/// being a table's logical name, or `SessionsTable/index/by-user`; and, for a grant limited
+/// by `dynamodb:Attributes`, the attributes it may name.
+#[allow(clippy::type_complexity)]
+fn allowed() -> (
+    BTreeMap<String, BTreeSet<Grant>>,
+    BTreeMap<(String, Grant), BTreeSet<String>>,
+) {
     let doc = template();
     let mut out = BTreeMap::new();
+    let mut limited = BTreeMap::new();
     for (binary, resource) in functions(&doc) {
         let mut grants = BTreeSet::new();
         for policy in resource["Properties"]["Policies"]
@@ -54,14 +63,26 @@ fn allowed() -> BTreeMap<String, BTreeSet<(String, String)>> {
                 } else {
                     continue;
                 };
+                let attributes =
+                    statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+                        .as_sequence()
+                        .map(|list| {
+                            list.iter()
+                                .map(|a| a.as_str().unwrap().to_owned())
+                                .collect::<BTreeSet<_>>()
+                        });
                 for action in actions {
-                    grants.insert((action, resource.clone()));
+                    let grant = (action, resource.clone());
+                    if let Some(attributes) = &attributes {
+                        limited.insert((binary.to_owned(), grant.clone()), attributes.clone());
+                    }
+                    grants.insert(grant);
                 }
             }
         }
         out.insert(binary.to_owned(), grants);
     }
-    out
+    (out, limited)
 }
 
 /// The template's name for a request's table (and index).
@@ -84,13 +105,21 @@ fn resource_of(call: &Call) -> String {
 
 struct Recorder {
     proxy: FaultProxy,
-    seen: BTreeMap<&'static str, BTreeSet<(String, String)>>,
+    seen: BTreeMap<&'static str, BTreeSet<Grant>>,
+    /// The attributes each function's writes named, by grant.
+    written: BTreeMap<(&'static str, Grant), BTreeSet<String>>,
 }
 
 impl Recorder {
     fn note(&mut self, function: &'static str) {
         for c in self.proxy.take_calls() {
             let entry = (format!("dynamodb:{}", c.operation), resource_of(&c));
+            if !c.attributes.is_empty() {
+                self.written
+                    .entry((function, entry.clone()))
+                    .or_default()
+                    .extend(c.attributes.iter().cloned());
+            }
             self.seen.entry(function).or_default().insert(entry);
         }
     }
@@ -107,6 +136,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     let mut r = Recorder {
         proxy,
         seen: BTreeMap::new(),
+        written: BTreeMap::new(),
     };
     r.proxy.take_calls();
 
@@ -273,7 +303,7 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
         "the deletion ran"
     );
 
-    let allowed = allowed();
+    let (allowed, limited) = allowed();
     let mut denied = Vec::new();
     for (function, calls) in &r.seen {
         let grants = allowed
@@ -287,6 +317,46 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
         denied.is_empty(),
         "calls the template does not allow: {denied:#?}"
     );
+    // Attribute level: every write to the users table is limited to the attributes it names
+    // (so no function but its own can write a password hash, roles or disabled), and names
+    // no other.
+    let mut beyond = Vec::new();
+    for ((function, grant), attributes) in &r.written {
+        match limited.get(&(function.to_string(), grant.clone())) {
+            Some(allowed) => {
+                let extra: Vec<_> = attributes.difference(allowed).collect();
+                if !extra.is_empty() {
+                    beyond.push(format!("{function}: {} on {}: {extra:?}", grant.0, grant.1));
+                }
+            }
+            None if grant.1 == "UsersTable" => {
+                beyond.push(format!("{function}: {} on users, not limited", grant.0));
+            }
+            None => {}
+        }
+    }
+    assert!(
+        beyond.is_empty(),
+        "writes beyond their attributes: {beyond:#?}"
+    );
+    let users_writers: BTreeSet<_> = r
+        .written
+        .keys()
+        .filter(|(_, grant)| grant.1 == "UsersTable")
+        .map(|(function, _)| *function)
+        .collect();
+    for function in [
+        "register",
+        "login",
+        "change-password",
+        "admin-update-user",
+        "end-all-sessions",
+    ] {
+        assert!(
+            users_writers.contains(function),
+            "{function}'s write was seen"
+        );
+    }
     // The recording worked: the busiest paths were seen.
     assert!(r.seen["login"].len() >= 4, "{:?}", r.seen["login"]);
     assert!(
