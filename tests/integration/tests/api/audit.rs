@@ -219,3 +219,81 @@ async fn an_admin_change_is_one_event_naming_actor_target_and_change() {
         "no token in the log"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn refresh_token_reuse_names_the_session_and_its_user() {
+    let captured = Capture::default();
+    let _guard = helpers::set_default(subscriber(&captured));
+    let f = Fixture::local().await;
+    let me = shared::testing::signed_in(f.store(), f.now()).await;
+    let deps = helpers::refresh(&f);
+    let send = |token: String| {
+        Event::load("refresh")
+            .json(json!({"refresh_token": token}))
+            .source_ip(&unique_ip())
+            .request()
+    };
+
+    let rotated = call(refresh::handle, &deps, send(me.refresh_token.clone())).await;
+    let reused = call(refresh::handle, &deps, send(me.refresh_token.clone())).await;
+
+    assert_eq!(
+        (rotated.status().as_u16(), reused.status().as_u16()),
+        (200, 401)
+    );
+    let events = captured.audit_events();
+    let reuse = events
+        .iter()
+        .find(|e| e["reason"] == "reuse detected, session revoked")
+        .unwrap_or_else(|| panic!("no reuse event: {events:?}"));
+    assert_eq!(reuse["sid"], me.sid.as_str(), "{reuse}");
+    assert_eq!(
+        reuse["sub"],
+        shared::testing::user_id_of(&me.name).as_str(),
+        "{reuse}"
+    );
+    // The success names them too.
+    assert_eq!(events[0]["sid"], me.sid.as_str(), "{}", events[0]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refused_admin_calls_are_audit_events_naming_the_caller() {
+    let captured = Capture::default();
+    let _guard = helpers::set_default(subscriber(&captured));
+    let f = Fixture::local().await;
+    let settings = admin_get_user::Settings::from_vars(f.vars()).unwrap();
+    let deps = admin_get_user::Deps::build(settings, f.store(), f.keys(), f.clock()).unwrap();
+    let (admin, bearer) = shared::testing::admin_caller(f.store()).await;
+    let plain = shared::testing::signed_in(f.store(), f.now()).await;
+    let show = |authorization: &str| {
+        Event::load("admin-get-user")
+            .route("GET", &format!("/admin/users/{admin}"))
+            .header("authorization", Some(authorization))
+            .request()
+    };
+
+    // A plain user's token (403), then the admin demoted after their token was issued (403).
+    let user = call(admin_get_user::handle, &deps, show(&plain.bearer)).await;
+    shared::testing::set_roles(f.store().as_ref(), &admin, &[]).await;
+    let demoted = call(admin_get_user::handle, &deps, show(&bearer)).await;
+
+    assert_eq!(
+        (user.status().as_u16(), demoted.status().as_u16()),
+        (403, 403)
+    );
+    let events = captured.audit_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(
+            (&e["action"], &e["outcome"]),
+            (&json!("admin.show_user"), &json!("refused"))
+        );
+        assert_eq!(e["reason"], "insufficient_scope", "{e}");
+    }
+    // The demoted admin's token was good enough to name them: their id and session.
+    assert_eq!(
+        events[1]["sub"],
+        shared::testing::user_id_of(&admin).as_str()
+    );
+    assert!(events[1]["sid"].is_string(), "{}", events[1]);
+}
