@@ -483,18 +483,24 @@ fn checks(
         .iter()
         .filter(|f| !Scenario::is_reference(&f.name) && !f.variant)
     {
-        let sdk_alone = match sdk_floor {
-            Some(sdk) if f.sdk => format!("; floor-sdk {}", ratio(sdk.init_us, floor.init_us)),
-            _ => String::new(),
+        // A function with an AWS SDK client is held to the floor with that client
+        // (`floor-sdk`): what the SDK costs at init is the same for all of them, and not the
+        // function's own (since the SDK's own TLS and libm loading are no longer worked around,
+        // it moved every SDK row by about 0.1 x the plain floor).
+        let (base, base_name, most) = match sdk_floor {
+            Some(sdk) if f.sdk => (sdk, "floor-sdk", 1.25),
+            _ => (floor, "floor", 1.5),
         };
         out.push((
             format!(
-                "{} init {} <= 1.5x floor (keys from a file; with the fetch: {}{sdk_alone})",
+                "{} init {} <= {most}x {base_name} (keys from a file; {} the floor; with the \
+                 fetch: {})",
                 f.name,
+                ratio(f.init_us, base.init_us),
                 ratio(f.init_us, floor.init_us),
                 ratio(f.deployed_init_us, floor.deployed_init_us)
             ),
-            f.init_us as f64 <= 1.5 * floor.init_us as f64,
+            f.init_us as f64 <= most * base.init_us as f64,
         ));
     }
     for name in ["register", "login"] {
@@ -795,8 +801,21 @@ mod tests {
                 peak_rss_kib: 7_000,
                 ..row("protected")
             },
+            // SDK functions against floor-sdk (3 ms): 1.2x and 1.3x of it.
+            Figures {
+                init_us: 3_600,
+                sdk: true,
+                ..row("register")
+            },
+            Figures {
+                init_us: 3_900,
+                sdk: true,
+                ..row("refresh")
+            },
         ];
         let results = checks(&rows, &floor, 40_000, 19_456);
+        assert!(verdict(&results, "register init 1.20x <= 1.25x floor-sdk"));
+        assert!(!verdict(&results, "refresh init 1.30x <= 1.25x floor-sdk"));
         assert!(!verdict(&results, "me init"), "1.6x the floor's init");
         assert!(verdict(&results, "fallback init"), "1.4x the floor's init");
         assert!(verdict(&results, "protected init 1.20x <= 1.3x"));
