@@ -200,11 +200,8 @@ async fn promote_backdoor(f: &Fixture, me: &shared::testing::SignedIn) -> (Respo
 }
 
 async fn roles_of(f: &Fixture, name: &str) -> Vec<String> {
-    f.store()
-        .find(&name.to_lowercase())
+    shared::testing::stored(f.store().as_ref(), name)
         .await
-        .unwrap()
-        .unwrap()
         .roles
 }
 
@@ -249,11 +246,8 @@ async fn a_disabled_admin_can_no_longer_act_or_re_enable_themselves() {
     assert_eq!(enable.status(), 401);
     assert!(roles_of(&f, &backdoor).await.is_empty(), "nothing granted");
     assert!(
-        f.store()
-            .find(&me.name.to_lowercase())
+        shared::testing::stored(f.store().as_ref(), &me.name)
             .await
-            .unwrap()
-            .unwrap()
             .disabled
     );
 }
@@ -378,11 +372,8 @@ async fn disabling_a_user_forgets_their_familiar_sources_and_enabling_does_not()
     let (_, admin) = admin_caller(f.store()).await;
     let name = new_user(&f).await;
     let epoch = || async {
-        f.store()
-            .find(&name.to_lowercase())
+        shared::testing::stored(f.store().as_ref(), &name)
             .await
-            .unwrap()
-            .unwrap()
             .sources_epoch
     };
     let before = epoch().await;

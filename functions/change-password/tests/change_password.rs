@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use shared::store::{SessionStore, UserStore};
 use shared::testing::{
     Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
-    signed_in,
+    signed_in, stored,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -32,13 +32,7 @@ async fn the_sample_changes_the_password_and_revokes_only_the_other_sessions() {
     let deps = account_deps(&f);
     let me = signed_in(f.store(), f.now()).await;
     let other = sign_in(f.store(), &me.name, f.now()).await;
-    let before = f
-        .store()
-        .find(&me.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
+    let before = stored(f.store().as_ref(), &me.name).await.password_hash;
 
     let event = Event::load("change-password").header("authorization", Some(&me.bearer));
     let response = handle(&deps, event.request()).await;
@@ -242,13 +236,7 @@ async fn a_token_of_a_revoked_session_or_none_is_401() {
 async fn a_disabled_user_is_401_even_with_the_right_password_and_nothing_changes() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let before = f
-        .store()
-        .find(&me.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
+    let before = stored(f.store().as_ref(), &me.name).await.password_hash;
     // Disabled in the store with the session left live (a disable that failed midway).
     shared::testing::set_disabled(f.store().as_ref(), &me.name, true).await;
 
@@ -256,13 +244,7 @@ async fn a_disabled_user_is_401_even_with_the_right_password_and_nothing_changes
 
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "invalid_token");
-    let after = f
-        .store()
-        .find(&me.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
+    let after = stored(f.store().as_ref(), &me.name).await.password_hash;
     assert_eq!(before, after);
 }
 
@@ -270,23 +252,11 @@ async fn a_disabled_user_is_401_even_with_the_right_password_and_nothing_changes
 async fn a_password_change_forgets_the_familiar_sources() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let before = f
-        .store()
-        .find(&me.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .sources_epoch;
+    let before = stored(f.store().as_ref(), &me.name).await.sources_epoch;
 
     let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
 
     assert_eq!(response.status(), 204, "{}", body_json(&response));
-    let after = f
-        .store()
-        .find(&me.name)
-        .await
-        .unwrap()
-        .unwrap()
-        .sources_epoch;
+    let after = stored(f.store().as_ref(), &me.name).await.sources_epoch;
     assert_eq!(after, before + 1);
 }

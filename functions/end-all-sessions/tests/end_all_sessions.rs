@@ -78,18 +78,14 @@ async fn more_sessions_than_are_ended_at_once_all_end() {
 
 #[tokio::test]
 async fn logging_out_everywhere_forgets_the_familiar_sources_of_the_caller_only() {
-    use shared::store::UserStore;
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
     let stranger = signed_in(f.store(), f.now()).await;
     let epoch = |name: String| {
         let store = f.store();
         async move {
-            store
-                .find(&name.to_lowercase())
+            shared::testing::stored(store.as_ref(), &name)
                 .await
-                .unwrap()
-                .unwrap()
                 .sources_epoch
         }
     };

@@ -293,6 +293,18 @@ pub async fn refresh_now(
         .await
 }
 
+/// The user `username` as stored now (it must exist).
+pub async fn stored(
+    store: &dyn crate::store::UserStore,
+    username: &str,
+) -> crate::store::UserRecord {
+    store
+        .find(&username.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{username} is stored"))
+}
+
 /// Sets a user's explicit roles (what `authctl grant` does).
 pub async fn set_roles(store: &dyn crate::store::UserStore, username: &str, roles: &[&str]) {
     let change = crate::store::AccessChange {
