@@ -88,7 +88,6 @@ pub fn all() -> Vec<Scenario> {
         s("floor-sdk", Kind::Floor, 128, 200),
         s("protected", Kind::Protected, 128, 200),
         s("jwks", Kind::Jwks, 128, 200),
-        s("jwks-secret", Kind::Jwks, 128, 200),
         s("fallback", Kind::Fallback, 128, 404),
         s("me", Kind::Me, 128, 200),
         s("authorizer", Kind::Authorizer, 128, 0),
@@ -460,8 +459,8 @@ impl Prep {
 
     /// [`Prep::lambda_env`] with the keys read as deployed: the signing functions fetch the key
     /// set from (the local server's) Secrets Manager at init, through the counting proxy; the
-    /// verify-only ones get its public part in `JWT_PUBLIC_KEYS`, as `make deploy` sets it, and
-    /// fetch nothing.
+    /// verify-only ones get only its public part in `JWT_PUBLIC_KEYS`, as `make deploy` sets it,
+    /// and fetch nothing.
     pub fn deployed_env(
         &self,
         s: &Scenario,
@@ -470,13 +469,14 @@ impl Prep {
     ) -> Vec<(String, String)> {
         let mut env = self.lambda_env(s, runtime_api, proxy);
         env.retain(|(k, _)| k != "JWT_KEYS_FILE");
-        env.push(("JWT_KEYS_SECRET_ARN".into(), self.secret_arn.clone()));
-        env.push((
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
-            format!("http://{proxy}"),
-        ));
         if VERIFY_ONLY.contains(&s.name) {
             env.push(("JWT_PUBLIC_KEYS".into(), self.public_keys.clone()));
+        } else {
+            env.push(("JWT_KEYS_SECRET_ARN".into(), self.secret_arn.clone()));
+            env.push((
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+                format!("http://{proxy}"),
+            ));
         }
         env
     }

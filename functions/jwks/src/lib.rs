@@ -115,8 +115,7 @@ impl Deps {
     }
 }
 
-/// The function's life: logging, the dependencies once, then one request after another. Both
-/// builds of this handler (`jwks` and `jwks-secret`) run it from `main`.
+/// The function's life: logging, the dependencies once, then one request after another.
 pub async fn serve() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;

@@ -6,4 +6,5 @@
 mod helpers;
 mod layering;
 mod routes;
+mod stack;
 mod template;

@@ -77,9 +77,8 @@ fn untagged(value: &Yaml) -> &Yaml {
 }
 
 /// Builds of one function's handler that `template.yaml` deploys in its place under a
-/// condition (the `-session` and `-secret` builds link the AWS SDK).
-const SAME_HANDLER: &[(&str, &str)] =
-    &[("protected-session", "protected"), ("jwks-secret", "jwks")];
+/// condition (the `-session` build links the AWS SDK).
+const SAME_HANDLER: &[(&str, &str)] = &[("protected-session", "protected")];
 
 /// The routes written in `HttpApi.Properties.DefinitionBody`. A method may be an `!If` between
 /// variants (one per gateway authorizer), each of which must then carry a security

@@ -166,66 +166,160 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
     }
 }
 
+/// The functions that sign access tokens (login, refresh) or check refresh tokens (logout):
+/// the only ones the signing-keys secret is for.
+const SIGNERS: [&str; 3] = ["LoginFunction", "RefreshFunction", "LogoutFunction"];
+
+/// Whether the function deployed from `code_uri` verifies access tokens: its source (or that of
+/// a function whose handler it builds, a `path` dependency) loads the public keys itself or
+/// through the account or admin dependencies. Read from the source, so a function added later
+/// is covered without being listed here.
+fn verifies_tokens(code_uri: &str) -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(code_uri);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let handlers = manifest
+        .split("path = \"../")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|sibling| dir.join("..").join(sibling));
+    std::iter::once(dir.clone())
+        .chain(handlers)
+        .flat_map(|crate_dir| {
+            let src = crate_dir.join("src");
+            std::fs::read_dir(&src)
+                .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+                .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .any(|text| {
+            ["load_public", "shared::account", "shared::admin"]
+                .iter()
+                .any(|needle| text.contains(needle))
+        })
+}
+
+/// Issue 25 item 7: a plain `sam deploy` (no `PublicKeySet`) must not hand the private key set
+/// to a function that only verifies. Every branch of every condition is evaluated (each
+/// parameter the conditions read, at each of its values): in none of them does a function other
+/// than the signers get the secret's ARN, a key source or any Secrets Manager permission, and
+/// every function that verifies gets exactly `PublicKeySet` (absent without one: it then
+/// refuses to start, `keys::load_public`).
 #[test]
-fn with_a_public_key_set_no_verify_only_function_may_read_the_private_secret() {
+fn in_no_branch_does_a_function_that_only_verifies_get_the_signing_keys() {
     let doc = doc();
-    let resources = &doc["Resources"];
-    let verify_only = [
-        "ProtectedSessionFunction",
-        "AuthorizerFunction",
-        "AdminGetUserFunction",
-        "AdminUpdateUserFunction",
-        "AdminEndSessionsFunction",
-        "ChangePasswordFunction",
-        "DeleteAccountFunction",
-        "ListSessionsFunction",
-        "EndSessionFunction",
-        "EndAllSessionsFunction",
-    ];
-    for name in verify_only {
-        let props = &resources[name]["Properties"];
-        let env = format!("{:?}", props["Environment"]["Variables"]["JWT_PUBLIC_KEYS"]);
-        assert!(
-            env.contains("HasPublicKeySet"),
-            "{name}: JWT_PUBLIC_KEYS {env}"
-        );
-        // Every statement that grants GetSecretValue sits under an If on HasPublicKeySet.
-        let policies = format!("{:?}", props["Policies"]);
-        let grants = policies.matches("secretsmanager:GetSecretValue").count();
-        assert!(grants >= 1, "{name}");
-        assert_eq!(
-            policies.matches("HasPublicKeySet").count(),
-            grants,
-            "{name}: an unconditional GetSecretValue"
-        );
+    let public = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"AA"}]}"#;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbCdEf";
+    let other = |name: &str| match name {
+        "PublicKeySet" => public.to_owned(),
+        "SigningKeysSecretArn" => arn.to_owned(),
+        _ => format!("given-{name}"),
+    };
+    let stacks = crate::stack::Stack::every_choice(&doc, &other);
+    assert!(stacks.len() >= 8, "the conditions read several parameters");
+    let (mut verifiers_seen, mut signers_seen) = (0, 0);
+    for stack in &stacks {
+        let given = !stack.param("PublicKeySet").is_empty();
+        for (name, props) in stack.functions() {
+            let env = &props["Environment"]["Variables"];
+            let code_uri = props["CodeUri"].as_str().unwrap();
+            let at = || format!("{name} with {}", stack.describe());
+            if SIGNERS.contains(&name.as_str()) {
+                signers_seen += 1;
+                assert!(!env["JWT_KEYS_SECRET_ARN"].is_null(), "{}", at());
+                assert!(env["JWT_PUBLIC_KEYS"].is_null(), "{}: it signs", at());
+                continue;
+            }
+            for source in ["JWT_KEYS_SECRET_ARN", "JWT_KEYS", "JWT_KEYS_FILE"] {
+                assert!(env[source].is_null(), "{}: {source}", at());
+            }
+            let everything = format!("{props:?}");
+            for needle in ["secretsmanager", "SigningKeysSecret", arn] {
+                assert!(!everything.contains(needle), "{}: {needle}", at());
+            }
+            if verifies_tokens(code_uri) {
+                verifiers_seen += 1;
+                let expected = given.then_some(public);
+                assert_eq!(env["JWT_PUBLIC_KEYS"].as_str(), expected, "{}", at());
+            } else {
+                assert!(env["JWT_PUBLIC_KEYS"].is_null(), "{}: needs no key", at());
+            }
+        }
     }
-    // The SDK-free builds exist only with a PublicKeySet, and hold no permission at all.
-    for (name, condition) in [
-        ("ProtectedFunction", "ProtectedStateless"),
-        ("JwksFunction", "HasPublicKeySet"),
-    ] {
-        let resource = &resources[name];
-        assert_eq!(resource["Condition"].as_str(), Some(condition), "{name}");
-        assert!(resource["Properties"]["Policies"].is_null(), "{name}");
-        let env = &resource["Properties"]["Environment"]["Variables"];
-        assert!(env["JWT_KEYS_SECRET_ARN"].is_null(), "{name}");
+    assert!(verifiers_seen > stacks.len() * 10, "{verifiers_seen}");
+    assert_eq!(signers_seen, stacks.len() * SIGNERS.len());
+}
+
+#[tokio::test]
+async fn a_function_that_only_verifies_refuses_to_start_without_a_public_key_set() {
+    // What a verifying function gets from a plain `sam deploy`: its other settings, no key.
+    let vars = shared::config::Vars::from_pairs([
+        ("JWT_ISSUER", "https://auth.example.com".to_owned()),
+        ("JWT_AUDIENCE", "api".to_owned()),
+    ]);
+    let refused = shared::keys::load_public(&vars).await;
+    assert!(refused.is_err(), "started without a key");
+}
+
+/// Issue 25 item 4: every function writes only its own log group. SAM gives each function's role
+/// AWSLambdaBasicExecutionRole (logs on every log group); an explicit deny of every other log
+/// group in its own policy wins over that allow.
+#[test]
+fn every_function_writes_only_its_own_log_group() {
+    let doc = doc();
+    let mut checked = 0;
+    for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let props = &resource["Properties"];
+        let group = format!("{:?}", props["LoggingConfig"]["LogGroup"]);
+        let group = group
+            .split('"')
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no log group of its own"));
+        let statements: Vec<&serde_norway::Value> = props["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+            .collect();
+        let denies: Vec<_> = statements
+            .iter()
+            .filter(|s| s["Effect"].as_str() == Some("Deny"))
+            .collect();
+        assert_eq!(denies.len(), 1, "{name}: one deny of the other log groups");
+        let deny = denies[0];
+        assert_eq!(deny["Action"].as_str(), Some("logs:*"), "{name}");
         assert!(
-            format!("{:?}", env["JWT_PUBLIC_KEYS"]).contains("PublicKeySet"),
-            "{name}"
+            deny["Resource"].is_null(),
+            "{name}: NotResource, not Resource"
         );
+        let kept: Vec<String> = deny["NotResource"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name}: NotResource"))
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert_eq!(kept.len(), 2, "{name}: the group and its streams");
+        for arn in &kept {
+            assert!(
+                arn.contains(&format!(":log-group:${{{group}}}")),
+                "{name}: {arn} is not {group}"
+            );
+        }
+        assert!(kept[1].contains(&format!("${{{group}}}:*")), "{name}");
+        // Nothing else grants logs.
+        for s in &statements {
+            if s["Effect"].as_str() != Some("Deny") {
+                assert!(!format!("{:?}", s["Action"]).contains("logs:"), "{name}");
+            }
+        }
+        checked += 1;
     }
-    // The one build that reads the secret for the JWK Set exists only without a PublicKeySet.
-    assert_eq!(
-        resources["JwksSecretFunction"]["Condition"].as_str(),
-        Some("NoPublicKeySet")
-    );
-    for name in ["LoginFunction", "RefreshFunction", "LogoutFunction"] {
-        let env = &resources[name]["Properties"]["Environment"]["Variables"];
-        assert!(
-            env["JWT_PUBLIC_KEYS"].is_null(),
-            "{name} signs: it needs the secret"
-        );
-    }
+    assert!(checked > 10, "{checked}");
 }
 
 /// `!If [cond, then, else]`'s `then`, or the value itself.

@@ -76,13 +76,12 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
     fn ok<T>(r: Result<T, shared::config::ConfigError>) -> Result<(), String> {
         r.map(drop).map_err(|e| e.to_string())
     }
-    let checks: [(&str, Check); 20] = [
+    let checks: [(&str, Check); 19] = [
         ("register", |v| ok(register::Settings::from_vars(v))),
-        // The -session and -secret builds run the same handlers.
+        // The -session build runs the same handler.
         ("protected-session", |v| {
             ok(protected::Settings::from_vars(v))
         }),
-        ("jwks-secret", |v| ok(jwks::Settings::from_vars(v))),
         ("login", |v| ok(login::Settings::from_vars(v))),
         ("refresh", |v| ok(refresh::Settings::from_vars(v))),
         ("logout", |v| ok(logout::Settings::from_vars(v))),
