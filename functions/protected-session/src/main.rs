@@ -1,5 +1,5 @@
-//! `GET /protected` as `protected`, built with the session check (`SESSION_CHECK=true`) and
-//! the key secret's fallback (no `PublicKeySet`): the handler is `protected`'s own.
+//! `GET /protected` as `protected`, built with the session check (`SESSION_CHECK=true`): the
+//! handler is `protected`'s own.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
