@@ -40,6 +40,8 @@ pub struct Settings {
     pub policy: PasswordPolicy,
     /// `AUDIT_LOG_USERNAMES`.
     pub audit: Audit,
+    /// `MFA_ISSUER` (default: `AUTH_REALM`).
+    pub mfa_issuer: String,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             argon2: Argon2Config::from_vars(vars)?,
             policy: PasswordPolicy::from_vars(vars)?,
             audit: Audit::from_vars(vars)?,
+            mfa_issuer: config::mfa_issuer(vars)?,
         })
     }
 }
@@ -87,6 +90,12 @@ pub struct Deps {
     pub audit: Audit,
     /// Now.
     pub clock: Clock,
+    /// The key that opens TOTP secrets (`MFA_KEY*`): loaded by the functions built with the
+    /// `mfa` feature (the step-up routes and the MFA routes), `None` elsewhere.
+    #[cfg(feature = "mfa")]
+    pub mfa_key: Option<Arc<crate::mfa::MfaKey>>,
+    /// `MFA_ISSUER`: the issuer an authenticator app shows (the realm by default).
+    pub mfa_issuer: String,
 }
 
 /// The caller of an account route: a valid access token whose session is still live.
@@ -113,7 +122,17 @@ impl Deps {
         let settings = Settings::from_env()?;
         let store = crate::store::dynamo::DynamoStore::connect(settings.tables.clone())?;
         let keys = Arc::new(crate::keys::load_public(&Vars::env()).await?);
-        Self::build(settings, store, keys, crate::system_clock())
+        let deps = Self::build(settings, store, keys, crate::system_clock())?;
+        #[cfg(feature = "mfa")]
+        let deps = deps.with_mfa_key(Arc::new(crate::mfa::MfaKey::load(&Vars::env()).await?));
+        Ok(deps)
+    }
+
+    /// These dependencies with the key that opens TOTP secrets.
+    #[cfg(feature = "mfa")]
+    pub fn with_mfa_key(mut self, key: Arc<crate::mfa::MfaKey>) -> Self {
+        self.mfa_key = Some(key);
+        self
     }
 
     /// Assembles an account handler's dependencies; `main` and every test call this.
@@ -135,6 +154,9 @@ impl Deps {
             policy: settings.policy,
             audit: settings.audit,
             clock,
+            #[cfg(feature = "mfa")]
+            mfa_key: None,
+            mfa_issuer: settings.mfa_issuer,
         })
     }
 
@@ -206,6 +228,105 @@ impl Deps {
         }
     }
 
+    /// [`Deps::check_password`] for a route that also needs the second factor of a user who has
+    /// one (a step-up: `POST /password`, `DELETE /account`, `DELETE /mfa/totp`), in the same
+    /// limited attempt: with the right password, a missing `code` is `403 mfa_required` (no
+    /// failure counted), a wrong, replayed or used-up one `400 invalid_code` (counted like a
+    /// wrong password, so codes cannot be walked with a known password), and a right one is
+    /// consumed before this returns (one conditional write: a code works once).
+    #[cfg(feature = "mfa")]
+    pub async fn check_password_and_code(
+        &self,
+        caller: &Caller,
+        password: &Password,
+        code: Option<&str>,
+        action: Action,
+        meta: &RequestMeta,
+    ) -> Result<Checked, ApiError> {
+        let now = (self.clock)();
+        let key = caller.key();
+        let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
+        let (attempt, user) = lockout
+            .begin(&key, &meta.source_ip, now, self.users.find(&key))
+            .await;
+        let attempt =
+            attempt.map_err(|e| self.audit.limited(meta, action, e, Who::of(&caller.claims)))?;
+        let user = user?.filter(|u| u.user_id.as_deref() == Some(caller.claims.sub.as_str()));
+        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let matched = self.passwords.verify(password, stored).await?;
+        let who = Who::of(&caller.claims);
+        let user = match user {
+            Some(user) if matched && user.disabled => {
+                lockout.abandoned(attempt).await;
+                tracing::info!(reason = "user_disabled", "token refused");
+                let error = ApiError::InvalidToken {
+                    realm: self.realm.clone(),
+                };
+                self.audit.refused(meta, action, error.code(), who);
+                return Err(error);
+            }
+            Some(user) if matched => user,
+            Some(user) => {
+                lockout.failed(attempt).await;
+                return Ok(Checked::Wrong(user));
+            }
+            None => {
+                lockout.failed(attempt).await;
+                return Ok(Checked::Gone);
+            }
+        };
+        if !user.mfa.enabled() {
+            lockout.succeeded(attempt, now).await;
+            return Ok(Checked::Matched(user));
+        }
+        let Some(code) = code else {
+            lockout.abandoned(attempt).await;
+            self.audit.refused(meta, action, "mfa_required", who);
+            return Err(ApiError::MfaRequired);
+        };
+        let consumed = match self.proof(&user, code, now)? {
+            Some((proof, _)) => {
+                self.users
+                    .update_mfa(
+                        &key,
+                        &caller.claims.sub,
+                        &proof,
+                        &crate::store::MfaChange::Consume,
+                    )
+                    .await?
+            }
+            None => false,
+        };
+        if !consumed {
+            lockout.failed(attempt).await;
+            self.audit
+                .record(meta, action, Outcome::Failure, "invalid_code", who);
+            return Err(ApiError::InvalidCode);
+        }
+        lockout.succeeded(attempt, now).await;
+        if let Some(notice) = recovery_notice(code) {
+            self.audit.notify(meta, notice, who);
+        }
+        Ok(Checked::Matched(user))
+    }
+
+    /// The proof `code` gives for `user`'s second factor (six digits: a TOTP code, else a
+    /// recovery code) and the `amr` it earns; `None` when it is wrong, already accepted or used
+    /// up (as far as `user` shows: the conditional write that consumes it decides).
+    #[cfg(feature = "mfa")]
+    pub fn proof(
+        &self,
+        user: &UserRecord,
+        code: &str,
+        now: u64,
+    ) -> Result<Option<(crate::store::MfaProof, &'static [&'static str])>, ApiError> {
+        let key = self
+            .mfa_key
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("this function holds no mfa key".into()))?;
+        proof_of(key, user, code, now)
+    }
+
     /// Records a refused password and returns its `401`.
     pub fn wrong_password(&self, meta: &RequestMeta, action: Action, caller: &Caller) -> ApiError {
         self.audit.record(
@@ -216,6 +337,57 @@ impl Deps {
             Who::of(&caller.claims),
         );
         ApiError::InvalidCredentials
+    }
+}
+
+/// The proof `code` gives for `user`'s second factor under `key`: see [`Deps::proof`].
+#[cfg(feature = "mfa")]
+pub fn proof_of(
+    key: &crate::mfa::MfaKey,
+    user: &UserRecord,
+    code: &str,
+    now: u64,
+) -> Result<Option<(crate::store::MfaProof, &'static [&'static str])>, ApiError> {
+    use crate::mfa;
+    use crate::store::MfaProof;
+    let (Some(user_id), Some(sealed)) = (user.user_id.as_deref(), user.mfa.totp.as_deref()) else {
+        return Ok(None);
+    };
+    if is_totp_code(code) {
+        let secret = key.open(user_id, sealed)?;
+        return Ok(mfa::check_totp(&secret, code, now)
+            .filter(|step| *step > user.mfa.last_step)
+            .map(|step| (MfaProof::Step(step), mfa::AMR_TOTP)));
+    }
+    Ok(mfa::recovery_code_hash(user_id, code)
+        .filter(|hash| user.mfa.recovery.contains(hash))
+        .map(|hash| (MfaProof::RecoveryCode(hash), mfa::AMR_RECOVERY_CODE)))
+}
+
+/// Six ASCII digits: a TOTP code (a recovery code has 16 characters).
+#[cfg(feature = "mfa")]
+pub fn is_totp_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The notification a used `code` calls for: a recovery code's use is told to the user.
+#[cfg(feature = "mfa")]
+fn recovery_notice(code: &str) -> Option<crate::audit::Notice> {
+    (!is_totp_code(code)).then_some(crate::audit::Notice::RecoveryCodeUsed)
+}
+
+/// A code field of a body (`code`, `recovery_code`): absent is `None`; present, a string of at
+/// most [`crate::mfa::MAX_CODE_CHARS`] characters, else `400` naming it.
+pub fn code_field<'b>(
+    body: &'b Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'b str>, ApiError> {
+    const MAX: usize = 64;
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX => Ok(Some(s)),
+        Some(Value::String(_)) => Err(ApiError::invalid(field, "must be 1 to 64 characters")),
+        Some(_) => Err(ApiError::invalid(field, "must be a string")),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::http::{RequestMeta, authorize};
 use crate::keys::KeySet;
 use crate::roles::{IMPLICIT_ROLE, MAX_ROLES, RoleScopes};
-use crate::routes::{self, ADMIN_USER, ADMIN_USER_SESSIONS};
+use crate::routes::{self, ADMIN_USER, ADMIN_USER_MFA, ADMIN_USER_SESSIONS};
 use crate::store::{AccessChange, SessionStore, Store, UserRecord, UserStore, live_session};
 use crate::token::{Claims, Tokens};
 use crate::validation::Username;
@@ -35,6 +35,8 @@ pub struct Settings {
     pub roles: RoleScopes,
     /// `AUDIT_LOG_USERNAMES`.
     pub audit: Audit,
+    /// `ADMIN_REQUIRE_MFA`.
+    pub require_mfa: bool,
 }
 
 impl Settings {
@@ -51,6 +53,7 @@ impl Settings {
             realm: config::realm(vars),
             roles: RoleScopes::from_vars(vars)?,
             audit: Audit::from_vars(vars)?,
+            require_mfa: config::admin_require_mfa(vars)?,
         })
     }
 }
@@ -72,6 +75,8 @@ pub struct Deps {
     pub audit: Audit,
     /// Now.
     pub clock: Clock,
+    /// Refuse a token without `mfa` in its `amr` (`ADMIN_REQUIRE_MFA`).
+    pub require_mfa: bool,
 }
 
 impl Deps {
@@ -100,6 +105,7 @@ impl Deps {
             roles: settings.roles,
             audit: settings.audit,
             clock,
+            require_mfa: settings.require_mfa,
         })
     }
 
@@ -120,6 +126,15 @@ impl Deps {
         let claims = authorize(req, &self.tokens, &self.realm, ADMIN_SCOPE).inspect_err(|e| {
             self.audit.refused(meta, action, e.code(), Who::default());
         })?;
+        if self.require_mfa && !claims.has_mfa() {
+            // RFC 9470: the client learns to log in again with the second factor.
+            let error = ApiError::InsufficientUserAuthentication {
+                realm: self.realm.clone(),
+            };
+            self.audit
+                .refused(meta, action, error.code(), Who::of(&claims));
+            return Err(error);
+        }
         let now = (self.clock)();
         let caller_key = claims.preferred_username.to_ascii_lowercase();
         let (session, caller, target) = tokio::join!(
@@ -162,6 +177,7 @@ impl Deps {
         let path = req.uri().path();
         let raw = routes::capture(ADMIN_USER, path, "username")
             .or_else(|| routes::capture(ADMIN_USER_SESSIONS, path, "username"))
+            .or_else(|| routes::capture(ADMIN_USER_MFA, path, "username"))
             .ok_or(ApiError::UserNotFound)?;
         let key = Username::parse(raw)
             .map_err(|_| ApiError::UserNotFound)?

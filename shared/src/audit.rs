@@ -84,6 +84,20 @@ pub enum Action {
     EndSession,
     /// `DELETE /sessions`.
     EndAllSessions,
+    /// `POST /login/mfa`.
+    LoginMfa,
+    /// `POST /mfa/totp`.
+    MfaEnroll,
+    /// `POST /mfa/totp/confirm`.
+    MfaConfirm,
+    /// `POST /mfa/recovery-codes`.
+    MfaRecoveryCodes,
+    /// `DELETE /mfa/totp`.
+    MfaDisable,
+    /// `GET /account`.
+    ShowAccount,
+    /// `DELETE /admin/users/{username}/mfa`.
+    AdminRemoveMfa,
 }
 
 impl Action {
@@ -101,6 +115,41 @@ impl Action {
             Self::DeleteAccount => "delete_account",
             Self::EndSession => "end_session",
             Self::EndAllSessions => "end_all_sessions",
+            Self::LoginMfa => "login_mfa",
+            Self::MfaEnroll => "mfa.enroll",
+            Self::MfaConfirm => "mfa.confirm",
+            Self::MfaRecoveryCodes => "mfa.recovery_codes",
+            Self::MfaDisable => "mfa.disable",
+            Self::ShowAccount => "show_account",
+            Self::AdminRemoveMfa => "admin.remove_mfa",
+        }
+    }
+}
+
+/// What a security notification tells the user ([`Audit::notify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Two-factor authentication was turned on.
+    MfaEnabled,
+    /// Two-factor authentication was turned off (by the user).
+    MfaDisabled,
+    /// An admin removed the second factor.
+    MfaRemovedByAdmin,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
+}
+
+impl Notice {
+    /// The notice's code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaRemovedByAdmin => "mfa_removed_by_admin",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }
@@ -222,6 +271,26 @@ impl Audit {
         );
     }
 
+    /// The one place a security notification to the user is sent (MFA turned on or off, a
+    /// recovery code used, a new set of them, an admin removing the second factor). Until the
+    /// account has a contact channel it is an audit event of its own (`notify`), so the mail can
+    /// be added here alone.
+    pub fn notify(&self, meta: &RequestMeta, notice: Notice, who: Who<'_>) {
+        tracing::info!(
+            target: "audit",
+            audit = true,
+            action = "notify",
+            outcome = "success",
+            reason = notice.as_str(),
+            sub = who.sub,
+            sid = who.sid,
+            source_ip = %meta.source_ip,
+            request_id = %meta.request_id,
+            username = self.username(who.username),
+            "audit"
+        );
+    }
+
     /// The `username` field: tracing records nothing for `None`, so without
     /// `AUDIT_LOG_USERNAMES` the JSON line has no `username` key (not a null one).
     fn username<'a>(&self, username: &'a str) -> Option<&'a str> {
@@ -289,6 +358,7 @@ mod tests {
             sid: "actor-session".into(),
             scope: "admin".into(),
             roles: vec!["admin".into()],
+            amr: vec!["pwd".into()],
             iat: 0,
             nbf: 0,
             exp: 0,

@@ -494,6 +494,25 @@ pub fn realm(vars: &Vars) -> String {
     vars.get("AUTH_REALM").unwrap_or_else(|| "auth-api".into())
 }
 
+/// `MFA_ISSUER`: the issuer an authenticator app shows beside the username (default: the realm):
+/// 1 to 64 characters, no `:` (it separates issuer and account in an `otpauth` URI).
+pub fn mfa_issuer(vars: &Vars) -> Result<String, ConfigError> {
+    let issuer = vars.get("MFA_ISSUER").unwrap_or_else(|| realm(vars));
+    if issuer.is_empty() || issuer.chars().count() > 64 || issuer.contains(':') {
+        return Err(ConfigError::Invalid {
+            name: "MFA_ISSUER",
+            reason: "must be 1 to 64 characters without ':'".into(),
+        });
+    }
+    Ok(issuer)
+}
+
+/// `ADMIN_REQUIRE_MFA`: whether the admin API refuses a token without `mfa` in its `amr`
+/// (off by default, so existing stacks keep working; the docs recommend it on).
+pub fn admin_require_mfa(vars: &Vars) -> Result<bool, ConfigError> {
+    vars.parsed("ADMIN_REQUIRE_MFA", false)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -75,6 +75,37 @@ pub enum ApiError {
     /// making it is no longer an enabled admin, so none might remain.
     #[error("no enabled admin would remain")]
     LastAdmin,
+    /// 403 `mfa_required`: the user has a second factor and the request did not give a code
+    /// (the step-up routes; login answers its own 403 with an `mfa_token`).
+    #[error("second factor required")]
+    MfaRequired,
+    /// 400 `invalid_code`: a wrong, replayed or used-up TOTP or recovery code.
+    #[error("invalid code")]
+    InvalidCode,
+    /// 401 `invalid_code`: [`ApiError::InvalidCode`] at `POST /login/mfa`, where no bearer
+    /// token says who is asking.
+    #[error("invalid code at login")]
+    InvalidLoginCode,
+    /// 401 `invalid_mfa_token`: unknown, expired, used, spent by wrong codes, or its user
+    /// is disabled or gone.
+    #[error("invalid mfa token")]
+    InvalidMfaToken,
+    /// 409 `mfa_already_enabled`.
+    #[error("mfa already enabled")]
+    MfaAlreadyEnabled,
+    /// 409 `mfa_not_enabled`.
+    #[error("mfa not enabled")]
+    MfaNotEnabled,
+    /// 409 `no_pending_enrollment`.
+    #[error("no pending enrollment")]
+    NoPendingEnrollment,
+    /// 403 `insufficient_user_authentication` (RFC 9470): a valid token whose `amr` lacks `mfa`
+    /// on a route that requires it.
+    #[error("token lacks mfa")]
+    InsufficientUserAuthentication {
+        /// The realm of the challenge.
+        realm: String,
+    },
     /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
@@ -123,7 +154,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::UserExists | Self::PasswordChanged | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::UserExists
+            | Self::PasswordChanged
+            | Self::LastAdmin
+            | Self::MfaAlreadyEnabled
+            | Self::MfaNotEnabled
+            | Self::NoPendingEnrollment => StatusCode::CONFLICT,
+            Self::InvalidCode => StatusCode::BAD_REQUEST,
+            Self::InvalidLoginCode | Self::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+            Self::MfaRequired | Self::InsufficientUserAuthentication { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::InvalidCredentials
             | Self::MissingToken { .. }
             | Self::InvalidToken { .. }
@@ -152,6 +193,13 @@ impl ApiError {
             Self::SessionNotFound => "session_not_found",
             Self::PasswordChanged => "password_changed",
             Self::LastAdmin => "last_admin",
+            Self::MfaRequired => "mfa_required",
+            Self::InvalidCode | Self::InvalidLoginCode => "invalid_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::MfaNotEnabled => "mfa_not_enabled",
+            Self::NoPendingEnrollment => "no_pending_enrollment",
+            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
             Self::InvalidRequest { .. } => "invalid_request",
@@ -177,6 +225,15 @@ impl ApiError {
             Self::SessionNotFound => "Session not found",
             Self::PasswordChanged => "The password was changed by another request",
             Self::LastAdmin => "No enabled admin would remain",
+            Self::MfaRequired => "A second factor is required: send a code",
+            Self::InvalidCode | Self::InvalidLoginCode => "Invalid code",
+            Self::InvalidMfaToken => "Invalid or expired mfa_token: log in again",
+            Self::MfaAlreadyEnabled => "Two-factor authentication is already on",
+            Self::MfaNotEnabled => "Two-factor authentication is not on",
+            Self::NoPendingEnrollment => "No pending enrollment: start with POST /mfa/totp",
+            Self::InsufficientUserAuthentication { .. } => {
+                "This route needs a login with a second factor"
+            }
             Self::MissingToken { .. } => "Missing Authorization header with a Bearer token",
             Self::InvalidToken { .. } => "Invalid or expired token",
             Self::InvalidRequest { .. } => "Malformed Authorization header: send one Bearer token",
@@ -213,6 +270,18 @@ mod tests {
                 "invalid_token",
             ),
             (ApiError::InvalidGrant, 401, "invalid_grant"),
+            (ApiError::MfaRequired, 403, "mfa_required"),
+            (ApiError::InvalidCode, 400, "invalid_code"),
+            (ApiError::InvalidLoginCode, 401, "invalid_code"),
+            (ApiError::InvalidMfaToken, 401, "invalid_mfa_token"),
+            (ApiError::MfaAlreadyEnabled, 409, "mfa_already_enabled"),
+            (ApiError::MfaNotEnabled, 409, "mfa_not_enabled"),
+            (ApiError::NoPendingEnrollment, 409, "no_pending_enrollment"),
+            (
+                ApiError::InsufficientUserAuthentication { realm: "r".into() },
+                403,
+                "insufficient_user_authentication",
+            ),
             (ApiError::SessionNotFound, 404, "session_not_found"),
             (ApiError::PasswordChanged, 409, "password_changed"),
             (ApiError::AccountDisabled, 403, "account_disabled"),

@@ -18,7 +18,7 @@
 //! | 8 | [`admin`], [`account`] | the admin API's and the account routes' common parts: settings, the target user or the caller, views |
 //! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
-//! | 5 | [`validation`], [`password`], [`token`], [`refresh`] | the domain: credentials, hashes, access tokens, sessions |
+//! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa` | the domain: credentials, hashes, access tokens, sessions, the second factor |
 //! | 4 | [`error`] | the error vocabulary: status, code, message; nothing of responses |
 //! | 3 | [`rate_limit`], [`lockout`] | limits on the counter store (the login failure limits with familiar sources); nothing of HTTP |
 //! | 2 | [`store`] (with `store::dynamo`), [`keys`] | storage behind traits, key material; nothing of HTTP or the API error |
@@ -45,6 +45,8 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod lockout;
+#[cfg(feature = "mfa")]
+pub mod mfa;
 pub mod password;
 pub mod rate_limit;
 #[cfg(feature = "aws-lc")]

@@ -109,6 +109,8 @@ pub struct Refreshed {
     pub from_grace: bool,
     /// The session's absolute end: no access token of it may outlive this.
     pub session_expires_at: u64,
+    /// How the user authenticated when the session started (`amr`): its tokens keep it.
+    pub amr: Vec<String>,
 }
 
 /// Why a refresh token was refused. All answer the same 401 `invalid_grant`; the reason goes to
@@ -252,7 +254,7 @@ impl Sessions {
     }
 
     /// Creates a session for the user, noting where it was started from (shown by
-    /// `GET /sessions`).
+    /// `GET /sessions`), after a password alone (`amr` `["pwd"]`).
     pub async fn start_from(
         &self,
         user_id: &str,
@@ -260,6 +262,24 @@ impl Sessions {
         origin: &Origin,
         now: u64,
     ) -> Result<Started, ApiError> {
+        let pwd = vec!["pwd".to_owned()];
+        let (session, started) = self.prepare(user_id, username, origin, &pwd, now)?;
+        self.store.create(&session).await?;
+        Ok(started)
+    }
+
+    /// A new session for the user, not yet stored (a login that stores it with other writes,
+    /// in one transaction), and what its holder is given once it is.
+    pub fn prepare(
+        &self,
+        user_id: &str,
+        username: &str,
+        origin: &Origin,
+        amr: &[String],
+        now: u64,
+    ) -> Result<(Session, Started), ApiError> {
+        let mut amr = amr.to_vec();
+        amr.sort();
         let session = Session {
             id: new_session_id()?,
             user_id: user_id.to_owned(),
@@ -276,13 +296,14 @@ impl Sessions {
                 .chars()
                 .take(USER_AGENT_MAX_CHARS)
                 .collect(),
+            amr,
         };
-        self.store.create(&session).await?;
-        Ok(Started {
+        let started = Started {
             refresh_token: self.tokens.mint(&session.id, 0)?,
-            sid: session.id,
+            sid: session.id.clone(),
             expires_at: session.expires_at,
-        })
+        };
+        Ok((session, started))
     }
 
     /// Exchanges a refresh token for the next generation. Rotation is one conditional write, so
@@ -345,6 +366,7 @@ impl Sessions {
                 );
                 if advanced? {
                     let user = self.current_user(&session, user?, now).await?;
+                    let amr = session_amr(&session);
                     return Ok(Refreshed {
                         user_id: user.user_id.clone().unwrap_or_default(),
                         user,
@@ -353,6 +375,7 @@ impl Sessions {
                         sid,
                         from_grace: false,
                         session_expires_at: session.expires_at,
+                        amr,
                     });
                 }
                 continue;
@@ -378,6 +401,7 @@ impl Sessions {
                     continue;
                 }
                 let user = self.current_user(&session, user?, now).await?;
+                let amr = session_amr(&session);
                 return Ok(Refreshed {
                     user_id: user.user_id.clone().unwrap_or_default(),
                     user,
@@ -386,6 +410,7 @@ impl Sessions {
                     sid,
                     from_grace: true,
                     session_expires_at: session.expires_at,
+                    amr,
                 });
             }
             if generation < session.generation {
@@ -442,6 +467,15 @@ impl Sessions {
         };
         self.store.revoke(&sid, now).await?;
         Ok(sid)
+    }
+}
+
+/// A session's `amr`: `["pwd"]` for one started before it was kept.
+fn session_amr(session: &Session) -> Vec<String> {
+    if session.amr.is_empty() {
+        vec!["pwd".to_owned()]
+    } else {
+        session.amr.clone()
     }
 }
 

@@ -48,6 +48,13 @@ pub const ROUTES: &[Route] = &[
     route(Method::GET, "/sessions", "list-sessions"),
     route(Method::DELETE, "/sessions", "end-all-sessions"),
     route(Method::DELETE, SESSION, "end-session"),
+    route(Method::POST, "/login/mfa", "login-mfa"),
+    route(Method::GET, "/account", "account"),
+    route(Method::POST, "/mfa/totp", "mfa-enroll"),
+    route(Method::POST, "/mfa/totp/confirm", "mfa-confirm"),
+    route(Method::DELETE, "/mfa/totp", "mfa-disable"),
+    route(Method::POST, "/mfa/recovery-codes", "mfa-recovery-codes"),
+    route(Method::DELETE, ADMIN_USER_MFA, "admin-remove-mfa"),
 ];
 
 /// One of the caller's sessions.
@@ -58,6 +65,9 @@ pub const ADMIN_USER: &str = "/admin/users/{username}";
 
 /// One user's sessions, for the admin API.
 pub const ADMIN_USER_SESSIONS: &str = "/admin/users/{username}/sessions";
+
+/// One user's second factor, for the admin API.
+pub const ADMIN_USER_MFA: &str = "/admin/users/{username}/mfa";
 
 /// The function that answers every request no route matches (API Gateway's `$default`).
 pub const FALLBACK_FUNCTION: &str = "fallback";

@@ -34,6 +34,11 @@ pub struct Claims {
     /// The user's roles, the implicit `user` included, sorted (RFC 9068 section 2.2.3.1).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// How the user authenticated (RFC 8176): `["pwd"]` after a password alone, `["mfa",
+    /// "otp", "pwd"]` after a TOTP code, `["mfa", "pwd"]` after a recovery code. A refresh
+    /// keeps its session's.
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Issued at (epoch seconds).
     pub iat: u64,
     /// Not before.
@@ -53,6 +58,11 @@ impl Claims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split(' ').any(|s| s == scope)
     }
+
+    /// True when the user signed in with a second factor (`mfa` in `amr`).
+    pub fn has_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
 }
 
 /// Whom a token is issued to, and what it grants.
@@ -64,6 +74,8 @@ pub struct Subject<'a> {
     pub username: &'a str,
     /// Roles and scopes, computed from the current user item.
     pub grant: &'a Grant,
+    /// How the user authenticated at login (`amr`).
+    pub amr: &'a [String],
 }
 
 /// A freshly signed token and its lifetime in seconds.
@@ -236,6 +248,7 @@ impl Tokens {
             sid: sid.to_owned(),
             scope: subject.grant.scope.clone(),
             roles: subject.grant.roles.clone(),
+            amr: subject.amr.to_vec(),
             iat: now,
             nbf: now,
             exp,
@@ -342,6 +355,7 @@ mod tests {
             user_id: &user_id,
             username: name,
             grant: &grant,
+            amr: &[],
         };
         tokens.issue(&subject, sid, now)
     }
@@ -566,6 +580,7 @@ mod rsa_tests {
             user_id: "id-1",
             username: "alice",
             grant: &grant,
+            amr: &[],
         };
         tokens
             .issue(&subject, "s1", crate::unix_now())

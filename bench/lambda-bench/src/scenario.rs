@@ -414,6 +414,7 @@ impl Prep {
                 user_id: "bench-id",
                 username: "bench",
                 grant: &grant,
+                amr: &[],
             };
             let (mut sign, mut verify) = (Vec::new(), Vec::new());
             for _ in 0..201 {
@@ -571,6 +572,7 @@ impl Scenario {
             user_id: &prep.login_user_id,
             username: &prep.login_user,
             grant: &grant,
+            amr: &[],
         };
         let token = || {
             prep.tokens
@@ -607,6 +609,7 @@ impl Scenario {
                     user_id: admin_id,
                     username: admin_name,
                     grant: &admin,
+                    amr: &[],
                 };
                 let token = prep
                     .tokens

@@ -10,15 +10,16 @@ use shared::config::{
     Argon2Config, ConfigError, LoginLimits, SessionConfig, Table, Tables, TokenConfig, Vars,
 };
 use shared::http::response::admitted_headers;
-use shared::http::{json_response, read_json_object, require_method};
+use shared::http::{json_response, read_json_object, require_method, session_origin};
 use shared::keys::{self, KeySet};
 use shared::lockout::Lockout;
+use shared::mfa;
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, TakeError, source_subject};
-use shared::refresh::{Origin, Sessions};
+use shared::refresh::Sessions;
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
-use shared::store::{CounterStore, Store, UserStore};
+use shared::store::{Challenge, ChallengeStore, CounterStore, Store, UserRecord, UserStore};
 use shared::token::{Subject, TokenResponse, Tokens};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
@@ -69,6 +70,8 @@ pub struct Deps {
     pub limiter: RateLimiter,
     /// The same counters, for the familiar-source marks.
     pub counters: Arc<dyn CounterStore>,
+    /// Where a login owing its second factor waits (`mfa_token`).
+    pub challenges: Arc<dyn ChallengeStore>,
     /// The login policies.
     pub limits: LoginLimits,
     /// The password hasher.
@@ -107,6 +110,7 @@ impl Deps {
             users: store.clone(),
             limiter: RateLimiter::new(store.clone()),
             counters: store.clone(),
+            challenges: store.clone(),
             limits: settings.limits,
             passwords: Passwords::new(settings.argon2)?,
             sessions: Sessions::new(store, &keys, settings.session)?,
@@ -197,13 +201,34 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         return Err(ApiError::AccountDisabled);
     }
 
+    if let Some(user_id) = user.user_id.as_deref().filter(|_| user.mfa.enabled()) {
+        // The password was right, but no failure slot is given back as a success: the source
+        // becomes familiar only once the second factor is given (`POST /login/mfa`).
+        let (token, id) = mfa::new_mfa_token(&key)?;
+        let challenge = Challenge {
+            id,
+            key: key.clone(),
+            user_id: user_id.to_owned(),
+            expires_at: now + mfa::MFA_TOKEN_TTL_SECONDS,
+            wrong: 0,
+            used: false,
+        };
+        let (created, (), ()) = tokio::join!(
+            deps.challenges.create_challenge(&challenge),
+            lockout.abandoned(attempt),
+            limiter.settle(&ip_slot),
+        );
+        created?;
+        return Ok(mfa_required(deps, meta, &user, user_id, &token, &ip_slot));
+    }
+
     // Second wave: start the session, give back the failure slots, trim the per-IP log and
     // mark the source familiar together (and give a user stored before ids existed its id).
     let user_id = user
         .user_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let origin = origin(req, meta);
+    let origin = session_origin(req, meta);
     let (session, (), (), assigned) = tokio::join!(
         deps.sessions
             .start_from(&user_id, &user.username, &origin, now),
@@ -228,10 +253,12 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         rehash(deps, &key, &user.password_hash, &credentials.password).await;
     }
     let grant = deps.roles.grant(&user.roles);
+    let pwd = mfa::amr(mfa::AMR_PASSWORD);
     let subject = Subject {
         user_id: &user_id,
         username: &user.username,
         grant: &grant,
+        amr: &pwd,
     };
     let issued = deps
         .tokens
@@ -251,17 +278,33 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     Ok(response)
 }
 
-/// Where the session is started from, as `GET /sessions` shows it.
-fn origin(req: &Request, meta: &RequestMeta) -> Origin {
-    let user_agent = req
-        .headers()
-        .get(lambda_http::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    Origin {
-        source_ip: meta.source_ip.clone(),
-        user_agent: user_agent.to_owned(),
-    }
+/// `403 mfa_required` with the `mfa_token` that `POST /login/mfa` takes (Auth0's shape): the
+/// password was right, and no token is issued until the second factor is given.
+fn mfa_required(
+    deps: &Deps,
+    meta: &RequestMeta,
+    user: &UserRecord,
+    user_id: &str,
+    token: &str,
+    ip_slot: &shared::rate_limit::Slot,
+) -> Response<Body> {
+    deps.audit.record(
+        meta,
+        Action::Login,
+        Outcome::Success,
+        "mfa_required",
+        Who::user(Some(user_id), &user.username),
+    );
+    let error = ApiError::MfaRequired;
+    let body = serde_json::json!({
+        "msg": error.message(),
+        "error": error.code(),
+        "mfa_token": token,
+        "expires_in": mfa::MFA_TOKEN_TTL_SECONDS,
+    });
+    let mut response = json_response(StatusCode::FORBIDDEN, &body);
+    admitted_headers(ip_slot, &deps.limits.per_ip, response.headers_mut());
+    response
 }
 
 /// Upgrades a hash made with weaker parameters than the configured ones, now that the password

@@ -172,6 +172,7 @@ async fn refresh(
         user_id: &refreshed.user_id,
         username: &refreshed.user.username,
         grant: &grant,
+        amr: &refreshed.amr,
     };
     let issued =
         deps.tokens

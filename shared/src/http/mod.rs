@@ -16,6 +16,21 @@ pub mod response;
 
 pub use response::{empty_response, json_response};
 
+/// Where a session is started from, as `GET /sessions` shows it: the request's source address
+/// and `User-Agent`.
+#[cfg(feature = "aws-lc")]
+pub fn session_origin(req: &Request, meta: &RequestMeta) -> crate::refresh::Origin {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    crate::refresh::Origin {
+        source_ip: meta.source_ip.clone(),
+        user_agent: user_agent.to_owned(),
+    }
+}
+
 /// Largest request body accepted (64 KiB); larger is 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

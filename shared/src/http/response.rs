@@ -122,6 +122,17 @@ impl ApiError {
                     ),
                 );
             }
+            Self::InsufficientUserAuthentication { realm } => {
+                // RFC 9470 section 3.
+                insert(
+                    headers,
+                    header::WWW_AUTHENTICATE,
+                    &format!(
+                        "Bearer realm=\"{realm}\", error=\"insufficient_user_authentication\", \
+                         error_description=\"A second factor is required\""
+                    ),
+                );
+            }
             Self::MethodNotAllowed { allow } => insert(headers, header::ALLOW, allow),
             Self::RateLimited(refusal) => refused_headers(refusal, headers),
             Self::Unavailable(_) => insert(

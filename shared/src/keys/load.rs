@@ -40,15 +40,16 @@ async fn read_key_text(vars: &Vars) -> Result<String, ConfigError> {
         });
     }
     if let Some(arn) = var("JWT_KEYS_SECRET_ARN") {
-        return read_secret(&arn).await;
+        return read_secret("JWT_KEYS_SECRET_ARN", &arn).await;
     }
     Err(ConfigError::Missing(
         "JWT_KEYS_SECRET_ARN (or JWT_KEYS_FILE / JWT_KEYS)",
     ))
 }
 
+/// The `SecretString` of the secret `arn`, named by the variable `name` in errors.
 #[cfg(feature = "secrets")]
-async fn read_secret(arn: &str) -> Result<String, ConfigError> {
+pub async fn read_secret(name: &'static str, arn: &str) -> Result<String, ConfigError> {
     // The same configuration as the DynamoDB client: Amazon Trust Services roots, explicit
     // retries and timeouts.
     let client = aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config()?);
@@ -58,22 +59,23 @@ async fn read_secret(arn: &str) -> Result<String, ConfigError> {
         .send()
         .await
         .map_err(|e| ConfigError::Invalid {
-            name: "JWT_KEYS_SECRET_ARN",
+            name,
             reason: format!(
                 "cannot read the secret: {}",
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
             ),
         })?;
     output.secret_string.ok_or(ConfigError::Invalid {
-        name: "JWT_KEYS_SECRET_ARN",
+        name,
         reason: "the secret has no SecretString".into(),
     })
 }
 
+/// Without the `secrets` feature: an error naming the variable.
 #[cfg(not(feature = "secrets"))]
-async fn read_secret(_arn: &str) -> Result<String, ConfigError> {
+pub async fn read_secret(name: &'static str, _arn: &str) -> Result<String, ConfigError> {
     Err(ConfigError::Invalid {
-        name: "JWT_KEYS_SECRET_ARN",
+        name,
         reason: "this function was built without the `secrets` feature".into(),
     })
 }

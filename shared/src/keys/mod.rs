@@ -45,6 +45,7 @@ pub use generate::{
     stage_key,
 };
 pub use load::load_public;
+pub use load::read_secret;
 #[cfg(feature = "aws-lc")]
 pub use load::{load, load_for_refresh};
 

@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use crate::config::{ConfigError, Tables};
 
 use crate::store::{
-    AccessChange, Admission, BoxError, Claim, CounterStore, CreateUserError, GuardedChange,
-    NewUser, RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
+    AccessChange, Admission, BoxError, Challenge, ChallengeOutcome, ChallengeStore, Claim,
+    CounterStore, CreateUserError, GuardedChange, MfaChange, MfaProof, MfaState, NewUser,
+    RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
 };
 
 use crate::aws::sdk_config;
@@ -93,6 +94,16 @@ struct UserItem {
     password_changed_by: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     sources_epoch: u64,
+    // The second factor (`MfaState`), absent while off. Written only by `update_mfa`, which
+    // writes `recovery_codes` as a string set, so a code is used up by deleting its element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    totp_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    totp_pending: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    totp_step: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recovery_codes: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -110,8 +121,130 @@ impl UserItem {
             created_at: self.created_at,
             password_changed_by: self.password_changed_by,
             sources_epoch: self.sources_epoch,
+            mfa: MfaState {
+                totp: self.totp_secret,
+                pending: self.totp_pending,
+                last_step: self.totp_step,
+                recovery: self.recovery_codes,
+            },
         }
     }
+}
+
+/// A second-factor change as an update of a user item (see [`UserStore::update_mfa`]).
+struct MfaWrite {
+    update: String,
+    condition: String,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl MfaWrite {
+    fn new(user_id: &str, proof: &MfaProof, change: &MfaChange) -> Self {
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut delete = Vec::new();
+        let mut conditions = vec!["user_id = :id".to_owned()];
+        let mut values = HashMap::from([(":id".to_owned(), AttributeValue::S(user_id.to_owned()))]);
+        // A change that removes or replaces an attribute the proof would write takes over
+        // that write; the proof's condition stays.
+        let removing = matches!(change, MfaChange::Remove);
+        let confirming = matches!(change, MfaChange::Confirm { .. });
+        let replacing_codes = matches!(change, MfaChange::RecoveryCodes(_));
+        match proof {
+            MfaProof::Nothing => {}
+            MfaProof::Step(step) => {
+                values.insert(":step".into(), n(step));
+                if confirming {
+                    // The first code of a new secret: no step of it was accepted before.
+                } else {
+                    conditions.push(
+                        "attribute_exists(totp_secret) AND                          (attribute_not_exists(totp_step) OR totp_step < :step)"
+                            .into(),
+                    );
+                }
+                if !removing {
+                    set.push("totp_step = :step");
+                }
+            }
+            MfaProof::RecoveryCode(hash) => {
+                values.insert(":code".into(), AttributeValue::S(hash.clone()));
+                conditions.push("contains(recovery_codes, :code)".into());
+                if !removing && !replacing_codes {
+                    values.insert(":codes_used".into(), AttributeValue::Ss(vec![hash.clone()]));
+                    delete.push("recovery_codes :codes_used");
+                }
+            }
+        }
+        match change {
+            MfaChange::Consume => {}
+            MfaChange::Pending(sealed) => {
+                values.insert(":pending".into(), AttributeValue::S(sealed.clone()));
+                set.push("totp_pending = :pending");
+                conditions.push("attribute_not_exists(totp_secret)".into());
+            }
+            MfaChange::Confirm { pending, recovery } => {
+                values.insert(":pending".into(), AttributeValue::S(pending.clone()));
+                values.insert(":codes".into(), AttributeValue::Ss(recovery.clone()));
+                set.push("totp_secret = :pending");
+                set.push("recovery_codes = :codes");
+                remove.push("totp_pending");
+                conditions
+                    .push("totp_pending = :pending AND attribute_not_exists(totp_secret)".into());
+            }
+            MfaChange::RecoveryCodes(recovery) => {
+                values.insert(":codes".into(), AttributeValue::Ss(recovery.clone()));
+                set.push("recovery_codes = :codes");
+                conditions.push("attribute_exists(totp_secret)".into());
+            }
+            MfaChange::Remove => {
+                remove.extend(["totp_secret", "totp_pending", "totp_step", "recovery_codes"]);
+            }
+        }
+        let mut update = Vec::new();
+        if !set.is_empty() {
+            update.push(format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            update.push(format!("REMOVE {}", remove.join(", ")));
+        }
+        if !delete.is_empty() {
+            update.push(format!("DELETE {}", delete.join(", ")));
+        }
+        Self {
+            update: update.join(" "),
+            condition: conditions.join(" AND "),
+            values,
+        }
+    }
+}
+
+/// A login's challenge in the rate-limit table, under `mfa#<id>`.
+#[derive(Serialize, Deserialize)]
+struct ChallengeItem {
+    pk: String,
+    user_key: String,
+    user_id: String,
+    expires_at: u64,
+    #[serde(default)]
+    wrong: u32,
+    #[serde(default)]
+    used: bool,
+}
+
+fn challenge_key(id: &str) -> String {
+    format!("mfa#{id}")
+}
+
+/// The condition under which a challenge is live (`Challenge::is_live`).
+const CHALLENGE_LIVE: &str =
+    "attribute_exists(pk) AND used = :unused AND expires_at > :now AND wrong < :max";
+
+fn challenge_live_values(max_wrong: u32, now: u64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":unused".to_owned(), AttributeValue::Bool(false)),
+        (":now".to_owned(), n(now)),
+        (":max".to_owned(), n(max_wrong)),
+    ])
 }
 
 /// The session item. The key `pk` is the session id; `expires_at` is the TTL attribute.
@@ -138,6 +271,9 @@ struct SessionItem {
     /// A random id written by each rotation, so a retried rotation can recognise its own write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_id: Option<String>,
+    /// How the user authenticated at login (absent on sessions started before it was kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
 }
 
 /// Sorts an SDK error into "retry later" (503) or "something is wrong" (500).
@@ -258,6 +394,10 @@ impl UserStore for DynamoStore {
             disabled: false,
             password_changed_by: None,
             sources_epoch: 0,
+            totp_secret: None,
+            totp_pending: None,
+            totp_step: 0,
+            recovery_codes: Vec::new(),
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -518,6 +658,174 @@ impl UserStore for DynamoStore {
             Err(e) => Err(classify("deleting user", e)),
         }
     }
+
+    #[tracing::instrument(name = "users.update_mfa", skip_all)]
+    async fn update_mfa(
+        &self,
+        key: &str,
+        user_id: &str,
+        proof: &MfaProof,
+        change: &MfaChange,
+    ) -> Result<bool, StoreError> {
+        let write = MfaWrite::new(user_id, proof, change);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(write.update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_values(Some(write.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // The proof was spent (or the state moved on, or the user changed) meanwhile. A
+            // retried write of ours whose first answer was lost lands here too: its code is
+            // then consumed and the request refused, which a retry with the next code mends.
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("updating mfa", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for DynamoStore {
+    #[tracing::instrument(name = "challenges.create", skip_all)]
+    async fn create_challenge(&self, challenge: &Challenge) -> Result<(), StoreError> {
+        const OP: &str = "creating mfa challenge";
+        let item = ChallengeItem {
+            pk: challenge_key(&challenge.id),
+            user_key: challenge.key.clone(),
+            user_id: challenge.user_id.clone(),
+            expires_at: challenge.expires_at,
+            wrong: challenge.wrong,
+            used: challenge.used,
+        };
+        // 256 random bits: a taken id is our own retried write.
+        self.put_new(&self.tables.rate_limits, item, OP).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "challenges.get", skip_all)]
+    async fn challenge(&self, id: &str) -> Result<Option<Challenge>, StoreError> {
+        let item: Option<ChallengeItem> = self
+            .get(
+                &self.tables.rate_limits,
+                &challenge_key(id),
+                "reading mfa challenge",
+            )
+            .await?;
+        Ok(item.map(|i| Challenge {
+            id: id.to_owned(),
+            key: i.user_key,
+            user_id: i.user_id,
+            expires_at: i.expires_at,
+            wrong: i.wrong,
+            used: i.used,
+        }))
+    }
+
+    #[tracing::instrument(name = "challenges.failed", skip_all)]
+    async fn challenge_failed(
+        &self,
+        id: &str,
+        max_wrong: u32,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut values = challenge_live_values(max_wrong, now);
+        values.insert(":one".into(), n(1));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.rate_limits)
+            .key("pk", AttributeValue::S(challenge_key(id)))
+            .update_expression("ADD wrong :one")
+            .condition_expression(CHALLENGE_LIVE)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("counting a wrong mfa code", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "challenges.finish_login", skip_all)]
+    async fn finish_login(
+        &self,
+        challenge: &Challenge,
+        max_wrong: u32,
+        now: u64,
+        proof: &MfaProof,
+        session: &Session,
+    ) -> Result<ChallengeOutcome, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        const OP: &str = "finishing an mfa login";
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed {
+            op: OP,
+            source: Box::new(e),
+        };
+        let mut values = challenge_live_values(max_wrong, now);
+        values.insert(":used".into(), AttributeValue::Bool(true));
+        let spend = Update::builder()
+            .table_name(&self.tables.rate_limits)
+            .key("pk", AttributeValue::S(challenge_key(&challenge.id)))
+            .update_expression("SET used = :used")
+            .condition_expression(CHALLENGE_LIVE)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(invalid)?;
+        let write = MfaWrite::new(&challenge.user_id, proof, &MfaChange::Consume);
+        let consume = Update::builder()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(challenge.key.clone()))
+            .update_expression(write.update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_values(Some(write.values))
+            .build()
+            .map_err(invalid)?;
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(SessionItem::of(session)).map_err(|e| decode_failed(OP, e))?;
+        let start = Put::builder()
+            .table_name(&self.tables.sessions)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(spend).build())
+            .transact_items(TransactWriteItem::builder().update(consume).build())
+            .transact_items(TransactWriteItem::builder().put(start).build())
+            // The SDK retries a transaction whose answer was lost with the same token, and
+            // DynamoDB answers such a retry as the first call's success (idempotent for 10
+            // minutes), so a lost answer never turns a login into a refused replay.
+            .client_request_token(&session.id)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(ChallengeOutcome::Done),
+            Err(e) => e,
+        };
+        let failed: Vec<bool> = match error.as_service_error() {
+            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+            _ => return Err(classify(OP, error)),
+        };
+        match failed.as_slice() {
+            [true, ..] => Ok(ChallengeOutcome::ChallengeSpent),
+            [_, true, ..] => Ok(ChallengeOutcome::ProofSpent),
+            // Cancelled for another reason (a conflicting transaction, a taken session id): a
+            // retry may succeed.
+            _ => Err(classify(OP, error)),
+        }
+    }
 }
 
 #[async_trait]
@@ -575,20 +883,7 @@ impl SessionStore for DynamoStore {
     #[tracing::instrument(name = "sessions.create", skip_all)]
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         const OP: &str = "creating session";
-        let item = SessionItem {
-            pk: session.id.clone(),
-            user_id: session.user_id.clone(),
-            username: session.username.clone(),
-            created_at: session.created_at,
-            expires_at: session.expires_at,
-            generation: session.generation,
-            rotated_at: session.rotated_at,
-            revoked: session.revoked,
-            last_used_at: Some(session.last_used_at),
-            source_ip: session.source_ip.clone(),
-            user_agent: session.user_agent.clone(),
-            rotation_id: None,
-        };
+        let item = SessionItem::of(session);
         // 128 random bits never collide in practice; the condition makes sure of it.
         if self.put_new(&self.tables.sessions, item, OP).await? {
             return Ok(());
@@ -851,6 +1146,25 @@ impl DynamoStore {
 }
 
 impl SessionItem {
+    /// The item of a new session.
+    fn of(session: &Session) -> Self {
+        Self {
+            pk: session.id.clone(),
+            user_id: session.user_id.clone(),
+            username: session.username.clone(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            generation: session.generation,
+            rotated_at: session.rotated_at,
+            revoked: session.revoked,
+            last_used_at: Some(session.last_used_at),
+            source_ip: session.source_ip.clone(),
+            user_agent: session.user_agent.clone(),
+            rotation_id: None,
+            amr: session.amr.clone(),
+        }
+    }
+
     /// The session and the id of its last rotation.
     fn into_session(self) -> (Session, Option<String>) {
         let session = Session {
@@ -865,6 +1179,7 @@ impl SessionItem {
             revoked: self.revoked,
             source_ip: self.source_ip,
             user_agent: self.user_agent,
+            amr: self.amr,
         };
         (session, self.rotation_id)
     }

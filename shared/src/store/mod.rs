@@ -71,6 +71,72 @@ pub struct UserRecord {
     /// password change, "log out everywhere", a disable): a familiar mark names the user and
     /// the value this had when it was made.
     pub sources_epoch: u64,
+    /// The second factor: absent parts are `None` or empty.
+    pub mfa: MfaState,
+}
+
+/// A user's second factor as stored: the TOTP secret only sealed (`shared::mfa::MfaKey`), the
+/// recovery codes only as hashes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MfaState {
+    /// The sealed TOTP secret, once enrollment is confirmed: MFA is on.
+    pub totp: Option<String>,
+    /// A sealed secret waiting for its first code (`POST /mfa/totp/confirm`).
+    pub pending: Option<String>,
+    /// The last TOTP time step accepted: a code of this step or an earlier one is refused.
+    pub last_step: u64,
+    /// The hashes of the recovery codes not used yet.
+    pub recovery: Vec<String>,
+}
+
+impl MfaState {
+    /// MFA is on.
+    pub fn enabled(&self) -> bool {
+        self.totp.is_some()
+    }
+}
+
+impl std::fmt::Debug for MfaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaState")
+            .field("totp", &self.totp.as_ref().map(|_| "[sealed]"))
+            .field("pending", &self.pending.as_ref().map(|_| "[sealed]"))
+            .field("last_step", &self.last_step)
+            .field("recovery", &self.recovery.len())
+            .finish()
+    }
+}
+
+/// What proves a second-factor change: the code it consumes, as one conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaProof {
+    /// Nothing (an admin's removal, the password alone at enrollment).
+    Nothing,
+    /// A TOTP code of this time step: written only while the last accepted step is earlier.
+    Step(u64),
+    /// A recovery code with this hash: written only while it is unused, and it is used up.
+    RecoveryCode(String),
+}
+
+/// A change of a user's second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaChange {
+    /// Only consume the proof (a step-up, a login).
+    Consume,
+    /// Keep a sealed secret pending (replacing any pending one), only while MFA is off.
+    Pending(String),
+    /// Turn MFA on with the pending secret `pending` (only while it is still the pending one
+    /// and MFA is off), with these recovery-code hashes.
+    Confirm {
+        /// The sealed secret as read.
+        pending: String,
+        /// The recovery-code hashes.
+        recovery: Vec<String>,
+    },
+    /// Replace the recovery codes (only while MFA is on).
+    RecoveryCodes(Vec<String>),
+    /// Turn MFA off: secret, pending secret, last step and recovery codes removed.
+    Remove,
 }
 
 impl UserRecord {
@@ -93,6 +159,7 @@ impl std::fmt::Debug for UserRecord {
             .field("created_at", &self.created_at)
             .field("password_changed_by", &self.password_changed_by)
             .field("sources_epoch", &self.sources_epoch)
+            .field("mfa", &self.mfa)
             .finish()
     }
 }
@@ -207,6 +274,79 @@ pub trait UserStore: Send + Sync {
     /// Deletes the user, only while it is still `user_id` (not a new user of the same name).
     /// Idempotent: a user already gone is no error.
     async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError>;
+    /// Applies `change` to the user's second factor as one conditional write that also
+    /// consumes `proof`: written only while the user is still `user_id` and the proof is
+    /// unspent (so of two concurrent uses of one code, one wins). False when not written.
+    async fn update_mfa(
+        &self,
+        key: &str,
+        user_id: &str,
+        proof: &MfaProof,
+        change: &MfaChange,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A login waiting for its second factor (`POST /login` gave its `mfa_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The hash of the `mfa_token` (the token itself is never stored).
+    pub id: String,
+    /// The user it was given to: their key (lower-cased username) and stable id.
+    pub key: String,
+    /// The user's stable id.
+    pub user_id: String,
+    /// Dead after this (epoch seconds; also the TTL attribute).
+    pub expires_at: u64,
+    /// Wrong codes so far.
+    pub wrong: u32,
+    /// Spent by a login.
+    pub used: bool,
+}
+
+impl Challenge {
+    /// Still usable at `now` with at most `max_wrong` wrong codes.
+    pub fn is_live(&self, now: u64, max_wrong: u32) -> bool {
+        !self.used && now < self.expires_at && self.wrong < max_wrong
+    }
+}
+
+/// What [`ChallengeStore::finish_login`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeOutcome {
+    /// The challenge is spent, the proof consumed and the session stored, all at once.
+    Done,
+    /// The challenge was no longer live (used, expired or spent by wrong codes): nothing written.
+    ChallengeSpent,
+    /// The proof was spent meanwhile (a replayed code) or the user changed: nothing written.
+    ProofSpent,
+}
+
+/// Logins waiting for a second factor, in the rate-limit table (short-lived security state).
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    /// Stores a new challenge.
+    async fn create_challenge(&self, challenge: &Challenge) -> Result<(), StoreError>;
+    /// The challenge, read consistently.
+    async fn challenge(&self, id: &str) -> Result<Option<Challenge>, StoreError>;
+    /// Counts one wrong code against the challenge, only while it is live: false when it was
+    /// not (so its wrong codes never exceed `max_wrong`).
+    async fn challenge_failed(
+        &self,
+        id: &str,
+        max_wrong: u32,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// One transaction: spends the challenge (only while live), consumes `proof` on its user
+    /// (only while unspent, and the user still the challenge's) and stores `session` (a new
+    /// id). So a code is never both refused and consumed, and a login never half done.
+    async fn finish_login(
+        &self,
+        challenge: &Challenge,
+        max_wrong: u32,
+        now: u64,
+        proof: &MfaProof,
+        session: &Session,
+    ) -> Result<ChallengeOutcome, StoreError>;
 }
 
 /// One claim on a sliding log: see [`CounterStore::admit`].
@@ -284,6 +424,9 @@ pub struct Session {
     pub source_ip: String,
     /// The login's `User-Agent`, at most [`USER_AGENT_MAX_CHARS`] characters.
     pub user_agent: String,
+    /// How the user authenticated at login (RFC 8176 `amr` values, sorted): refreshes keep it.
+    /// Empty for sessions started before it was kept, which stands for `["pwd"]`.
+    pub amr: Vec<String>,
 }
 
 /// How much of a `User-Agent` a session keeps.
@@ -298,9 +441,9 @@ impl Session {
 
 /// Everything a function may need of the store, as one object: `main` builds one
 /// `dynamo::DynamoStore` and hands it to `Deps::build`, which keeps the views it uses.
-pub trait Store: UserStore + CounterStore + SessionStore {}
+pub trait Store: UserStore + CounterStore + SessionStore + ChallengeStore {}
 
-impl<T: UserStore + CounterStore + SessionStore> Store for T {}
+impl<T: UserStore + CounterStore + SessionStore + ChallengeStore> Store for T {}
 
 /// Refresh-token sessions, keyed by session id.
 #[async_trait]

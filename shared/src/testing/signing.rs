@@ -80,6 +80,17 @@ pub fn user_id_of(username: &str) -> String {
 /// claims and header `Tokens::issue` gives, signed here because a verify-only build holds no
 /// signing key.
 pub fn access_token(username: &str, sid: &str, now: u64, roles: &[&str]) -> String {
+    access_token_with_amr(username, sid, now, roles, &["pwd"])
+}
+
+/// [`access_token`] with these `amr` values (`["mfa", "otp", "pwd"]`: a login with a TOTP code).
+pub fn access_token_with_amr(
+    username: &str,
+    sid: &str,
+    now: u64,
+    roles: &[&str],
+    amr: &[&str],
+) -> String {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let grant = crate::roles::RoleScopes::parse(crate::roles::DEFAULT_ROLE_SCOPES)
         .unwrap()
@@ -91,6 +102,7 @@ pub fn access_token(username: &str, sid: &str, now: u64, roles: &[&str]) -> Stri
         sid: sid.to_owned(),
         scope: grant.scope,
         roles: grant.roles,
+        amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         iat: now,
         nbf: now,
         exp: now + config.ttl_seconds,

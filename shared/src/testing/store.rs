@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{access_token, key_set, test_vars, unique, user_id_of};
+use super::{access_token, access_token_with_amr, key_set, test_vars, unique, user_id_of};
 use crate::config::{Table, Tables, Vars};
 use crate::keys::KeySet;
 use crate::store::dynamo::DynamoStore;
@@ -109,6 +109,21 @@ impl Fixture {
     pub fn now(&self) -> u64 {
         self.now
     }
+
+    /// The test-only key that seals TOTP secrets.
+    pub fn mfa_key(&self) -> Arc<crate::mfa::MfaKey> {
+        mfa_key()
+    }
+}
+
+/// The test-only key that seals TOTP secrets (never deployed: deployed functions read theirs
+/// from Secrets Manager).
+pub fn mfa_key() -> Arc<crate::mfa::MfaKey> {
+    #[allow(clippy::expect_used)]
+    Arc::new(
+        crate::mfa::MfaKey::from_material(b"test-only mfa sealing key material, never deployed")
+            .expect("32 bytes or more"),
+    )
 }
 
 /// The table names `make test` created on the local DynamoDB-compatible server.
@@ -234,7 +249,67 @@ pub async fn user_with_session(
 /// routes), assembled as their `main` does, on the fixture's store, keys and clock.
 pub fn account_deps(f: &Fixture) -> crate::account::Deps {
     let settings = crate::account::Settings::from_vars(f.vars()).unwrap();
-    crate::account::Deps::build(settings, f.store(), f.keys(), f.clock()).unwrap()
+    crate::account::Deps::build(settings, f.store(), f.keys(), f.clock())
+        .unwrap()
+        .with_mfa_key(f.mfa_key())
+}
+
+/// A user's second factor, as the helpers turned it on: the TOTP secret and the recovery codes.
+#[derive(Debug, Clone)]
+pub struct Mfa {
+    /// The TOTP secret.
+    pub secret: Vec<u8>,
+    /// The recovery codes, as shown at confirmation.
+    pub recovery_codes: Vec<String>,
+}
+
+impl Mfa {
+    /// The TOTP code of time `at` (what an authenticator app shows then), from `totp-rs`.
+    pub fn code(&self, at: u64) -> String {
+        totp_code(&self.secret, at)
+    }
+}
+
+/// The TOTP code of `secret` at time `at` (RFC 6238: SHA-1, 6 digits, 30 s), from `totp-rs`.
+pub fn totp_code(secret: &[u8], at: u64) -> String {
+    totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .build_noncompliant()
+        .generate(at)
+        .to_string()
+}
+
+/// Turns MFA on for the existing user `name` straight in the store, as `POST /mfa/totp` and
+/// its confirmation would (sealed with [`mfa_key`], confirmed with no step accepted yet).
+pub async fn enable_mfa(store: &dyn crate::store::UserStore, name: &str) -> Mfa {
+    use crate::store::{MfaChange, MfaProof};
+    let user_id = user_id_of(name);
+    let key = name.to_lowercase();
+    let secret = crate::mfa::new_secret().unwrap();
+    let sealed = mfa_key().seal(&user_id, &secret).unwrap();
+    let recovery_codes = crate::mfa::new_recovery_codes().unwrap();
+    let hashes = crate::mfa::recovery_code_hashes(&user_id, &recovery_codes).unwrap();
+    let pending = MfaChange::Pending(sealed.clone());
+    assert!(
+        store
+            .update_mfa(&key, &user_id, &MfaProof::Nothing, &pending)
+            .await
+            .unwrap()
+    );
+    let confirm = MfaChange::Confirm {
+        pending: sealed,
+        recovery: hashes,
+    };
+    assert!(
+        store
+            .update_mfa(&key, &user_id, &MfaProof::Nothing, &confirm)
+            .await
+            .unwrap()
+    );
+    Mfa {
+        secret,
+        recovery_codes,
+    }
 }
 
 /// A user with a live session, as after a login.
@@ -265,17 +340,34 @@ pub async fn signed_in(store: Arc<dyn crate::store::Store>, now: u64) -> SignedI
 
 /// Another session of the existing user `name` (made by the helpers), and a token of it.
 pub async fn sign_in(store: Arc<dyn crate::store::Store>, name: &str, now: u64) -> SignedIn {
+    sign_in_with_amr(store, name, now, &["pwd"]).await
+}
+
+/// [`sign_in`] as after a login with these `amr` values (`["mfa", "otp", "pwd"]`: with a TOTP
+/// code): the session keeps them and the token carries them.
+pub async fn sign_in_with_amr(
+    store: Arc<dyn crate::store::Store>,
+    name: &str,
+    now: u64,
+    amr: &[&str],
+) -> SignedIn {
     let origin = crate::refresh::Origin {
         source_ip: "203.0.113.10".into(),
         user_agent: "test-agent/1.0".into(),
     };
-    let started = sessions_on(store)
-        .start_from(&user_id_of(name), name, &origin, now)
+    let amr_owned: Vec<String> = amr.iter().map(|m| (*m).to_owned()).collect();
+    let (session, started) = sessions_on(store.clone())
+        .prepare(&user_id_of(name), name, &origin, &amr_owned, now)
+        .unwrap();
+    crate::store::SessionStore::create(store.as_ref(), &session)
         .await
         .unwrap();
     SignedIn {
         name: name.to_owned(),
-        bearer: format!("Bearer {}", access_token(name, &started.sid, now, &[])),
+        bearer: format!(
+            "Bearer {}",
+            access_token_with_amr(name, &started.sid, now, &[], amr)
+        ),
         sid: started.sid,
         refresh_token: started.refresh_token,
     }

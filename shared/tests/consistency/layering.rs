@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["store", "keys"],
     &["rate_limit", "lockout"],
     &["error"],
-    &["validation", "password", "token", "refresh"],
+    &["validation", "password", "token", "refresh", "mfa"],
     &["http"],
     &["audit"],
     &["admin", "account"],

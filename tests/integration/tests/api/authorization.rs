@@ -268,6 +268,48 @@ impl UserStore for DeletedMeanwhile {
     async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
         self.0.delete_user(key, user_id).await
     }
+    async fn update_mfa(
+        &self,
+        key: &str,
+        user_id: &str,
+        proof: &shared::store::MfaProof,
+        change: &shared::store::MfaChange,
+    ) -> Result<bool, StoreError> {
+        self.0.update_mfa(key, user_id, proof, change).await
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::store::ChallengeStore for DeletedMeanwhile {
+    async fn create_challenge(
+        &self,
+        challenge: &shared::store::Challenge,
+    ) -> Result<(), StoreError> {
+        self.0.create_challenge(challenge).await
+    }
+    async fn challenge(&self, id: &str) -> Result<Option<shared::store::Challenge>, StoreError> {
+        self.0.challenge(id).await
+    }
+    async fn challenge_failed(
+        &self,
+        id: &str,
+        max_wrong: u32,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.0.challenge_failed(id, max_wrong, now).await
+    }
+    async fn finish_login(
+        &self,
+        challenge: &shared::store::Challenge,
+        max_wrong: u32,
+        now: u64,
+        proof: &shared::store::MfaProof,
+        session: &shared::store::Session,
+    ) -> Result<shared::store::ChallengeOutcome, StoreError> {
+        self.0
+            .finish_login(challenge, max_wrong, now, proof, session)
+            .await
+    }
 }
 
 #[async_trait::async_trait]
