@@ -5,3 +5,4 @@
 mod handler;
 mod helpers;
 mod lockout;
+mod mfa;
