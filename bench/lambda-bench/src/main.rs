@@ -532,6 +532,27 @@ fn checks(
             ));
         }
     }
+    // The second factor of a login: two sequential round trips (the challenge, the user and
+    // the failure slots at once; then one transaction beside giving the slots back), and no
+    // argon2 hash: off DynamoDB it takes less than half of one hash in-process.
+    if let Some(m) = find("login-mfa") {
+        let (waves, note) = m.waves_typical();
+        out.push((
+            format!(
+                "login-mfa sequential DynamoDB round trips {waves} <= 2 ({} requests{note})",
+                m.rt_max()
+            ),
+            waves <= 2,
+        ));
+        out.push((
+            format!(
+                "login-mfa off DynamoDB {} ms < half an argon2 hash ({} ms in-process): no hash",
+                ms(m.off_dynamo_median()),
+                ms(argon2_us)
+            ),
+            2 * m.off_dynamo_median() < argon2_us,
+        ));
+    }
     if let Some(l) = find("login") {
         let (waves, note) = l.waves_typical();
         out.push((

@@ -20,6 +20,8 @@ use crate::proxy::{self, Counters};
 
 const PASSWORD: &str = "correct horse battery staple";
 const ISSUER: &str = "auth-api-bench";
+/// The TOTP sealing key material of the bench (local, never deployed).
+const MFA_KEY: &str = "bench-only mfa sealing key material, never deployed anywhere";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -60,6 +62,9 @@ enum Kind {
     /// `DELETE /admin/users/{username}/sessions` for the bench user (runs last: it revokes the
     /// sessions the refresh and logout rows use).
     AdminEndSessions,
+    /// `POST /login/mfa` with a right TOTP code: a user with MFA on and a challenge, made for
+    /// each call (a code is accepted once per step, so each call needs its own user).
+    LoginMfa,
 }
 
 pub struct Scenario {
@@ -96,6 +101,7 @@ pub fn all() -> Vec<Scenario> {
         s("login", Kind::LoginWrongPassword, 1024, 401).labelled("login-wrong"),
         s("login", Kind::LoginUnknownUser, 1024, 401).labelled("login-unknown"),
         s("login", Kind::LoginRefusedAlternating, 1024, 401).labelled("login-401s"),
+        s("login-mfa", Kind::LoginMfa, 128, 200),
         s("refresh", Kind::Refresh, 128, 200),
         s("logout", Kind::Logout, 128, 204),
         s("discovery", Kind::Discovery, 128, 200),
@@ -373,6 +379,58 @@ impl Prep {
         Ok((name, sid, token))
     }
 
+    /// A fresh user with MFA on, a login challenge of theirs and the TOTP code of now: what
+    /// `POST /login/mfa` is sent after a right password.
+    async fn mfa_challenge(&self, i: usize) -> Result<(String, String), String> {
+        use shared::store::{Challenge, ChallengeStore, MfaChange, MfaProof};
+        let (name, _, _) = self.fresh_user("mf", i).await?;
+        let user_id = format!("{name}-id");
+        let key = name.to_lowercase();
+        let e = |e: shared::ApiError| e.to_string();
+        let sealing =
+            shared::mfa::MfaKey::from_material(MFA_KEY.as_bytes()).map_err(|e| e.to_string())?;
+        let secret = shared::mfa::new_secret().map_err(e)?;
+        let sealed = sealing.seal(&user_id, &secret).map_err(e)?;
+        let codes = shared::mfa::new_recovery_codes().map_err(e)?;
+        let recovery = shared::mfa::recovery_code_hashes(&user_id, &codes).map_err(e)?;
+        for change in [
+            MfaChange::Pending(sealed.clone()),
+            MfaChange::Confirm {
+                pending: sealed,
+                recovery,
+            },
+        ] {
+            let written = self
+                .store
+                .update_mfa(&key, &user_id, &MfaProof::Nothing, &change)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !written {
+                return Err(format!("turning MFA on for {name}"));
+            }
+        }
+        let now = shared::unix_now();
+        let (token, id) = shared::mfa::new_mfa_token(&key).map_err(e)?;
+        let challenge = Challenge {
+            id,
+            key,
+            user_id,
+            expires_at: now + shared::mfa::MFA_TOKEN_TTL_SECONDS,
+            wrong: 0,
+            used: false,
+        };
+        self.store
+            .create_challenge(&challenge)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = totp_rs::Builder::new()
+            .with_secret(secret)
+            .build_noncompliant()
+            .generate(now)
+            .to_string();
+        Ok((token, code))
+    }
+
     /// An access token (role `user`) of `sid`.
     fn user_token(&self, user_id: &str, name: &str, sid: &str) -> Result<String, String> {
         let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
@@ -382,6 +440,7 @@ impl Prep {
             user_id,
             username: name,
             grant: &grant,
+            amr: &[],
         };
         self.tokens
             .issue(&subject, sid, shared::unix_now())
@@ -518,6 +577,7 @@ impl Prep {
             ("RATE_LIMIT_TABLE", self.tables.rate_limits.clone()),
             ("SESSIONS_TABLE", self.tables.sessions.clone()),
             ("JWT_KEYS_FILE", self.key_file.display().to_string()),
+            ("MFA_KEY", MFA_KEY.to_owned()),
             ("JWT_ISSUER", ISSUER.to_owned()),
             ("JWT_AUDIENCE", ISSUER.to_owned()),
             // Limits out of the way (the largest allowed, above any row's calls from one
@@ -554,7 +614,7 @@ impl Scenario {
     }
 
     /// Whether the binary links an AWS SDK client (DynamoDB or Secrets Manager), which sets its
-    /// size target. `protected` and `jwks` don't: their `-session` and `-secret` builds do.
+    /// size target. `protected` and `jwks` don't (`protected-session` does).
     pub fn uses_sdk(&self) -> bool {
         !matches!(
             self.name,
@@ -657,6 +717,13 @@ impl Scenario {
                 with_bearer_and_body(event, &t, json!({ "password": PASSWORD }))
             }
             Kind::Authorizer => with_bearer(load_event("authorizer")?, &token()?),
+            Kind::LoginMfa => {
+                let (token, code) = prep.mfa_challenge(i).await?;
+                with_body(
+                    load_event("login-mfa")?,
+                    json!({"mfa_token": token, "code": code}),
+                )
+            }
             Kind::Register => with_body(
                 load_event("register")?,
                 json!({"username": format!("r{}_{i}", prep.run_id), "password": PASSWORD}),
