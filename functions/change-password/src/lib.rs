@@ -1,8 +1,11 @@
-//! `POST /password` `{"current_password","new_password"}`: changes the caller's password and
-//! revokes every other session of theirs; the calling session stays valid.
+//! `POST /password` `{"current_password","new_password"}` (and `"code"` for a user with MFA):
+//! changes the caller's password and revokes every other session of theirs; the calling session
+//! stays valid.
 //!
 //! The current password is checked like a login (limited by the user's `login-user` failures,
-//! before any hashing); the new one meets the registration rules and must differ. The hash is
+//! before any hashing); the new one meets the registration rules and must differ. A user with
+//! MFA also gives a TOTP or recovery code (a step-up: none is `403 mfa_required`, a wrong one
+//! `400 invalid_code`, counted like a wrong password; a right one is consumed). The hash is
 //! replaced by one conditional write on the old hash, so of two concurrent changes one wins
 //! (the other is `409 password_changed`). The write comes before the revocation: a failure
 //! before it leaves the old password working, and a retry after a failed revocation (the new
@@ -10,7 +13,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::account::{Checked, new_password_field, only_fields, password_field};
+use shared::account::{Checked, code_field, new_password_field, only_fields, password_field};
 use shared::audit::{Action, Outcome, Who};
 use shared::error::FieldErrors;
 use shared::http::{empty_response, read_json_object, require_method};
@@ -34,15 +37,16 @@ async fn change(
     require_method(req, Method::POST)?;
     let caller = deps.caller(req).await?;
     let body = read_json_object(req)?;
-    only_fields(&body, &["current_password", "new_password"])?;
+    only_fields(&body, &["current_password", "new_password", "code"])?;
     let username = caller.claims.preferred_username.as_str();
     let current = password_field(&body, "current_password", username);
     let new = new_password_field(&body, "new_password", username, &deps.policy);
-    let (current, new) = match (current, new) {
-        (Ok(current), Ok(new)) => (current, new),
-        (current, new) => {
+    let code = code_field(&body, "code");
+    let (current, new, code) = match (current, new, code) {
+        (Ok(current), Ok(new), Ok(code)) => (current, new, code),
+        (current, new, code) => {
             let mut details = FieldErrors::new();
-            for error in [current.err(), new.err()].into_iter().flatten() {
+            for error in [current.err(), new.err(), code.err()].into_iter().flatten() {
                 match error {
                     ApiError::Validation(d) => details.extend(d),
                     other => return Err(other),
@@ -61,7 +65,10 @@ async fn change(
     let action = Action::ChangePassword;
     let key = caller.key();
     let user_id = caller.claims.sub.as_str();
-    match deps.check_password(&caller, &current, action, meta).await? {
+    match deps
+        .check_password_and_code(&caller, &current, code, action, meta)
+        .await?
+    {
         Checked::Matched(user) => {
             let hash = deps.passwords.hash(&new).await?;
             let changed = deps

@@ -5,8 +5,8 @@ use change_password::Deps;
 use serde_json::{Value, json};
 use shared::store::{SessionStore, UserStore};
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
-    signed_in, stored,
+    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, refresh_now, sessions_on,
+    sign_in, signed_in, stored, totp_code,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -259,4 +259,150 @@ async fn a_password_change_forgets_the_familiar_sources() {
     assert_eq!(response.status(), 204, "{}", body_json(&response));
     let after = stored(f.store().as_ref(), &me.name).await.sources_epoch;
     assert_eq!(after, before + 1);
+}
+
+// The step-up of a user with MFA.
+
+fn change_with_code(user: &SignedIn, current: &str, new: &str, code: &str) -> lambda_http::Request {
+    Event::load("change-password")
+        .header("authorization", Some(&user.bearer))
+        .json(json!({"current_password": current, "new_password": new, "code": code}))
+        .request()
+}
+
+/// A six-digit code that is not `secret`'s at `now` or one step either side.
+fn wrong_code(secret: &[u8], now: u64) -> String {
+    let near: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| totp_code(secret, *t))
+        .collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn with_mfa_and_no_code_it_is_403_mfa_required_and_nothing_changes() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    enable_mfa(f.store().as_ref(), &me.name).await;
+    let before = stored(f.store().as_ref(), &me.name).await.password_hash;
+
+    let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        body_json(&response),
+        json!({"msg": "A second factor is required: send a code", "error": "mfa_required"})
+    );
+    assert_eq!(
+        stored(f.store().as_ref(), &me.name).await.password_hash,
+        before
+    );
+}
+
+#[tokio::test]
+async fn with_mfa_a_wrong_code_is_400_invalid_code_and_counts_against_the_limit() {
+    let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "2");
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let wrong = wrong_code(&mfa.secret, f.now());
+
+    for attempt in 0..2 {
+        let response = handle(&deps, change_with_code(&me, PASSWORD, NEW, &wrong)).await;
+        assert_eq!(response.status(), 400, "attempt {attempt}");
+        assert_eq!(
+            body_json(&response),
+            json!({"msg": "Invalid code", "error": "invalid_code"})
+        );
+    }
+    let response = handle(
+        &deps,
+        change_with_code(&me, PASSWORD, NEW, &mfa.code(f.now())),
+    )
+    .await;
+    assert_eq!(response.status(), 429, "limited even with the right code");
+}
+
+#[tokio::test]
+async fn with_mfa_a_right_totp_code_changes_the_password_once() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let before = stored(f.store().as_ref(), &me.name).await.password_hash;
+    let code = mfa.code(f.now());
+
+    let response = handle(&deps, change_with_code(&me, PASSWORD, NEW, &code)).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    let after = stored(f.store().as_ref(), &me.name).await;
+    assert_ne!(after.password_hash, before);
+    assert_eq!(
+        after.mfa.last_step,
+        f.now() / 30,
+        "the code's step is spent"
+    );
+    let replay = handle(
+        &deps,
+        change_with_code(&me, NEW, "third long passphrase", &code),
+    )
+    .await;
+    assert_eq!(replay.status(), 400);
+    assert_eq!(body_json(&replay)["error"], "invalid_code");
+}
+
+#[tokio::test]
+async fn with_mfa_a_recovery_code_works_once() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let code = &mfa.recovery_codes[0];
+
+    let first = handle(&deps, change_with_code(&me, PASSWORD, NEW, code)).await;
+    assert_eq!(first.status(), 204, "{:?}", first.body());
+    assert_eq!(
+        stored(f.store().as_ref(), &me.name)
+            .await
+            .mfa
+            .recovery
+            .len(),
+        9
+    );
+
+    let second = handle(
+        &deps,
+        change_with_code(&me, NEW, "third long passphrase", code),
+    )
+    .await;
+    assert_eq!(second.status(), 400);
+    assert_eq!(body_json(&second)["error"], "invalid_code");
+}
+
+#[tokio::test]
+async fn without_mfa_a_code_is_not_needed_and_a_bad_one_is_a_400_about_code() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+
+    let response = handle(
+        &deps,
+        change_with_code(&me, PASSWORD, "x", "1".repeat(65).as_str()),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body = body_json(&response);
+    assert!(body["details"]["code"].is_array(), "{body}");
+    assert!(
+        body["details"]["new_password"].is_array(),
+        "every field at once: {body}"
+    );
+
+    // A user without MFA is not asked for one; a code sent anyway is ignored.
+    let response = handle(&deps, change_with_code(&me, PASSWORD, NEW, "123456")).await;
+    assert_eq!(response.status(), 204, "{:?}", response.body());
 }

@@ -1,7 +1,10 @@
-//! `DELETE /account` `{"password"}`: deletes the caller's user item and every session of
-//! theirs. The name can then be registered again, as a new user with a new `sub`.
+//! `DELETE /account` `{"password"}` (and `"code"` for a user with MFA): deletes the caller's
+//! user item and every session of theirs. The name can then be registered again, as a new user
+//! with a new `sub`.
 //!
-//! The password is checked like a login (limited by the user's `login-user` failures). Nothing
+//! The password is checked like a login (limited by the user's `login-user` failures); a user
+//! with MFA also gives a TOTP or recovery code (a step-up: none is `403 mfa_required`, a wrong
+//! one `400 invalid_code`, counted like a wrong password; a right one is consumed). Nothing
 //! is left half-deleted or usable: every other session is revoked first, then the user is
 //! deleted (a conditional delete: only this user, not a new one of the same name), then the
 //! session items, the calling one among them. A failure midway is a 503, and a retry with the
@@ -11,7 +14,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::account::{Checked, only_fields, password_field};
+use shared::account::{Checked, code_field, only_fields, password_field};
 use shared::audit::{Action, Outcome, Who};
 use shared::http::{empty_response, read_json_object, require_method};
 use shared::{ApiError, RequestMeta};
@@ -34,14 +37,15 @@ async fn delete(
     require_method(req, Method::DELETE)?;
     let caller = deps.caller(req).await?;
     let body = read_json_object(req)?;
-    only_fields(&body, &["password"])?;
+    only_fields(&body, &["password", "code"])?;
     let username = caller.claims.preferred_username.as_str();
     let password = password_field(&body, "password", username)?;
+    let code = code_field(&body, "code")?;
 
     let action = Action::DeleteAccount;
     let user_id = caller.claims.sub.as_str();
     match deps
-        .check_password(&caller, &password, action, meta)
+        .check_password_and_code(&caller, &password, code, action, meta)
         .await?
     {
         Checked::Matched(_) => {

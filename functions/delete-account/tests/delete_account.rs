@@ -5,8 +5,8 @@ use delete_account::Deps;
 use serde_json::json;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
-    signed_in, user_id_of,
+    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, refresh_now, sessions_on,
+    sign_in, signed_in, totp_code, user_id_of,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -210,4 +210,134 @@ async fn a_retry_with_the_same_token_after_the_user_item_could_not_be_deleted_co
     assert!(f.store().find(&me.name).await.unwrap().is_none());
     assert!(f.store().get(&other.sid).await.unwrap().is_none());
     assert!(f.store().get(&me.sid).await.unwrap().is_none());
+}
+
+// The step-up of a user with MFA.
+
+fn delete_with_code(user: &SignedIn, password: &str, code: &str) -> lambda_http::Request {
+    Event::load("delete-account")
+        .header("authorization", Some(&user.bearer))
+        .json(json!({ "password": password, "code": code }))
+        .request()
+}
+
+/// A six-digit code that is not `secret`'s at `now` or one step either side.
+fn wrong_code(secret: &[u8], now: u64) -> String {
+    let near: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| totp_code(secret, *t))
+        .collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn with_mfa_and_no_code_it_is_403_mfa_required_and_deletes_nothing() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let other = sign_in(f.store(), &me.name, f.now()).await;
+    enable_mfa(f.store().as_ref(), &me.name).await;
+
+    let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        body_json(&response),
+        json!({"msg": "A second factor is required: send a code", "error": "mfa_required"})
+    );
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+    assert!(!f.store().get(&other.sid).await.unwrap().unwrap().revoked);
+}
+
+#[tokio::test]
+async fn with_mfa_a_wrong_code_is_400_invalid_code_and_deletes_nothing() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+
+    let response = handle(
+        &account_deps(&f),
+        delete_with_code(&me, PASSWORD, &wrong_code(&mfa.secret, f.now())),
+    )
+    .await;
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        body_json(&response),
+        json!({"msg": "Invalid code", "error": "invalid_code"})
+    );
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn with_mfa_a_right_totp_code_deletes_the_account() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+
+    let response = handle(
+        &account_deps(&f),
+        delete_with_code(&me, PASSWORD, &mfa.code(f.now())),
+    )
+    .await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
+    assert!(f.store().get(&me.sid).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn with_mfa_a_used_recovery_code_is_refused_and_an_unused_one_deletes() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let user_id = user_id_of(&me.name);
+    // The first code was used before (at a login, say).
+    let used = &mfa.recovery_codes[0];
+    let hash = shared::mfa::recovery_code_hash(&user_id, used).unwrap();
+    assert!(
+        f.store()
+            .update_mfa(
+                &me.name.to_lowercase(),
+                &user_id,
+                &shared::store::MfaProof::RecoveryCode(hash),
+                &shared::store::MfaChange::Consume,
+            )
+            .await
+            .unwrap()
+    );
+
+    let refused = handle(&deps, delete_with_code(&me, PASSWORD, used)).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(body_json(&refused)["error"], "invalid_code");
+    assert!(f.store().find(&me.name).await.unwrap().is_some());
+
+    let response = handle(
+        &deps,
+        delete_with_code(&me, PASSWORD, &mfa.recovery_codes[1]),
+    )
+    .await;
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn without_mfa_a_code_is_not_needed_and_a_malformed_one_is_400() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let bad = Event::load("delete-account")
+        .header("authorization", Some(&me.bearer))
+        .json(json!({"password": PASSWORD, "code": 123456}));
+    let response = handle(&deps, bad.request()).await;
+    assert_eq!(response.status(), 400);
+    assert!(body_json(&response)["details"]["code"].is_array());
+
+    let response = handle(&deps, delete_with_code(&me, PASSWORD, "123456")).await;
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
 }

@@ -1,0 +1,163 @@
+//! `GET /account`, against the local DynamoDB-compatible server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use account::Deps;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::store::{MfaChange, MfaProof, SessionStore, UserStore};
+use shared::testing::{
+    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, set_disabled, set_roles,
+    signed_in, user_id_of,
+};
+
+async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    call(account::handle, deps, req).await
+}
+
+fn show(user: &SignedIn) -> Request {
+    Event::load("account")
+        .header("authorization", Some(&user.bearer))
+        .request()
+}
+
+#[tokio::test]
+async fn the_sample_shows_id_name_roles_with_the_implicit_one_and_mfa_off() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    set_roles(f.store().as_ref(), &me.name, &["support", "admin"]).await;
+
+    let response = handle(&account_deps(&f), show(&me)).await;
+
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "sub": user_id_of(&me.name),
+            "username": me.name,
+            "roles": ["admin", "support", "user"],
+            "mfa": {"totp": false, "recovery_codes_left": 0},
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_stored_user_role_is_listed_once() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    set_roles(f.store().as_ref(), &me.name, &["user"]).await;
+
+    let body = body_json(&handle(&account_deps(&f), show(&me)).await);
+
+    assert_eq!(body["roles"], json!(["user"]));
+}
+
+#[tokio::test]
+async fn with_mfa_on_it_counts_the_recovery_codes_left() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+
+    let body = body_json(&handle(&deps, show(&me)).await);
+    assert_eq!(
+        body["mfa"],
+        json!({"totp": true, "recovery_codes_left": 10})
+    );
+    assert_eq!(body["roles"], json!(["user"]));
+
+    let user_id = user_id_of(&me.name);
+    let hash = shared::mfa::recovery_code_hash(&user_id, &mfa.recovery_codes[3]).unwrap();
+    let used = f
+        .store()
+        .update_mfa(
+            &me.name.to_lowercase(),
+            &user_id,
+            &MfaProof::RecoveryCode(hash),
+            &MfaChange::Consume,
+        )
+        .await
+        .unwrap();
+    assert!(used);
+    let body = body_json(&handle(&deps, show(&me)).await);
+    assert_eq!(body["mfa"], json!({"totp": true, "recovery_codes_left": 9}));
+}
+
+#[tokio::test]
+async fn a_pending_enrollment_is_not_mfa() {
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let user_id = user_id_of(&me.name);
+    let sealed = f
+        .mfa_key()
+        .seal(&user_id, &shared::mfa::new_secret().unwrap())
+        .unwrap();
+    assert!(
+        f.store()
+            .update_mfa(
+                &me.name.to_lowercase(),
+                &user_id,
+                &MfaProof::Nothing,
+                &MfaChange::Pending(sealed)
+            )
+            .await
+            .unwrap()
+    );
+
+    let body = body_json(&handle(&account_deps(&f), show(&me)).await);
+
+    assert_eq!(
+        body["mfa"],
+        json!({"totp": false, "recovery_codes_left": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_a_deleted_or_disabled_user_is_401() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let gone = signed_in(f.store(), f.now()).await;
+    let off = signed_in(f.store(), f.now()).await;
+    // Their sessions left live: a deletion or disable that failed midway.
+    f.store()
+        .delete_user(&gone.name.to_lowercase(), &user_id_of(&gone.name))
+        .await
+        .unwrap();
+    set_disabled(f.store().as_ref(), &off.name, true).await;
+
+    for user in [&gone, &off] {
+        let response = handle(&deps, show(user)).await;
+        assert_eq!(response.status(), 401, "{}", user.name);
+        assert_eq!(body_json(&response)["error"], "invalid_token");
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+}
+
+#[tokio::test]
+async fn no_token_a_revoked_session_or_the_sample_token_is_401_and_post_405() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let response = handle(&deps, Event::load("account").request()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+
+    let no_token = Event::load("account").header("authorization", None);
+    let response = handle(&deps, no_token.request()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "missing_token");
+
+    let me = signed_in(f.store(), f.now()).await;
+    f.store().revoke(&me.sid, f.now()).await.unwrap();
+    let response = handle(&deps, show(&me)).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"], "invalid_token");
+
+    let post = Event::load("account")
+        .route("POST", "/account")
+        .header("authorization", Some(&me.bearer));
+    let response = handle(&deps, post.request()).await;
+    assert_eq!(response.status(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("DELETE"), "{allow}");
+}

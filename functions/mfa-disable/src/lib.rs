@@ -1,0 +1,80 @@
+//! `DELETE /mfa/totp` `{"password", "code"}`: turns the caller's MFA off (the secret, any
+//! pending one, the last accepted step and the recovery codes are removed). `code` is a TOTP
+//! code or a recovery code.
+//!
+//! The password and the code are checked as one limited attempt
+//! (`Deps::check_password_and_code`, like login): a wrong password is `401
+//! invalid_credentials`, no code `403 mfa_required`, a wrong, replayed or used-up one `400
+//! invalid_code` (counted), and a right one is consumed before anything else happens. A user
+//! whose MFA is off gets `409 mfa_not_enabled`, after the password.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use shared::account::{Checked, code_field, only_fields, password_field};
+use shared::audit::{Action, Notice, Outcome, Who};
+use shared::http::{empty_response, read_json_object, require_method};
+use shared::store::{MfaChange, MfaProof};
+use shared::{ApiError, RequestMeta};
+
+pub use shared::account::{Deps, Settings};
+
+/// Handles one request; every outcome, error or not, is a response.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let meta = RequestMeta::of(&req);
+    disable(deps, &req, &meta)
+        .await
+        .unwrap_or_else(|e| e.into_response(&meta))
+}
+
+async fn disable(
+    deps: &Deps,
+    req: &Request,
+    meta: &RequestMeta,
+) -> Result<Response<Body>, ApiError> {
+    require_method(req, Method::DELETE)?;
+    let caller = deps.caller(req).await?;
+    let body = read_json_object(req)?;
+    only_fields(&body, &["password", "code"])?;
+    let password = password_field(&body, "password", &caller.claims.preferred_username)?;
+    let code = code_field(&body, "code")?;
+
+    let action = Action::MfaDisable;
+    let who = Who::of(&caller.claims);
+    let user = match deps
+        .check_password_and_code(&caller, &password, code, action, meta)
+        .await?
+    {
+        Checked::Matched(user) => user,
+        Checked::Wrong(_) | Checked::Gone => {
+            return Err(deps.wrong_password(meta, action, &caller));
+        }
+    };
+    let refused = |error: ApiError| {
+        deps.audit
+            .record(meta, action, Outcome::Failure, error.code(), who);
+        error
+    };
+    if !user.mfa.enabled() {
+        return Err(refused(ApiError::MfaNotEnabled));
+    }
+    let user_id = caller.claims.sub.as_str();
+    let removed = deps
+        .users
+        .update_mfa(
+            &caller.key(),
+            user_id,
+            &MfaProof::Nothing,
+            &MfaChange::Remove,
+        )
+        .await?;
+    if !removed {
+        // The user is gone (or is another one now) since the check.
+        return Err(refused(ApiError::InvalidToken {
+            realm: deps.realm.clone(),
+        }));
+    }
+    deps.audit
+        .record(meta, action, Outcome::Success, "mfa_disabled", who);
+    deps.audit.notify(meta, Notice::MfaDisabled, who);
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
