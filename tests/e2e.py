@@ -34,12 +34,18 @@ PASSWORD = "correct horse battery staple"
 # Every password sent and every token received, for the log check after a run
 # (E2E_SECRETS_FILE: scripts/check_logs.py then looks for each in the functions' output).
 SECRETS: set[str] = set()
-SECRET_FIELDS = ("password", "current_password", "new_password", "access_token", "refresh_token")
+SECRET_FIELDS = ("password", "current_password", "new_password", "access_token", "refresh_token",
+                 "mfa_token", "code", "recovery_code", "secret", "otpauth_uri", "recovery_codes")
 
 
 def remember_secrets(document) -> None:
     if isinstance(document, dict):
-        SECRETS.update(v for k, v in document.items() if k in SECRET_FIELDS and isinstance(v, str) and v)
+        for k, v in document.items():
+            if k not in SECRET_FIELDS:
+                continue
+            for value in v if isinstance(v, list) else [v]:
+                if isinstance(value, str) and value:
+                    SECRETS.add(value)
 
 
 def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
@@ -351,6 +357,59 @@ def test_a_password_change_then_an_account_deletion_frees_the_name():
     status, _, _ = call("POST", "/register", {"username": username, "password": PASSWORD})
     expect(status == 201, "the name registers again")
     expect(claims_of(login((username, PASSWORD))["access_token"])["sub"] != old_sub, "with a new sub")
+
+
+def test_mfa_with_real_totp_codes_and_a_recovery_code():
+    import time
+
+    import pyotp
+
+    user = new_user()
+    username, password = user
+    auth = bearer(login(user)["access_token"])
+    status, _, body = call("POST", "/mfa/totp", {"password": password}, headers=auth)
+    expect(status == 200, f"enroll: {status} {body!r}")
+    enrollment = json.loads(body)
+    parsed = pyotp.parse_uri(enrollment["otpauth_uri"])
+    expect(parsed.secret == enrollment["secret"] and parsed.name == username, f"{enrollment['otpauth_uri']}")
+    expect(len(base64.b32decode(enrollment["secret"] + "=" * (-len(enrollment["secret"]) % 8))) * 8 >= 160,
+           "a secret of 160 bits or more")
+    totp = pyotp.TOTP(enrollment["secret"])
+    now = time.time()
+    status, _, body = call("POST", "/mfa/totp/confirm", {"code": totp.at(now)}, headers=auth)
+    expect(status == 200, f"confirm: {status} {body!r}")
+    codes = json.loads(body)["recovery_codes"]
+    expect(len(codes) == 10 and len(set(codes)) == 10, f"ten recovery codes: {codes}")
+
+    # The password alone no longer logs in.
+    status, _, body = post_login(username, password)
+    expect(status == 403, f"login: {status} {body!r}")
+    challenge = json.loads(body)
+    expect(challenge["error"] == "mfa_required" and challenge["expires_in"] == 300, f"{challenge}")
+    expect("access_token" not in challenge, "no token before the second factor")
+    # The confirmation's code is spent; the next step's (one step ahead is accepted) is not.
+    status, _, body = call("POST", "/login/mfa", {"mfa_token": challenge["mfa_token"], "code": totp.at(now)})
+    expect(status == 401 and json.loads(body)["error"] == "invalid_code", f"replay: {status} {body!r}")
+    status, _, body = call("POST", "/login/mfa", {"mfa_token": challenge["mfa_token"], "code": totp.at(now + 30)})
+    expect(status == 200, f"login/mfa: {status} {body!r}")
+    tokens = json.loads(body)
+    expect(sorted(claims_of(tokens["access_token"])["amr"]) == ["mfa", "otp", "pwd"], f"{tokens}")
+    status, _, body = call("GET", "/account", headers=bearer(tokens["access_token"]))
+    expect(status == 200, f"account: {status} {body!r}")
+    account = json.loads(body)
+    expect(account["mfa"] == {"totp": True, "recovery_codes_left": 10}, f"{account}")
+
+    # A recovery code, in another case and without its dashes, works once.
+    status, _, body = post_login(username, password)
+    mfa_token = json.loads(body)["mfa_token"]
+    recovery = codes[0].replace("-", "").lower()
+    status, _, body = call("POST", "/login/mfa", {"mfa_token": mfa_token, "recovery_code": recovery})
+    expect(status == 200, f"recovery code: {status} {body!r}")
+    expect(sorted(claims_of(json.loads(body)["access_token"])["amr"]) == ["mfa", "pwd"], f"{body!r}")
+    status, _, body = post_login(username, password)
+    mfa_token = json.loads(body)["mfa_token"]
+    status, _, body = call("POST", "/login/mfa", {"mfa_token": mfa_token, "recovery_code": codes[0]})
+    expect(status == 401 and json.loads(body)["error"] == "invalid_code", f"used up: {status} {body!r}")
 
 
 def test_keygen_writes_rsa_keys_a_jose_library_reads():

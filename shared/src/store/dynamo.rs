@@ -104,6 +104,10 @@ struct UserItem {
     totp_step: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     recovery_codes: Vec<String>,
+    /// A random id written by each second-factor change, so a retried write (its first answer
+    /// lost) can recognise its own change instead of refusing a code it consumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mfa_write: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -139,12 +143,17 @@ struct MfaWrite {
 }
 
 impl MfaWrite {
-    fn new(user_id: &str, proof: &MfaProof, change: &MfaChange) -> Self {
+    /// The update; `write_id` (when given) is stored in `mfa_write` beside the change.
+    fn new(user_id: &str, proof: &MfaProof, change: &MfaChange, write_id: Option<&str>) -> Self {
         let mut set = Vec::new();
         let mut remove = Vec::new();
         let mut delete = Vec::new();
         let mut conditions = vec!["user_id = :id".to_owned()];
         let mut values = HashMap::from([(":id".to_owned(), AttributeValue::S(user_id.to_owned()))]);
+        if let Some(id) = write_id {
+            values.insert(":write".into(), AttributeValue::S(id.to_owned()));
+            set.push("mfa_write = :write");
+        }
         // A change that removes or replaces an attribute the proof would write takes over
         // that write; the proof's condition stays.
         let removing = matches!(change, MfaChange::Remove);
@@ -197,7 +206,13 @@ impl MfaWrite {
                 conditions.push("attribute_exists(totp_secret)".into());
             }
             MfaChange::Remove => {
-                remove.extend(["totp_secret", "totp_pending", "totp_step", "recovery_codes"]);
+                remove.extend([
+                    "totp_secret",
+                    "totp_pending",
+                    "totp_step",
+                    "recovery_codes",
+                    "mfa_write",
+                ]);
             }
         }
         let mut update = Vec::new();
@@ -274,6 +289,26 @@ struct SessionItem {
     /// How the user authenticated at login (absent on sessions started before it was kept).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     amr: Vec<String>,
+}
+
+/// For a cancelled transaction, which of its items' conditions failed (in the order of the
+/// items); `None` for any other error.
+fn failed_conditions(
+    error: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<bool>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// Sorts an SDK error into "retry later" (503) or "something is wrong" (500).
@@ -398,6 +433,7 @@ impl UserStore for DynamoStore {
             totp_pending: None,
             totp_step: 0,
             recovery_codes: Vec::new(),
+            mfa_write: None,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -543,14 +579,8 @@ impl UserStore for DynamoStore {
             Ok(_) => return Ok(GuardedChange::Updated),
             Err(e) => e,
         };
-        // Cancelled: the reasons, in the order of the items, say which condition failed.
-        let failed: Vec<bool> = match error.as_service_error() {
-            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-            _ => return Err(classify(OP, error)),
+        let Some(failed) = failed_conditions(&error) else {
+            return Err(classify(OP, error));
         };
         match failed.as_slice() {
             [true, ..] => Ok(GuardedChange::Gone),
@@ -667,7 +697,16 @@ impl UserStore for DynamoStore {
         proof: &MfaProof,
         change: &MfaChange,
     ) -> Result<bool, StoreError> {
-        let write = MfaWrite::new(user_id, proof, change);
+        // A removal leaves nothing to recognise it by but its effect; every other change writes
+        // an id of its own.
+        let removing = matches!(change, MfaChange::Remove);
+        let write_id = uuid::Uuid::new_v4().to_string();
+        let write = MfaWrite::new(
+            user_id,
+            proof,
+            change,
+            (!removing).then_some(write_id.as_str()),
+        );
         let result = self
             .client
             .update_item()
@@ -680,10 +719,22 @@ impl UserStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            // The proof was spent (or the state moved on, or the user changed) meanwhile. A
-            // retried write of ours whose first answer was lost lands here too: its code is
-            // then consumed and the request refused, which a retry with the next code mends.
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            // The proof was spent (or the state moved on, or the user changed) meanwhile, or
+            // this is the SDK's retry of our own write whose first answer was lost: the stored
+            // item tells which, so a code this call consumed is never refused.
+            Err(e) if is_condition_failure(&e) => {
+                let item: Option<UserItem> = self
+                    .get(&self.tables.users, key, "reading user after an mfa write")
+                    .await?;
+                Ok(item.is_some_and(|u| {
+                    u.user_id.as_deref() == Some(user_id)
+                        && if removing {
+                            u.totp_secret.is_none() && u.totp_pending.is_none()
+                        } else {
+                            u.mfa_write.as_deref() == Some(write_id.as_str())
+                        }
+                }))
+            }
             Err(e) => Err(classify("updating mfa", e)),
         }
     }
@@ -777,7 +828,7 @@ impl ChallengeStore for DynamoStore {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(invalid)?;
-        let write = MfaWrite::new(&challenge.user_id, proof, &MfaChange::Consume);
+        let write = MfaWrite::new(&challenge.user_id, proof, &MfaChange::Consume, None);
         let consume = Update::builder()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(challenge.key.clone()))
@@ -810,14 +861,14 @@ impl ChallengeStore for DynamoStore {
             Ok(_) => return Ok(ChallengeOutcome::Done),
             Err(e) => e,
         };
-        let failed: Vec<bool> = match error.as_service_error() {
-            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-            _ => return Err(classify(OP, error)),
+        let Some(failed) = failed_conditions(&error) else {
+            return Err(classify(OP, error));
         };
+        if failed.iter().any(|f| *f) && self.read_session(&session.id).await?.is_some() {
+            // Our own transaction, retried after its answer was lost (where the retry is not
+            // answered as the first call's success): the session it stored is there.
+            return Ok(ChallengeOutcome::Done);
+        }
         match failed.as_slice() {
             [true, ..] => Ok(ChallengeOutcome::ChallengeSpent),
             [_, true, ..] => Ok(ChallengeOutcome::ProofSpent),

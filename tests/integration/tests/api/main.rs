@@ -16,4 +16,5 @@ mod faults;
 mod helpers;
 mod iam;
 mod logs;
+mod mfa_store;
 mod sliding_log;
