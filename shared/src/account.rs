@@ -1,11 +1,13 @@
 //! The account routes' common part (`POST /password`, `DELETE /account`, `GET /sessions`,
-//! `DELETE /sessions`, `DELETE /sessions/{sid}`): their settings and dependencies (the five
-//! functions share them), the caller (a valid access token whose session is still live), the
-//! password check (limited like login), and the JSON view of a session.
+//! `DELETE /sessions`, `DELETE /sessions/{sid}`, `GET /account` and the `/mfa` routes): their
+//! settings and dependencies (the functions share them), the caller (a valid access token whose
+//! session is still live), the password and code checks (one attempt each, limited like login),
+//! the bodies they read, and the JSON view of a session.
 
 use std::sync::Arc;
 
 use lambda_http::Request;
+use lambda_http::http::Method;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -15,7 +17,7 @@ use crate::config::{
     self, Argon2Config, ConfigError, LoginLimits, PasswordPolicy, Table, Tables, TokenConfig, Vars,
 };
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{RequestMeta, authenticate};
+use crate::http::{RequestMeta, authenticate, read_json_object, require_method};
 use crate::keys::KeySet;
 use crate::lockout::Lockout;
 use crate::password::Passwords;
@@ -169,10 +171,46 @@ impl Deps {
             Some(session) => Ok(Caller { claims, session }),
             None => {
                 tracing::info!(reason = "session_not_live", "token refused");
-                Err(ApiError::InvalidToken {
-                    realm: self.realm.clone(),
-                })
+                Err(self.invalid_token())
             }
+        }
+    }
+
+    /// The caller of a route that takes a JSON object body, and that body: the method is checked
+    /// first (`405`), then the token and its session (`401`), then the body (`400`).
+    pub async fn caller_and_body(
+        &self,
+        req: &Request,
+        method: Method,
+    ) -> Result<(Caller, Map<String, Value>), ApiError> {
+        require_method(req, method)?;
+        let caller = self.caller(req).await?;
+        let body = read_json_object(req)?;
+        Ok((caller, body))
+    }
+
+    /// `user` (the caller's, as read), when it is still the caller and may act: a user gone,
+    /// another one of the same name or a disabled one is `401 invalid_token`, like a revoked
+    /// session (disabling revokes every session; a token of one still live, after a disable
+    /// that failed midway, acts no more than the user could).
+    pub fn active_user(
+        &self,
+        caller: &Caller,
+        user: Option<UserRecord>,
+    ) -> Result<UserRecord, ApiError> {
+        match user.filter(|u| is_caller(caller, u) && !u.disabled) {
+            Some(user) => Ok(user),
+            None => {
+                tracing::info!(reason = "user_gone_or_disabled", "token refused");
+                Err(self.invalid_token())
+            }
+        }
+    }
+
+    /// `401 invalid_token`, with this realm's challenge.
+    pub fn invalid_token(&self) -> ApiError {
+        ApiError::InvalidToken {
+            realm: self.realm.clone(),
         }
     }
 
@@ -188,44 +226,11 @@ impl Deps {
         action: Action,
         meta: &RequestMeta,
     ) -> Result<Checked, ApiError> {
-        let now = (self.clock)();
-        let key = caller.key();
-        let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
-        let (attempt, user) = lockout
-            .begin(&key, &meta.source_ip, now, self.users.find(&key))
-            .await;
-        let attempt =
-            attempt.map_err(|e| self.audit.limited(meta, action, e, Who::of(&caller.claims)))?;
-        // A new user of the same name is not the caller.
-        let user = user?.filter(|u| u.user_id.as_deref() == Some(caller.claims.sub.as_str()));
-        let stored = user.as_ref().map(|u| u.password_hash.as_str());
-        let matched = self.passwords.verify(password, stored).await?;
-        match user {
-            // Disabling revokes every session; a token of one still live (a disable that
-            // failed midway, or a store changed by hand) acts no more than the user could.
-            Some(user) if matched && user.disabled => {
-                lockout.abandoned(attempt).await;
-                tracing::info!(reason = "user_disabled", "token refused");
-                let error = ApiError::InvalidToken {
-                    realm: self.realm.clone(),
-                };
-                self.audit
-                    .refused(meta, action, error.code(), Who::of(&caller.claims));
-                Err(error)
-            }
-            Some(user) if matched => {
-                lockout.succeeded(attempt, now).await;
-                Ok(Checked::Matched(user))
-            }
-            Some(user) => {
-                lockout.failed(attempt).await;
-                Ok(Checked::Wrong(user))
-            }
-            None => {
-                lockout.failed(attempt).await;
-                Ok(Checked::Gone)
-            }
-        }
+        self.attempt(caller, action, meta, async |user, _| {
+            let checked = self.verify(caller, password, user, action, meta).await?;
+            Ok((checked.settle(), checked))
+        })
+        .await
     }
 
     /// [`Deps::check_password`] for a route that also needs the second factor of a user who has
@@ -243,6 +248,60 @@ impl Deps {
         action: Action,
         meta: &RequestMeta,
     ) -> Result<Checked, ApiError> {
+        self.attempt(caller, action, meta, async |user, now| {
+            let checked = self.verify(caller, password, user, action, meta).await?;
+            if let Checked::Matched(user) = &checked
+                && user.mfa.enabled()
+            {
+                self.step_up(caller, user, code, action, meta, now).await?;
+            }
+            Ok((checked.settle(), checked))
+        })
+        .await
+    }
+
+    /// A code check on the caller's account (`POST /mfa/totp/confirm`, `POST
+    /// /mfa/recovery-codes`): `work` runs on the caller's user (an [`Deps::active_user`]) and
+    /// `now`, as one attempt limited like a login. Its `400 invalid_code` counts as a failed
+    /// login; anything else gives the slots back, a success too, which makes no source familiar
+    /// (a right code alone is no login). A refusal on the request's merits (a 4xx) is recorded
+    /// in the audit trail; a success is the caller's to record.
+    pub async fn check_code<T>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        meta: &RequestMeta,
+        work: impl AsyncFnOnce(UserRecord, u64) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.attempt(caller, action, meta, async |user, now| {
+            let result = match self.active_user(caller, user) {
+                Ok(user) => work(user, now).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(value) => Ok((Settle::Abandoned, value)),
+                Err(error) if error.status().is_client_error() => {
+                    Err(self.failure(meta, action, caller, error))
+                }
+                Err(error) => Err(error),
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` as one attempt on the caller's account, limited like a login
+    /// (`shared::lockout`): the failure slots are taken, with one read of the caller's user,
+    /// before any work (`429 rate_limited` once a policy is spent). `work` gets that user (`None`
+    /// when gone or another one of the same name) and `now`; its answer says what becomes of the
+    /// slots ([`Settle`]). Of its errors, `400 invalid_code` counts as a failure (a wrong code
+    /// is a wrong password); any other, and a failed read, gives them back.
+    async fn attempt<T>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        meta: &RequestMeta,
+        work: impl AsyncFnOnce(Option<UserRecord>, u64) -> Result<(Settle, T), ApiError>,
+    ) -> Result<T, ApiError> {
         let now = (self.clock)();
         let key = caller.key();
         let lockout = Lockout::new(&self.limiter, self.counters.as_ref(), &self.limits);
@@ -251,44 +310,69 @@ impl Deps {
             .await;
         let attempt =
             attempt.map_err(|e| self.audit.limited(meta, action, e, Who::of(&caller.claims)))?;
-        let user = user?.filter(|u| u.user_id.as_deref() == Some(caller.claims.sub.as_str()));
+        let result = match user {
+            Ok(user) => work(user.filter(|u| is_caller(caller, u)), now).await,
+            Err(e) => Err(e.into()),
+        };
+        match &result {
+            Ok((Settle::Succeeded, _)) => lockout.succeeded(attempt, now).await,
+            Ok((Settle::Failed, _)) | Err(ApiError::InvalidCode) => lockout.failed(attempt).await,
+            Ok((Settle::Abandoned, _)) | Err(_) => lockout.abandoned(attempt).await,
+        }
+        result.map(|(_, value)| value)
+    }
+
+    /// The password step of a check, on `user` as read by [`Deps::attempt`]: `Gone` or `Wrong`
+    /// after one hash, `Matched` when `password` is theirs, and `401 invalid_token` (recorded)
+    /// when it is but the user is disabled.
+    async fn verify(
+        &self,
+        caller: &Caller,
+        password: &Password,
+        user: Option<UserRecord>,
+        action: Action,
+        meta: &RequestMeta,
+    ) -> Result<Checked, ApiError> {
         let stored = user.as_ref().map(|u| u.password_hash.as_str());
         let matched = self.passwords.verify(password, stored).await?;
-        let who = Who::of(&caller.claims);
-        let user = match user {
+        match user {
+            // Disabling revokes every session; a token of one still live (a disable that
+            // failed midway, or a store changed by hand) acts no more than the user could.
             Some(user) if matched && user.disabled => {
-                lockout.abandoned(attempt).await;
                 tracing::info!(reason = "user_disabled", "token refused");
-                let error = ApiError::InvalidToken {
-                    realm: self.realm.clone(),
-                };
-                self.audit.refused(meta, action, error.code(), who);
-                return Err(error);
+                let error = self.invalid_token();
+                self.audit
+                    .refused(meta, action, error.code(), Who::of(&caller.claims));
+                Err(error)
             }
-            Some(user) if matched => user,
-            Some(user) => {
-                lockout.failed(attempt).await;
-                return Ok(Checked::Wrong(user));
-            }
-            None => {
-                lockout.failed(attempt).await;
-                return Ok(Checked::Gone);
-            }
-        };
-        if !user.mfa.enabled() {
-            lockout.succeeded(attempt, now).await;
-            return Ok(Checked::Matched(user));
+            Some(user) if matched => Ok(Checked::Matched(user)),
+            Some(user) => Ok(Checked::Wrong(user)),
+            None => Ok(Checked::Gone),
         }
+    }
+
+    /// The second factor of a step-up for `user`, whose password was right: `code` consumed, or
+    /// `403 mfa_required` without one, `400 invalid_code` (recorded) when it does not pass.
+    #[cfg(feature = "mfa")]
+    async fn step_up(
+        &self,
+        caller: &Caller,
+        user: &UserRecord,
+        code: Option<&str>,
+        action: Action,
+        meta: &RequestMeta,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        let who = Who::of(&caller.claims);
         let Some(code) = code else {
-            lockout.abandoned(attempt).await;
             self.audit.refused(meta, action, "mfa_required", who);
             return Err(ApiError::MfaRequired);
         };
-        let consumed = match self.proof(&user, code, now)? {
+        let consumed = match self.proof(user, code, now)? {
             Some((proof, _)) => {
                 self.users
                     .update_mfa(
-                        &key,
+                        &caller.key(),
                         &caller.claims.sub,
                         &proof,
                         &crate::store::MfaChange::Consume,
@@ -298,16 +382,21 @@ impl Deps {
             None => false,
         };
         if !consumed {
-            lockout.failed(attempt).await;
-            self.audit
-                .record(meta, action, Outcome::Failure, "invalid_code", who);
-            return Err(ApiError::InvalidCode);
+            return Err(self.failure(meta, action, caller, ApiError::InvalidCode));
         }
-        lockout.succeeded(attempt, now).await;
         if let Some(notice) = recovery_notice(code) {
             self.audit.notify(meta, notice, who);
         }
-        Ok(Checked::Matched(user))
+        Ok(())
+    }
+
+    /// The key that opens TOTP secrets: a `500` in a function built without one (a wiring
+    /// mistake: `main` of every function with the `mfa` feature loads it).
+    #[cfg(feature = "mfa")]
+    pub fn mfa_key(&self) -> Result<&crate::mfa::MfaKey, ApiError> {
+        self.mfa_key
+            .as_deref()
+            .ok_or_else(|| ApiError::Internal("this function holds no mfa key".into()))
     }
 
     /// The proof `code` gives for `user`'s second factor (six digits: a TOTP code, else a
@@ -320,24 +409,47 @@ impl Deps {
         code: &str,
         now: u64,
     ) -> Result<Option<(crate::store::MfaProof, &'static [&'static str])>, ApiError> {
-        let key = self
-            .mfa_key
-            .as_ref()
-            .ok_or_else(|| ApiError::Internal("this function holds no mfa key".into()))?;
-        proof_of(key, user, code, now)
+        proof_of(self.mfa_key()?, user, code, now)
     }
 
     /// Records a refused password and returns its `401`.
     pub fn wrong_password(&self, meta: &RequestMeta, action: Action, caller: &Caller) -> ApiError {
+        self.failure(meta, action, caller, ApiError::InvalidCredentials)
+    }
+
+    /// Records `error` as the caller's failed request (`Outcome::Failure`, its code) and
+    /// returns it.
+    pub fn failure(
+        &self,
+        meta: &RequestMeta,
+        action: Action,
+        caller: &Caller,
+        error: ApiError,
+    ) -> ApiError {
         self.audit.record(
             meta,
             action,
             Outcome::Failure,
-            "invalid_credentials",
+            error.code(),
             Who::of(&caller.claims),
         );
-        ApiError::InvalidCredentials
+        error
     }
+}
+
+/// Whether `user` is the caller's user: a new user of the same name is not.
+fn is_caller(caller: &Caller, user: &UserRecord) -> bool {
+    user.user_id.as_deref() == Some(caller.claims.sub.as_str())
+}
+
+/// What an attempt's outcome does to its failure slots (`shared::lockout`).
+enum Settle {
+    /// A right password: given back, and the source becomes familiar.
+    Succeeded,
+    /// A wrong password: the slots that count stay taken.
+    Failed,
+    /// No login either way: given back, nothing made familiar.
+    Abandoned,
 }
 
 /// The proof `code` gives for `user`'s second factor under `key`: see [`Deps::proof`].
@@ -391,6 +503,32 @@ pub fn code_field<'b>(
     }
 }
 
+/// The body of a route that takes nothing but a TOTP code, `{"code"}`: six digits, else `400`
+/// naming the field (`not_six_digits` is the message for a code of another form).
+#[cfg(feature = "mfa")]
+pub fn totp_code_body<'b>(
+    body: &'b Map<String, Value>,
+    not_six_digits: &str,
+) -> Result<&'b str, ApiError> {
+    only_fields(body, &["code"])?;
+    match code_field(body, "code")? {
+        Some(code) if is_totp_code(code) => Ok(code),
+        Some(_) => Err(ApiError::invalid("code", not_six_digits)),
+        None => Err(ApiError::invalid("code", "is required")),
+    }
+}
+
+/// The body of a step-up route, `{"password", "code"}` (the code only for a user with MFA):
+/// the password bounded like login's ([`password_field`]) and the code ([`code_field`]).
+pub fn password_and_code<'b>(
+    body: &'b Map<String, Value>,
+    username: &str,
+) -> Result<(Password, Option<&'b str>), ApiError> {
+    only_fields(body, &["password", "code"])?;
+    let password = password_field(body, "password", username)?;
+    Ok((password, code_field(body, "code")?))
+}
+
 /// What [`Deps::check_password`] found.
 #[derive(Debug)]
 pub enum Checked {
@@ -400,6 +538,16 @@ pub enum Checked {
     Wrong(UserRecord),
     /// The caller's user no longer exists.
     Gone,
+}
+
+impl Checked {
+    /// A right password is a login's success; anything else counts as a failure.
+    fn settle(&self) -> Settle {
+        match self {
+            Checked::Matched(_) => Settle::Succeeded,
+            Checked::Wrong(_) | Checked::Gone => Settle::Failed,
+        }
+    }
 }
 
 /// A password field of a body, bounded like login's before it reaches argon2: `400` naming

@@ -22,7 +22,7 @@ use crate::config::LoginLimits;
 use crate::rate_limit::{RateLimiter, Slot, TakeError, source_subject};
 use std::future::Future;
 
-use crate::store::{CounterStore, StoreError, UserRecord};
+use crate::store::{CounterStore, FamiliarMark, StoreError, UserRecord};
 
 /// One attempt's slots, taken before the password is checked.
 #[derive(Debug)]
@@ -189,6 +189,17 @@ impl<'a> Lockout<'a> {
             // Best effort: the next login from here is then counted as unfamiliar.
             tracing::warn!(error = %e, "could not mark the login's source as familiar");
         }
+    }
+
+    /// The familiar mark [`Lockout::succeeded`] would write, for a login that writes it together
+    /// with its other writes (`POST /login/mfa`'s one transaction) and gives the slots back with
+    /// [`Lockout::abandoned`] beside it: `None` for a user stored before ids existed.
+    pub fn familiar_mark(&self, attempt: &Attempt, now: u64) -> Option<FamiliarMark> {
+        attempt.tag.as_ref().map(|owner| FamiliarMark {
+            key: attempt.mark.clone(),
+            owner: owner.clone(),
+            expires_at: now + self.limits.familiar_seconds,
+        })
     }
 
     /// The right password, but the login goes no further (a disabled account): nothing counts,

@@ -31,20 +31,14 @@ async fn show(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response
     let caller = deps.caller(req).await?;
     let user_id = caller.claims.sub.as_str();
     let user = deps.users.find(&caller.key()).await?;
-    // A new user of the same name is not the caller; a disabled one acts no more.
-    let Some(user) = user.filter(|u| u.user_id.as_deref() == Some(user_id) && !u.disabled) else {
-        tracing::info!(reason = "user_gone_or_disabled", "token refused");
-        let error = ApiError::InvalidToken {
-            realm: deps.realm.clone(),
-        };
+    let user = deps.active_user(&caller, user).inspect_err(|error| {
         deps.audit.refused(
             meta,
             Action::ShowAccount,
             error.code(),
             Who::of(&caller.claims),
         );
-        return Err(error);
-    };
+    })?;
     let roles: BTreeSet<&str> = user
         .roles
         .iter()

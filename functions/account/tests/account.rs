@@ -4,10 +4,10 @@
 use account::Deps;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::store::{MfaChange, MfaProof, SessionStore, UserStore};
+use shared::store::{SessionStore, UserStore};
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, set_disabled, set_roles,
-    signed_in, user_id_of,
+    Event, Fixture, SignedIn, account_deps, body_json, call, enroll_pending, set_disabled,
+    set_roles, signed_in, signed_in_with_mfa, use_recovery_code, user_id_of,
 };
 
 async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -15,9 +15,7 @@ async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn show(user: &SignedIn) -> Request {
-    Event::load("account")
-        .header("authorization", Some(&user.bearer))
-        .request()
+    user.event("account").request()
 }
 
 #[tokio::test]
@@ -57,8 +55,7 @@ async fn a_stored_user_role_is_listed_once() {
 async fn with_mfa_on_it_counts_the_recovery_codes_left() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
 
     let body = body_json(&handle(&deps, show(&me)).await);
     assert_eq!(
@@ -67,19 +64,7 @@ async fn with_mfa_on_it_counts_the_recovery_codes_left() {
     );
     assert_eq!(body["roles"], json!(["user"]));
 
-    let user_id = user_id_of(&me.name);
-    let hash = shared::mfa::recovery_code_hash(&user_id, &mfa.recovery_codes[3]).unwrap();
-    let used = f
-        .store()
-        .update_mfa(
-            &me.name.to_lowercase(),
-            &user_id,
-            &MfaProof::RecoveryCode(hash),
-            &MfaChange::Consume,
-        )
-        .await
-        .unwrap();
-    assert!(used);
+    use_recovery_code(f.store().as_ref(), &me.name, &mfa.recovery_codes[3]).await;
     let body = body_json(&handle(&deps, show(&me)).await);
     assert_eq!(body["mfa"], json!({"totp": true, "recovery_codes_left": 9}));
 }
@@ -88,22 +73,7 @@ async fn with_mfa_on_it_counts_the_recovery_codes_left() {
 async fn a_pending_enrollment_is_not_mfa() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let user_id = user_id_of(&me.name);
-    let sealed = f
-        .mfa_key()
-        .seal(&user_id, &shared::mfa::new_secret().unwrap())
-        .unwrap();
-    assert!(
-        f.store()
-            .update_mfa(
-                &me.name.to_lowercase(),
-                &user_id,
-                &MfaProof::Nothing,
-                &MfaChange::Pending(sealed)
-            )
-            .await
-            .unwrap()
-    );
+    enroll_pending(f.store().as_ref(), &me.name).await;
 
     let body = body_json(&handle(&account_deps(&f), show(&me)).await);
 
@@ -153,9 +123,7 @@ async fn no_token_a_revoked_session_or_the_sample_token_is_401_and_post_405() {
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "invalid_token");
 
-    let post = Event::load("account")
-        .route("POST", "/account")
-        .header("authorization", Some(&me.bearer));
+    let post = me.event("account").route("POST", "/account");
     let response = handle(&deps, post.request()).await;
     assert_eq!(response.status(), 405);
     let allow = response.headers()["allow"].to_str().unwrap().to_owned();

@@ -4,9 +4,9 @@
 use admin_remove_mfa::{Deps, Settings};
 use lambda_http::{Body, Response};
 use serde_json::json;
-use shared::store::{MfaState, SessionStore};
+use shared::store::MfaState;
 use shared::testing::{
-    Event, Fixture, access_token_with_amr, admin_caller, body_json, call, create_user, enable_mfa,
+    Event, Fixture, admin_caller, body_json, call, create_user, enable_mfa, session_revoked,
     sign_in, sign_in_with_amr, signed_in, stored, unique, user_bearer,
 };
 
@@ -37,9 +37,9 @@ async fn admin_with_mfa(f: &Fixture) -> String {
     )
     .await;
     let amr = shared::mfa::AMR_TOTP;
-    let session = sign_in_with_amr(f.store(), &name, f.now(), amr).await;
-    let token = access_token_with_amr(&name, &session.sid, f.now(), &["admin"], amr);
-    format!("Bearer {token}")
+    sign_in_with_amr(f.store(), &name, f.now(), &["admin"], amr)
+        .await
+        .bearer
 }
 
 #[tokio::test]
@@ -66,16 +66,9 @@ async fn an_admin_removes_the_second_factor_and_revokes_every_session_of_the_use
         MfaState::default()
     );
     for sid in [&target.sid, &second.sid] {
-        assert!(f.store().get(sid).await.unwrap().unwrap().revoked, "{sid}");
+        assert!(session_revoked(f.store().as_ref(), sid).await, "{sid}");
     }
-    assert!(
-        !f.store()
-            .get(&bystander.sid)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
+    assert!(!session_revoked(f.store().as_ref(), &bystander.sid).await);
     assert!(
         stored(f.store().as_ref(), &bystander.name)
             .await
@@ -132,7 +125,7 @@ async fn with_admin_require_mfa_only_an_admin_token_with_mfa_passes() {
         "{challenge}"
     );
     assert!(stored(f.store().as_ref(), &target.name).await.mfa.enabled());
-    assert!(!f.store().get(&target.sid).await.unwrap().unwrap().revoked);
+    assert!(!session_revoked(f.store().as_ref(), &target.sid).await);
 
     let with_mfa = admin_with_mfa(&f).await;
     let response = send(&deps, remove(&target.name, Some(&with_mfa))).await;

@@ -16,7 +16,7 @@ use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, code_field, new_password_field, only_fields, password_field};
 use shared::audit::{Action, Outcome, Who};
 use shared::error::FieldErrors;
-use shared::http::{empty_response, read_json_object, require_method};
+use shared::http::empty_response;
 use shared::{ApiError, RequestMeta};
 
 pub use shared::account::{Deps, Settings};
@@ -34,9 +34,7 @@ async fn change(
     req: &Request,
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST)?;
-    let caller = deps.caller(req).await?;
-    let body = read_json_object(req)?;
+    let (caller, body) = deps.caller_and_body(req, Method::POST).await?;
     only_fields(&body, &["current_password", "new_password", "code"])?;
     let username = caller.claims.preferred_username.as_str();
     let current = password_field(&body, "current_password", username);

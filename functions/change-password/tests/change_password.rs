@@ -5,8 +5,8 @@ use change_password::Deps;
 use serde_json::{Value, json};
 use shared::store::{SessionStore, UserStore};
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, refresh_now, sessions_on,
-    sign_in, signed_in, stored, totp_code,
+    Event, Fixture, SignedIn, account_deps, after_a_failed_user_read, assert_invalid, body_json,
+    call, refresh_now, sessions_on, sign_in, signed_in, signed_in_with_mfa, stored, wrong_code,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -20,8 +20,7 @@ async fn handle(
 }
 
 fn change(user: &SignedIn, current: &str, new: &str) -> lambda_http::Request {
-    Event::load("change-password")
-        .header("authorization", Some(&user.bearer))
+    user.event("change-password")
         .json(json!({"current_password": current, "new_password": new}))
         .request()
 }
@@ -34,8 +33,7 @@ async fn the_sample_changes_the_password_and_revokes_only_the_other_sessions() {
     let other = sign_in(f.store(), &me.name, f.now()).await;
     let before = stored(f.store().as_ref(), &me.name).await.password_hash;
 
-    let event = Event::load("change-password").header("authorization", Some(&me.bearer));
-    let response = handle(&deps, event.request()).await;
+    let response = handle(&deps, me.event("change-password").request()).await;
 
     assert_eq!(response.status(), 204, "{:?}", response.body());
     let after = f.store().find(&me.name).await.unwrap().unwrap();
@@ -66,7 +64,7 @@ async fn the_sample_changes_the_password_and_revokes_only_the_other_sessions() {
 async fn the_invalid_sample_is_a_400_about_the_new_password() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let event = Event::load("change-password-invalid").header("authorization", Some(&me.bearer));
+    let event = me.event("change-password-invalid");
 
     let response = handle(&account_deps(&f), event.request()).await;
 
@@ -106,13 +104,9 @@ async fn a_new_password_is_held_to_the_registration_rules_and_must_differ() {
         ),
     ];
     for (body, field) in cases {
-        let event = Event::load("change-password")
-            .header("authorization", Some(&me.bearer))
-            .json(body.clone());
+        let event = me.event("change-password").json(body.clone());
         let response = handle(&deps, event.request()).await;
-        assert_eq!(response.status(), 400, "{body}");
-        let answer = body_json(&response);
-        assert!(answer["details"][field].is_array(), "{body}: {answer}");
+        assert_invalid(&response, field, &body.to_string());
     }
     let still = f.store().find(&me.name).await.unwrap().unwrap();
     assert!(still.password_changed_by.is_none(), "nothing was changed");
@@ -264,30 +258,15 @@ async fn a_password_change_forgets_the_familiar_sources() {
 // The step-up of a user with MFA.
 
 fn change_with_code(user: &SignedIn, current: &str, new: &str, code: &str) -> lambda_http::Request {
-    Event::load("change-password")
-        .header("authorization", Some(&user.bearer))
+    user.event("change-password")
         .json(json!({"current_password": current, "new_password": new, "code": code}))
         .request()
-}
-
-/// A six-digit code that is not `secret`'s at `now` or one step either side.
-fn wrong_code(secret: &[u8], now: u64) -> String {
-    let near: Vec<String> = [now - 30, now, now + 30]
-        .iter()
-        .map(|t| totp_code(secret, *t))
-        .collect();
-    ["000000", "111111", "222222", "333333"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test]
 async fn with_mfa_and_no_code_it_is_403_mfa_required_and_nothing_changes() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
-    enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, _) = signed_in_with_mfa(f.store(), f.now()).await;
     let before = stored(f.store().as_ref(), &me.name).await.password_hash;
 
     let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
@@ -307,8 +286,7 @@ async fn with_mfa_and_no_code_it_is_403_mfa_required_and_nothing_changes() {
 async fn with_mfa_a_wrong_code_is_400_invalid_code_and_counts_against_the_limit() {
     let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "2");
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let wrong = wrong_code(&mfa.secret, f.now());
 
     for attempt in 0..2 {
@@ -331,8 +309,7 @@ async fn with_mfa_a_wrong_code_is_400_invalid_code_and_counts_against_the_limit(
 async fn with_mfa_a_right_totp_code_changes_the_password_once() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let before = stored(f.store().as_ref(), &me.name).await.password_hash;
     let code = mfa.code(f.now());
 
@@ -359,8 +336,7 @@ async fn with_mfa_a_right_totp_code_changes_the_password_once() {
 async fn with_mfa_a_recovery_code_works_once() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let code = &mfa.recovery_codes[0];
 
     let first = handle(&deps, change_with_code(&me, PASSWORD, NEW, code)).await;
@@ -405,4 +381,15 @@ async fn without_mfa_a_code_is_not_needed_and_a_bad_one_is_a_400_about_code() {
     // A user without MFA is not asked for one; a code sent anyway is ignored.
     let response = handle(&deps, change_with_code(&me, PASSWORD, NEW, "123456")).await;
     assert_eq!(response.status(), 204, "{:?}", response.body());
+}
+
+#[tokio::test]
+async fn a_failed_user_read_is_a_503_that_gives_the_failure_slot_back() {
+    let (failed, retried) =
+        after_a_failed_user_read(async |deps, me| handle(deps, change(me, PASSWORD, NEW)).await)
+            .await;
+
+    assert_eq!(failed.status(), 503);
+    // With the limit at 1, a slot kept by the failed read would refuse this one (429).
+    assert_eq!(retried.status(), 204, "{}", body_json(&retried));
 }

@@ -14,9 +14,9 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::account::{Checked, code_field, only_fields, password_field};
+use shared::account::{Checked, password_and_code};
 use shared::audit::{Action, Outcome, Who};
-use shared::http::{empty_response, read_json_object, require_method};
+use shared::http::empty_response;
 use shared::{ApiError, RequestMeta};
 
 pub use shared::account::{Deps, Settings};
@@ -34,13 +34,8 @@ async fn delete(
     req: &Request,
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::DELETE)?;
-    let caller = deps.caller(req).await?;
-    let body = read_json_object(req)?;
-    only_fields(&body, &["password", "code"])?;
-    let username = caller.claims.preferred_username.as_str();
-    let password = password_field(&body, "password", username)?;
-    let code = code_field(&body, "code")?;
+    let (caller, body) = deps.caller_and_body(req, Method::DELETE).await?;
+    let (password, code) = password_and_code(&body, &caller.claims.preferred_username)?;
 
     let action = Action::DeleteAccount;
     let user_id = caller.claims.sub.as_str();

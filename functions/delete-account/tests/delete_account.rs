@@ -5,8 +5,8 @@ use delete_account::Deps;
 use serde_json::json;
 use shared::store::{SessionStore, UserStore};
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, refresh_now, sessions_on,
-    sign_in, signed_in, totp_code, user_id_of,
+    Event, Fixture, SignedIn, account_deps, body_json, call, refresh_now, sessions_on, sign_in,
+    signed_in, signed_in_with_mfa, use_recovery_code, user_id_of, wrong_code,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -19,8 +19,7 @@ async fn handle(
 }
 
 fn delete(user: &SignedIn, password: &str) -> lambda_http::Request {
-    Event::load("delete-account")
-        .header("authorization", Some(&user.bearer))
+    user.event("delete-account")
         .json(json!({ "password": password }))
         .request()
 }
@@ -33,7 +32,7 @@ async fn the_sample_deletes_the_user_and_every_session() {
     let other = sign_in(f.store(), &me.name, f.now()).await;
 
     // The sample's body is base64-encoded, as API Gateway may send it.
-    let event = Event::load("delete-account").header("authorization", Some(&me.bearer));
+    let event = me.event("delete-account");
     assert_eq!(event.0["isBase64Encoded"], true);
     let response = handle(&deps, event.request()).await;
 
@@ -215,31 +214,16 @@ async fn a_retry_with_the_same_token_after_the_user_item_could_not_be_deleted_co
 // The step-up of a user with MFA.
 
 fn delete_with_code(user: &SignedIn, password: &str, code: &str) -> lambda_http::Request {
-    Event::load("delete-account")
-        .header("authorization", Some(&user.bearer))
+    user.event("delete-account")
         .json(json!({ "password": password, "code": code }))
         .request()
-}
-
-/// A six-digit code that is not `secret`'s at `now` or one step either side.
-fn wrong_code(secret: &[u8], now: u64) -> String {
-    let near: Vec<String> = [now - 30, now, now + 30]
-        .iter()
-        .map(|t| totp_code(secret, *t))
-        .collect();
-    ["000000", "111111", "222222", "333333"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test]
 async fn with_mfa_and_no_code_it_is_403_mfa_required_and_deletes_nothing() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
+    let (me, _) = signed_in_with_mfa(f.store(), f.now()).await;
     let other = sign_in(f.store(), &me.name, f.now()).await;
-    enable_mfa(f.store().as_ref(), &me.name).await;
 
     let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
 
@@ -255,8 +239,7 @@ async fn with_mfa_and_no_code_it_is_403_mfa_required_and_deletes_nothing() {
 #[tokio::test]
 async fn with_mfa_a_wrong_code_is_400_invalid_code_and_deletes_nothing() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
 
     let response = handle(
         &account_deps(&f),
@@ -275,8 +258,7 @@ async fn with_mfa_a_wrong_code_is_400_invalid_code_and_deletes_nothing() {
 #[tokio::test]
 async fn with_mfa_a_right_totp_code_deletes_the_account() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
 
     let response = handle(
         &account_deps(&f),
@@ -293,23 +275,10 @@ async fn with_mfa_a_right_totp_code_deletes_the_account() {
 async fn with_mfa_a_used_recovery_code_is_refused_and_an_unused_one_deletes() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
-    let user_id = user_id_of(&me.name);
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     // The first code was used before (at a login, say).
     let used = &mfa.recovery_codes[0];
-    let hash = shared::mfa::recovery_code_hash(&user_id, used).unwrap();
-    assert!(
-        f.store()
-            .update_mfa(
-                &me.name.to_lowercase(),
-                &user_id,
-                &shared::store::MfaProof::RecoveryCode(hash),
-                &shared::store::MfaChange::Consume,
-            )
-            .await
-            .unwrap()
-    );
+    use_recovery_code(f.store().as_ref(), &me.name, used).await;
 
     let refused = handle(&deps, delete_with_code(&me, PASSWORD, used)).await;
     assert_eq!(refused.status(), 400);
@@ -330,8 +299,8 @@ async fn without_mfa_a_code_is_not_needed_and_a_malformed_one_is_400() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
     let me = signed_in(f.store(), f.now()).await;
-    let bad = Event::load("delete-account")
-        .header("authorization", Some(&me.bearer))
+    let bad = me
+        .event("delete-account")
         .json(json!({"password": PASSWORD, "code": 123456}));
     let response = handle(&deps, bad.request()).await;
     assert_eq!(response.status(), 400);

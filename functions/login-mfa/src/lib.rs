@@ -5,7 +5,7 @@
 //! challenge, the user and the failure slots at once (`shared::lockout`, the limits that protect
 //! passwords, so a million-code space cannot be walked); the second is one transaction that
 //! spends the challenge, consumes the code (the TOTP step advances, or the recovery code is used
-//! up) and stores the session, beside giving the slots back. A code is accepted once: of
+//! up), stores the session and makes the source familiar, beside giving the slots back. A code is accepted once: of
 //! concurrent logins with one code, one wins. A wrong code counts against the account's
 //! failure limits and the `mfa_token`, which dies after five.
 
@@ -247,35 +247,40 @@ async fn login_mfa(
         return Err(ApiError::InvalidLoginCode);
     };
 
-    // Second wave: one transaction spends the challenge, consumes the code and stores the
-    // session; the slots go back and the source becomes familiar beside it.
+    // Second wave: one transaction spends the challenge, consumes the code, stores the session
+    // and makes the source familiar; the slots go back and the per-IP log is trimmed beside it.
+    // (A code accepted meanwhile by another request is then no counted failure: it was the
+    // right code, not a guess; it still counts against the mfa_token below.)
     let origin = session_origin(req, meta);
     let amr = mfa::amr(amr);
     let (session, started) =
         deps.sessions
             .prepare(&challenge.user_id, &user.username, &origin, &amr, now)?;
-    let (outcome, ()) = tokio::join!(
-        deps.challenges
-            .finish_login(&challenge, mfa::MFA_TOKEN_MAX_WRONG, now, &proof, &session),
+    let mark = lockout.familiar_mark(&attempt, now);
+    let (outcome, (), ()) = tokio::join!(
+        deps.challenges.finish_login(
+            &challenge,
+            mfa::MFA_TOKEN_MAX_WRONG,
+            now,
+            &proof,
+            &session,
+            mark.as_ref(),
+        ),
         limiter.settle(&ip_slot),
+        lockout.abandoned(attempt),
     );
     match outcome? {
-        ChallengeOutcome::Done => lockout.succeeded(attempt, now).await,
+        ChallengeOutcome::Done => {}
         ChallengeOutcome::ChallengeSpent => {
-            lockout.abandoned(attempt).await;
             deps.audit
                 .record(meta, action, Outcome::Failure, "invalid_mfa_token", who);
             return Err(ApiError::InvalidMfaToken);
         }
         ChallengeOutcome::ProofSpent => {
-            // A code accepted meanwhile (a replay, or a concurrent login with the same code):
-            // a wrong code like any other.
-            let (counted, ()) = tokio::join!(
-                deps.challenges
-                    .challenge_failed(&challenge.id, mfa::MFA_TOKEN_MAX_WRONG, now),
-                lockout.failed(attempt),
-            );
-            counted?;
+            // A code accepted meanwhile (a replay, or a concurrent login with the same code).
+            deps.challenges
+                .challenge_failed(&challenge.id, mfa::MFA_TOKEN_MAX_WRONG, now)
+                .await?;
             deps.audit
                 .record(meta, action, Outcome::Failure, "code_replayed", who);
             return Err(ApiError::InvalidLoginCode);

@@ -5,11 +5,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request, Response};
 use mfa_confirm::Deps;
 use serde_json::{Value, json};
-use shared::account::proof_of;
-use shared::store::{MfaChange, MfaProof, SessionStore, UserStore};
+use shared::store::SessionStore;
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, sign_in, signed_in,
-    stored, tables, totp_code, user_id_of,
+    Event, Fixture, SignedIn, account_deps, after_a_failed_user_read, assert_invalid,
+    assert_recovery_codes, body_json, call, code_works, enable_mfa, enroll_pending,
+    recovery_codes_of, session_revoked, sign_in, signed_in, stored, tables, totp_code, user_id_of,
+    wrong_code,
 };
 
 async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -17,41 +18,9 @@ async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn confirm(user: &SignedIn, code: &str) -> Request {
-    Event::load("mfa-confirm")
-        .header("authorization", Some(&user.bearer))
+    user.event("mfa-confirm")
         .json(json!({ "code": code }))
         .request()
-}
-
-/// A TOTP secret left pending for `name`, as `POST /mfa/totp` leaves it.
-async fn pending(f: &Fixture, name: &str) -> Vec<u8> {
-    let secret = shared::mfa::new_secret().unwrap();
-    let sealed = f.mfa_key().seal(&user_id_of(name), &secret).unwrap();
-    let written = f
-        .store()
-        .update_mfa(
-            &name.to_lowercase(),
-            &user_id_of(name),
-            &MfaProof::Nothing,
-            &MfaChange::Pending(sealed),
-        )
-        .await
-        .unwrap();
-    assert!(written);
-    secret
-}
-
-/// A six-digit code that is not `secret`'s at `now` or one step either side.
-fn wrong_code(secret: &[u8], now: u64) -> String {
-    let near: Vec<String> = [now - 30, now, now + 30]
-        .iter()
-        .map(|t| totp_code(secret, *t))
-        .collect();
-    ["000000", "111111", "222222", "333333"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_owned()
 }
 
 /// The user item exactly as DynamoDB holds it, every attribute, as text.
@@ -71,22 +40,13 @@ async fn raw_user_item(name: &str) -> String {
     format!("{item:?}")
 }
 
-fn codes_of(body: &Value) -> Vec<String> {
-    body["recovery_codes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("recovery_codes: {body}"))
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn the_right_code_turns_mfa_on_answers_ten_codes_and_revokes_only_the_other_sessions() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
     let other = sign_in(f.store(), &me.name, f.now()).await;
     let bystander = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
 
     let response = handle(
         &account_deps(&f),
@@ -98,7 +58,7 @@ async fn the_right_code_turns_mfa_on_answers_ten_codes_and_revokes_only_the_othe
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body = body_json(&response);
     assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
-    let codes = codes_of(&body);
+    let codes = recovery_codes_of(&body);
     assert_eq!(codes.len(), 10);
     let mut distinct = codes.clone();
     distinct.sort();
@@ -122,35 +82,25 @@ async fn the_right_code_turns_mfa_on_answers_ten_codes_and_revokes_only_the_othe
         secret
     );
     assert_eq!(user.mfa.last_step, f.now() / 30, "the code's step is spent");
-    let mut hashes = shared::mfa::recovery_code_hashes(&user_id, &codes).unwrap();
-    let mut kept = user.mfa.recovery.clone();
-    hashes.sort();
-    kept.sort();
-    assert_eq!(kept, hashes, "the codes are stored as their 10 hashes");
-    assert!(f.store().get(&other.sid).await.unwrap().unwrap().revoked);
-    assert!(!f.store().get(&me.sid).await.unwrap().unwrap().revoked);
-    assert!(
-        !f.store()
-            .get(&bystander.sid)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
+    assert_recovery_codes(&user, &codes, "the codes are stored as their 10 hashes");
+    let sessions = f.store();
+    assert!(session_revoked(sessions.as_ref(), &other.sid).await);
+    assert!(!session_revoked(sessions.as_ref(), &me.sid).await);
+    assert!(!session_revoked(sessions.as_ref(), &bystander.sid).await);
 }
 
 #[tokio::test]
 async fn neither_the_secret_nor_a_recovery_code_is_stored_or_shown_in_the_clear() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
     let response = handle(
         &account_deps(&f),
         confirm(&me, &totp_code(&secret, f.now())),
     )
     .await;
     assert_eq!(response.status(), 200);
-    let codes = codes_of(&body_json(&response));
+    let codes = recovery_codes_of(&body_json(&response));
 
     let base32 = base32_of(&secret);
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -184,7 +134,7 @@ async fn the_confirming_code_cannot_serve_again() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
     let me = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
     let code = totp_code(&secret, f.now());
     assert_eq!(handle(&deps, confirm(&me, &code)).await.status(), 200);
 
@@ -194,16 +144,12 @@ async fn the_confirming_code_cannot_serve_again() {
     assert_eq!(body_json(&again)["error"], "mfa_already_enabled");
     let user = stored(f.store().as_ref(), &me.name).await;
     assert!(
-        proof_of(&f.mfa_key(), &user, &code, f.now())
-            .unwrap()
-            .is_none(),
+        !code_works(&user, &code, f.now()),
         "its step is spent: no step-up can use it"
     );
     let next = totp_code(&secret, f.now() + 30);
     assert!(
-        proof_of(&f.mfa_key(), &user, &next, f.now())
-            .unwrap()
-            .is_some(),
+        code_works(&user, &next, f.now()),
         "the next step's code is good"
     );
 }
@@ -213,7 +159,7 @@ async fn a_wrong_code_is_400_invalid_code_and_counts_against_the_login_user_limi
     let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "2");
     let deps = account_deps(&f);
     let me = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
     let wrong = wrong_code(&secret, f.now());
 
     for attempt in 0..2 {
@@ -237,7 +183,7 @@ async fn a_right_code_gives_its_failure_slot_back() {
     let f = Fixture::local().await.with("LOGIN_USER_LIMIT", "1");
     let deps = account_deps(&f);
     let me = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
 
     let first = handle(&deps, confirm(&me, &totp_code(&secret, f.now()))).await;
     assert_eq!(first.status(), 200);
@@ -282,14 +228,8 @@ async fn a_body_without_a_six_digit_code_is_400_naming_code() {
         (json!({"code": "123456", "password": "x"}), "password"),
     ];
     for (body, field) in cases {
-        let event = Event::load("mfa-confirm")
-            .header("authorization", Some(&me.bearer))
-            .json(body.clone());
-        let response = handle(&deps, event.request()).await;
-        assert_eq!(response.status(), 400, "{body}");
-        let answer = body_json(&response);
-        assert_eq!(answer["error"], "validation_error", "{body}");
-        assert!(answer["details"][field].is_array(), "{body}: {answer}");
+        let response = handle(&deps, me.event("mfa-confirm").json(body.clone()).request()).await;
+        assert_invalid(&response, field, &body.to_string());
     }
 }
 
@@ -302,9 +242,20 @@ async fn the_sample_without_a_real_token_is_401_and_a_revoked_session_too() {
     assert_eq!(body_json(&response)["error"], "invalid_token");
 
     let me = signed_in(f.store(), f.now()).await;
-    let secret = pending(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
     f.store().revoke(&me.sid, f.now()).await.unwrap();
     let response = handle(&deps, confirm(&me, &totp_code(&secret, f.now()))).await;
     assert_eq!(response.status(), 401);
     assert!(!stored(f.store().as_ref(), &me.name).await.mfa.enabled());
+}
+
+#[tokio::test]
+async fn a_failed_user_read_is_a_503_that_gives_the_failure_slot_back() {
+    let (failed, retried) =
+        after_a_failed_user_read(async |deps, me| handle(deps, confirm(me, "123456")).await).await;
+
+    assert_eq!(failed.status(), 503);
+    // With the limit at 1, a slot kept by the failed read would refuse this one (429) before
+    // it finds no pending enrollment.
+    assert_eq!(retried.status(), 409, "{}", body_json(&retried));
 }

@@ -10,9 +10,9 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::account::{Checked, code_field, only_fields, password_field};
+use shared::account::{Checked, password_and_code};
 use shared::audit::{Action, Notice, Outcome, Who};
-use shared::http::{empty_response, read_json_object, require_method};
+use shared::http::empty_response;
 use shared::store::{MfaChange, MfaProof};
 use shared::{ApiError, RequestMeta};
 
@@ -31,12 +31,8 @@ async fn disable(
     req: &Request,
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::DELETE)?;
-    let caller = deps.caller(req).await?;
-    let body = read_json_object(req)?;
-    only_fields(&body, &["password", "code"])?;
-    let password = password_field(&body, "password", &caller.claims.preferred_username)?;
-    let code = code_field(&body, "code")?;
+    let (caller, body) = deps.caller_and_body(req, Method::DELETE).await?;
+    let (password, code) = password_and_code(&body, &caller.claims.preferred_username)?;
 
     let action = Action::MfaDisable;
     let who = Who::of(&caller.claims);
@@ -49,13 +45,8 @@ async fn disable(
             return Err(deps.wrong_password(meta, action, &caller));
         }
     };
-    let refused = |error: ApiError| {
-        deps.audit
-            .record(meta, action, Outcome::Failure, error.code(), who);
-        error
-    };
     if !user.mfa.enabled() {
-        return Err(refused(ApiError::MfaNotEnabled));
+        return Err(deps.failure(meta, action, &caller, ApiError::MfaNotEnabled));
     }
     let user_id = caller.claims.sub.as_str();
     let removed = deps
@@ -69,9 +60,7 @@ async fn disable(
         .await?;
     if !removed {
         // The user is gone (or is another one now) since the check.
-        return Err(refused(ApiError::InvalidToken {
-            realm: deps.realm.clone(),
-        }));
+        return Err(deps.failure(meta, action, &caller, deps.invalid_token()));
     }
     deps.audit
         .record(meta, action, Outcome::Success, "mfa_disabled", who);

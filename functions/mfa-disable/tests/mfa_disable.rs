@@ -4,11 +4,11 @@
 use lambda_http::{Body, Request, Response};
 use mfa_disable::Deps;
 use serde_json::{Value, json};
-use shared::account::proof_of;
-use shared::store::{MfaChange, MfaProof, MfaState, SessionStore, UserStore};
+use shared::store::MfaState;
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, signed_in, stored,
-    totp_code, user_id_of,
+    Event, Fixture, SignedIn, account_deps, assert_invalid, body_json, call, code_works,
+    session_revoked, signed_in, signed_in_with_mfa, spend_step, stored, use_recovery_code,
+    wrong_code,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -18,30 +18,13 @@ async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn disable(user: &SignedIn, body: Value) -> Request {
-    Event::load("mfa-disable")
-        .header("authorization", Some(&user.bearer))
-        .json(body)
-        .request()
-}
-
-/// A six-digit code that is not `secret`'s at `now` or one step either side.
-fn wrong_code(secret: &[u8], now: u64) -> String {
-    let near: Vec<String> = [now - 30, now, now + 30]
-        .iter()
-        .map(|t| totp_code(secret, *t))
-        .collect();
-    ["000000", "111111", "222222", "333333"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_owned()
+    user.event("mfa-disable").json(body).request()
 }
 
 #[tokio::test]
 async fn the_password_and_a_totp_code_turn_mfa_off_entirely() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
 
     let response = handle(
         &account_deps(&f),
@@ -60,7 +43,7 @@ async fn the_password_and_a_totp_code_turn_mfa_off_entirely() {
         "secret, pending secret, step and recovery codes are all gone"
     );
     assert!(
-        !f.store().get(&me.sid).await.unwrap().unwrap().revoked,
+        !session_revoked(f.store().as_ref(), &me.sid).await,
         "the session stays"
     );
 }
@@ -69,22 +52,10 @@ async fn the_password_and_a_totp_code_turn_mfa_off_entirely() {
 async fn a_recovery_code_turns_mfa_off_and_a_used_one_does_not() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     // The first code was used before (at a login, say).
     let used = &mfa.recovery_codes[0];
-    let hash = shared::mfa::recovery_code_hash(&user_id_of(&me.name), used).unwrap();
-    assert!(
-        f.store()
-            .update_mfa(
-                &me.name,
-                &user_id_of(&me.name),
-                &MfaProof::RecoveryCode(hash),
-                &MfaChange::Consume
-            )
-            .await
-            .unwrap()
-    );
+    use_recovery_code(f.store().as_ref(), &me.name, used).await;
 
     let refused = handle(
         &deps,
@@ -113,8 +84,7 @@ async fn a_recovery_code_turns_mfa_off_and_a_used_one_does_not() {
 async fn of_two_concurrent_disables_with_one_recovery_code_exactly_one_succeeds() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let body = json!({"password": PASSWORD, "code": mfa.recovery_codes[0]});
 
     let (a, b) = tokio::join!(
@@ -141,8 +111,7 @@ async fn of_two_concurrent_disables_with_one_recovery_code_exactly_one_succeeds(
 async fn without_a_code_it_is_403_mfa_required_and_a_wrong_one_400() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
 
     let response = handle(&deps, disable(&me, json!({"password": PASSWORD}))).await;
     assert_eq!(response.status(), 403);
@@ -174,21 +143,10 @@ async fn without_a_code_it_is_403_mfa_required_and_a_wrong_one_400() {
 async fn a_totp_code_used_before_is_refused() {
     let f = Fixture::local().await;
     let deps = account_deps(&f);
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let code = mfa.code(f.now());
     // Accepted before (at a login, say): its step is spent.
-    assert!(
-        f.store()
-            .update_mfa(
-                &me.name,
-                &user_id_of(&me.name),
-                &MfaProof::Step(f.now() / 30),
-                &MfaChange::Consume
-            )
-            .await
-            .unwrap()
-    );
+    spend_step(f.store().as_ref(), &me.name, f.now() / 30).await;
 
     let response = handle(
         &deps,
@@ -204,8 +162,7 @@ async fn a_totp_code_used_before_is_refused() {
 #[tokio::test]
 async fn a_wrong_password_is_401_and_leaves_the_code_unspent() {
     let f = Fixture::local().await;
-    let me = signed_in(f.store(), f.now()).await;
-    let mfa = enable_mfa(f.store().as_ref(), &me.name).await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
     let code = mfa.code(f.now());
 
     let response = handle(
@@ -221,11 +178,7 @@ async fn a_wrong_password_is_401_and_leaves_the_code_unspent() {
     );
     let user = stored(f.store().as_ref(), &me.name).await;
     assert!(user.mfa.enabled());
-    assert!(
-        proof_of(&f.mfa_key(), &user, &code, f.now())
-            .unwrap()
-            .is_some()
-    );
+    assert!(code_works(&user, &code, f.now()));
 }
 
 #[tokio::test]
@@ -273,8 +226,6 @@ async fn the_sample_without_a_real_token_is_401_and_a_bad_body_400() {
     ];
     for (body, field) in cases {
         let response = handle(&deps, disable(&me, body.clone())).await;
-        assert_eq!(response.status(), 400, "{body}");
-        let answer = body_json(&response);
-        assert!(answer["details"][field].is_array(), "{body}: {answer}");
+        assert_invalid(&response, field, &body.to_string());
     }
 }

@@ -12,7 +12,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, only_fields, password_field};
 use shared::audit::{Action, Outcome, Who};
-use shared::http::{json_response, read_json_object, require_method};
+use shared::http::json_response;
 use shared::mfa;
 use shared::store::{MfaChange, MfaProof};
 use shared::{ApiError, RequestMeta};
@@ -32,14 +32,11 @@ async fn enroll(
     req: &Request,
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
-    require_method(req, Method::POST)?;
-    let caller = deps.caller(req).await?;
-    let body = read_json_object(req)?;
+    let (caller, body) = deps.caller_and_body(req, Method::POST).await?;
     only_fields(&body, &["password"])?;
     let password = password_field(&body, "password", &caller.claims.preferred_username)?;
 
     let action = Action::MfaEnroll;
-    let who = Who::of(&caller.claims);
     let user = match deps
         .check_password(&caller, &password, action, meta)
         .await?
@@ -50,12 +47,9 @@ async fn enroll(
         }
     };
     if user.mfa.enabled() {
-        return Err(refused(deps, meta, who, ApiError::MfaAlreadyEnabled));
+        return Err(deps.failure(meta, action, &caller, ApiError::MfaAlreadyEnabled));
     }
-    let mfa_key = deps
-        .mfa_key
-        .as_deref()
-        .ok_or_else(|| ApiError::Internal("this function holds no mfa key".into()))?;
+    let mfa_key = deps.mfa_key()?;
     let key = caller.key();
     let user_id = caller.claims.sub.as_str();
     let secret = mfa::new_secret()?;
@@ -71,21 +65,17 @@ async fn enroll(
             Some(u) if u.user_id.as_deref() == Some(user_id) && u.mfa.enabled() => {
                 ApiError::MfaAlreadyEnabled
             }
-            _ => ApiError::InvalidToken {
-                realm: deps.realm.clone(),
-            },
+            _ => deps.invalid_token(),
         };
-        return Err(refused(deps, meta, who, error));
+        return Err(deps.failure(meta, action, &caller, error));
     }
     let enrollment = mfa::enrollment(&secret, &deps.mfa_issuer, &user.username)?;
-    deps.audit
-        .record(meta, action, Outcome::Success, "mfa_pending", who);
+    deps.audit.record(
+        meta,
+        action,
+        Outcome::Success,
+        "mfa_pending",
+        Who::of(&caller.claims),
+    );
     Ok(json_response(StatusCode::OK, &enrollment))
-}
-
-/// Records a refusal on the request's merits and returns it.
-fn refused(deps: &Deps, meta: &RequestMeta, who: Who<'_>, error: ApiError) -> ApiError {
-    deps.audit
-        .record(meta, Action::MfaEnroll, Outcome::Failure, error.code(), who);
-    error
 }

@@ -6,8 +6,8 @@ use mfa_enroll::Deps;
 use serde_json::{Value, json};
 use shared::store::SessionStore;
 use shared::testing::{
-    Event, Fixture, SignedIn, account_deps, body_json, call, enable_mfa, signed_in, stored,
-    user_id_of,
+    Event, Fixture, SignedIn, account_deps, after_a_failed_user_read, assert_invalid, body_json,
+    call, enable_mfa, signed_in, stored, user_id_of,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -17,8 +17,7 @@ async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn enroll(user: &SignedIn, password: &str) -> Request {
-    Event::load("mfa-enroll")
-        .header("authorization", Some(&user.bearer))
+    user.event("mfa-enroll")
         .json(json!({ "password": password }))
         .request()
 }
@@ -34,9 +33,7 @@ fn secret_bytes(body: &Value) -> Vec<u8> {
 async fn the_sample_answers_a_160_bit_secret_and_its_otpauth_uri_and_keeps_it_pending_sealed() {
     let f = Fixture::local().await;
     let me = signed_in(f.store(), f.now()).await;
-    let event = Event::load("mfa-enroll").header("authorization", Some(&me.bearer));
-
-    let response = handle(&account_deps(&f), event.request()).await;
+    let response = handle(&account_deps(&f), me.event("mfa-enroll").request()).await;
 
     assert_eq!(response.status(), 200, "{:?}", response.body());
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -134,13 +131,8 @@ async fn a_wrong_password_is_401_counts_against_the_login_user_limit_and_stores_
         "limited even with the right password"
     );
     assert_eq!(body_json(&response)["error"], "rate_limited");
-    assert!(
-        stored(f.store().as_ref(), &me.name)
-            .await
-            .mfa
-            .pending
-            .is_none()
-    );
+    let pending = stored(f.store().as_ref(), &me.name).await.mfa.pending;
+    assert!(pending.is_none(), "nothing is left pending");
 }
 
 #[tokio::test]
@@ -174,14 +166,8 @@ async fn a_bad_body_is_400_naming_the_field() {
         (json!({"password": PASSWORD, "code": "123456"}), "code"),
     ];
     for (body, field) in cases {
-        let event = Event::load("mfa-enroll")
-            .header("authorization", Some(&me.bearer))
-            .json(body.clone());
-        let response = handle(&deps, event.request()).await;
-        assert_eq!(response.status(), 400, "{body}");
-        let answer = body_json(&response);
-        assert_eq!(answer["error"], "validation_error", "{body}");
-        assert!(answer["details"][field].is_array(), "{body}: {answer}");
+        let response = handle(&deps, me.event("mfa-enroll").json(body.clone()).request()).await;
+        assert_invalid(&response, field, &body.to_string());
     }
 }
 
@@ -197,9 +183,7 @@ async fn no_token_or_a_revoked_session_is_401_and_another_method_405() {
     assert_eq!(body_json(&response)["error"], "missing_token");
     assert!(response.headers().contains_key("www-authenticate"));
 
-    let get = Event::load("mfa-enroll")
-        .header("authorization", Some(&me.bearer))
-        .route("GET", "/mfa/totp");
+    let get = me.event("mfa-enroll").route("GET", "/mfa/totp");
     let response = handle(&deps, get.request()).await;
     assert_eq!(response.status(), 405);
 
@@ -207,11 +191,16 @@ async fn no_token_or_a_revoked_session_is_401_and_another_method_405() {
     let response = handle(&deps, enroll(&me, PASSWORD)).await;
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "invalid_token");
-    assert!(
-        stored(f.store().as_ref(), &me.name)
-            .await
-            .mfa
-            .pending
-            .is_none()
-    );
+    let pending = stored(f.store().as_ref(), &me.name).await.mfa.pending;
+    assert!(pending.is_none(), "nothing is left pending");
+}
+
+#[tokio::test]
+async fn a_failed_user_read_is_a_503_that_gives_the_failure_slot_back() {
+    let (failed, retried) =
+        after_a_failed_user_read(async |deps, me| handle(deps, enroll(me, PASSWORD)).await).await;
+
+    assert_eq!(failed.status(), 503);
+    // With the limit at 1, a slot kept by the failed read would refuse this one (429).
+    assert_eq!(retried.status(), 200, "{}", body_json(&retried));
 }

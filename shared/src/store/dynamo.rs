@@ -18,8 +18,8 @@ use crate::config::{ConfigError, Tables};
 
 use crate::store::{
     AccessChange, Admission, BoxError, Challenge, ChallengeOutcome, ChallengeStore, Claim,
-    CounterStore, CreateUserError, GuardedChange, MfaChange, MfaProof, MfaState, NewUser,
-    RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
+    CounterStore, CreateUserError, FamiliarMark, GuardedChange, MfaChange, MfaProof, MfaState,
+    NewUser, RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
 };
 
 use crate::aws::sdk_config;
@@ -585,8 +585,12 @@ impl UserStore for DynamoStore {
         match failed.as_slice() {
             [true, ..] => Ok(GuardedChange::Gone),
             [_, true] => Ok(GuardedChange::NoAdminWouldRemain),
-            // Cancelled for another reason (a conflicting transaction): a retry may succeed.
-            _ => Err(classify(OP, error)),
+            // Cancelled for another reason (a conflicting transaction): a retry may succeed, so
+            // it is a 503 (classify would call the 400 it came as a 500).
+            _ => Err(StoreError::Unavailable {
+                op: OP,
+                source: Box::new(error),
+            }),
         }
     }
 
@@ -811,6 +815,7 @@ impl ChallengeStore for DynamoStore {
         now: u64,
         proof: &MfaProof,
         session: &Session,
+        mark: Option<&FamiliarMark>,
     ) -> Result<ChallengeOutcome, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         const OP: &str = "finishing an mfa login";
@@ -845,12 +850,32 @@ impl ChallengeStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(invalid)?;
+        // The mark as `CounterStore::mark` writes it.
+        let familiar = match mark {
+            Some(mark) => Some(
+                Update::builder()
+                    .table_name(&self.tables.rate_limits)
+                    .key("pk", AttributeValue::S(mark.key.clone()))
+                    .update_expression("SET #expires = :expires, #owner = :owner")
+                    .expression_attribute_names("#expires", "expires_at")
+                    .expression_attribute_names("#owner", "owner")
+                    .expression_attribute_values(":expires", n(mark.expires_at))
+                    .expression_attribute_values(":owner", AttributeValue::S(mark.owner.clone()))
+                    .build()
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().update(spend).build(),
+            TransactWriteItem::builder().update(consume).build(),
+            TransactWriteItem::builder().put(start).build(),
+        ];
+        items.extend(familiar.map(|u| TransactWriteItem::builder().update(u).build()));
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(spend).build())
-            .transact_items(TransactWriteItem::builder().update(consume).build())
-            .transact_items(TransactWriteItem::builder().put(start).build())
+            .set_transact_items(Some(items))
             // The SDK retries a transaction whose answer was lost with the same token, and
             // DynamoDB answers such a retry as the first call's success (idempotent for 10
             // minutes), so a lost answer never turns a login into a refused replay.
@@ -873,8 +898,11 @@ impl ChallengeStore for DynamoStore {
             [true, ..] => Ok(ChallengeOutcome::ChallengeSpent),
             [_, true, ..] => Ok(ChallengeOutcome::ProofSpent),
             // Cancelled for another reason (a conflicting transaction, a taken session id): a
-            // retry may succeed.
-            _ => Err(classify(OP, error)),
+            // retry may succeed, so it is a 503 (classify would call the 400 it came as a 500).
+            _ => Err(StoreError::Unavailable {
+                op: OP,
+                source: Box::new(error),
+            }),
         }
     }
 }

@@ -321,6 +321,18 @@ pub enum ChallengeOutcome {
     ProofSpent,
 }
 
+/// A familiar-source mark to write ([`CounterStore::mark`]'s arguments), for a write that makes
+/// it together with others ([`ChallengeStore::finish_login`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamiliarMark {
+    /// The mark's key.
+    pub key: String,
+    /// Whom it names (the user as they are now).
+    pub owner: String,
+    /// Until when (epoch seconds).
+    pub expires_at: u64,
+}
+
 /// Logins waiting for a second factor, in the rate-limit table (short-lived security state).
 #[async_trait]
 pub trait ChallengeStore: Send + Sync {
@@ -337,8 +349,9 @@ pub trait ChallengeStore: Send + Sync {
         now: u64,
     ) -> Result<bool, StoreError>;
     /// One transaction: spends the challenge (only while live), consumes `proof` on its user
-    /// (only while unspent, and the user still the challenge's) and stores `session` (a new
-    /// id). So a code is never both refused and consumed, and a login never half done.
+    /// (only while unspent, and the user still the challenge's), stores `session` (a new id)
+    /// and writes `mark` (the login's source becomes familiar). So a code is never both refused
+    /// and consumed, and a login never half done.
     async fn finish_login(
         &self,
         challenge: &Challenge,
@@ -346,6 +359,7 @@ pub trait ChallengeStore: Send + Sync {
         now: u64,
         proof: &MfaProof,
         session: &Session,
+        mark: Option<&FamiliarMark>,
     ) -> Result<ChallengeOutcome, StoreError>;
 }
 

@@ -33,7 +33,7 @@ pub enum Action {
     ForwardThenFail,
 }
 
-type Plan = dyn FnMut(usize, &str) -> Action + Send;
+type Plan = dyn FnMut(usize, &str, &[Call]) -> Action + Send;
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// A running proxy. `endpoint` goes in `AWS_ENDPOINT_URL_DYNAMODB` (or a store's config).
@@ -143,7 +143,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let plan: Arc<Mutex<(usize, Box<Plan>)>> =
-            Arc::new(Mutex::new((0, Box::new(|_, _| Action::Forward))));
+            Arc::new(Mutex::new((0, Box::new(|_, _, _| Action::Forward))));
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
@@ -187,8 +187,26 @@ impl FaultProxy {
 
     /// Sets the plan: called with the request's number (from 0, counted from this call) and its
     /// DynamoDB operation (`PutItem`, `UpdateItem`, ...).
-    pub fn plan(&self, plan: impl FnMut(usize, &str) -> Action + Send + 'static) {
+    pub fn plan(&self, mut plan: impl FnMut(usize, &str) -> Action + Send + 'static) {
+        self.plan_calls(move |n, operation, _| plan(n, operation));
+    }
+
+    /// [`FaultProxy::plan`] that also sees the calls the request makes (their tables), to fault
+    /// one table's requests only.
+    pub fn plan_calls(&self, plan: impl FnMut(usize, &str, &[Call]) -> Action + Send + 'static) {
         *self.plan.lock().unwrap() = (0, Box::new(plan));
+    }
+
+    /// Every `GetItem` of `table` gets a 500 (on every retry); everything else passes.
+    pub fn fail_reads_of(&self, table: &str) {
+        let table = table.to_owned();
+        self.plan_calls(move |_, operation, calls| {
+            if operation == "GetItem" && calls.iter().any(|c| c.table == table) {
+                Action::ServerError
+            } else {
+                Action::Forward
+            }
+        });
     }
 
     /// Every request gets `action`.
@@ -224,12 +242,13 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let fields: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    calls.lock().unwrap().extend(calls_in(&operation, &fields));
+    let these = calls_in(&operation, &fields);
+    calls.lock().unwrap().extend(these.iter().cloned());
     let mut req = Request::from_parts(parts, Full::new(body));
     let action = {
         let mut guard = plan.lock().unwrap();
         let (count, decide) = &mut *guard;
-        let action = decide(*count, &operation);
+        let action = decide(*count, &operation, &these);
         *count += 1;
         action
     };

@@ -1,7 +1,8 @@
 //! Test helpers: sample events, [`call`] to run a handler and record its response for the
 //! contract check, response bodies, the test keys and hand-made tokens (feature `test-tokens`),
 //! and with feature `test-util` the `Fixture` a function with a store is assembled from, the
-//! local and unreachable stores, users and sessions, and the fault proxy (`faults`).
+//! local and unreachable stores, users and sessions, their second factor, and the fault proxy
+//! (`faults`).
 //!
 //! `test-tokens` brings no aws-lc, no AWS SDK and no HTTP server: the verify-only functions
 //! (`protected`, `jwks`) test the build they deploy, whose token checks run on RustCrypto. Its
@@ -20,10 +21,14 @@ use crate::config::Vars;
 
 #[cfg(feature = "test-util")]
 pub mod faults;
+#[cfg(feature = "test-util")]
+mod mfa;
 mod signing;
 #[cfg(feature = "test-util")]
 mod store;
 
+#[cfg(feature = "test-util")]
+pub use mfa::*;
 pub use signing::*;
 #[cfg(feature = "test-util")]
 pub use store::*;
@@ -152,6 +157,16 @@ impl Event {
 /// The response body as JSON.
 pub fn body_json(response: &Response<Body>) -> Value {
     serde_json::from_slice(response.body().as_ref()).expect("response body is JSON")
+}
+
+/// Asserts that `response` is `400 validation_error` naming `field` in its details; `context`
+/// (the request's body, say) goes in the messages.
+#[track_caller]
+pub fn assert_invalid(response: &Response<Body>, field: &str, context: &str) {
+    assert_eq!(response.status(), 400, "{context}");
+    let answer = body_json(response);
+    assert_eq!(answer["error"], "validation_error", "{context}");
+    assert!(answer["details"][field].is_array(), "{context}: {answer}");
 }
 
 /// A name unique within this test run and across runs (tests share one local server).

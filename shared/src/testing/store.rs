@@ -1,10 +1,10 @@
 //! The store-backed helpers (feature `test-util`: DynamoDB, aws-lc): the [`Fixture`] a function
 //! with a store is assembled from, the local, unreachable and fault-injected stores, and users
-//! and sessions written straight to a store.
+//! and sessions written straight to a store (their second factor: `super::mfa`).
 
 use std::sync::Arc;
 
-use super::{access_token, access_token_with_amr, key_set, test_vars, unique, user_id_of};
+use super::{Event, access_token_with_amr, key_set, mfa_key, test_vars, unique, user_id_of};
 use crate::config::{Table, Tables, Vars};
 use crate::keys::KeySet;
 use crate::store::dynamo::DynamoStore;
@@ -116,16 +116,6 @@ impl Fixture {
     }
 }
 
-/// The test-only key that seals TOTP secrets (never deployed: deployed functions read theirs
-/// from Secrets Manager).
-pub fn mfa_key() -> Arc<crate::mfa::MfaKey> {
-    #[allow(clippy::expect_used)]
-    Arc::new(
-        crate::mfa::MfaKey::from_material(b"test-only mfa sealing key material, never deployed")
-            .expect("32 bytes or more"),
-    )
-}
-
 /// The table names `make test` created on the local DynamoDB-compatible server.
 pub fn tables() -> Tables {
     Tables::from_vars(
@@ -224,10 +214,8 @@ pub async fn create_user(
 pub async fn admin_caller(store: Arc<dyn crate::store::Store>) -> (String, String) {
     let name = unique("admin_");
     create_user(store.as_ref(), &name, "correct horse battery", &["admin"]).await;
-    let now = unix_now();
-    let session = sign_in(store, &name, now).await;
-    let token = access_token(&name, &session.sid, now, &["admin"]);
-    (name, format!("Bearer {token}"))
+    let session = sign_in_with_amr(store, &name, unix_now(), &["admin"], &["pwd"]).await;
+    (name, session.bearer)
 }
 
 /// A new user on `users` and a session of theirs: (username, session id, refresh token).
@@ -245,6 +233,29 @@ pub async fn user_with_session(
     (name, sid, token)
 }
 
+/// Sends one account request twice for a new user (see [`signed_in`]), on the local tables
+/// behind a fault proxy with `LOGIN_USER_LIMIT` at 1: first while every read of the users table
+/// fails, then with the store back. The two responses: a route that keeps the failure slot it
+/// took before the failed read answers the second one `429`.
+pub async fn after_a_failed_user_read(
+    send: impl AsyncFn(&crate::account::Deps, &SignedIn) -> lambda_http::Response<lambda_http::Body>,
+) -> (
+    lambda_http::Response<lambda_http::Body>,
+    lambda_http::Response<lambda_http::Body>,
+) {
+    use super::faults::{Action, FaultProxy};
+    let proxy = FaultProxy::start(&local_endpoint()).await;
+    let f = Fixture::behind(&proxy.endpoint)
+        .await
+        .with("LOGIN_USER_LIMIT", "1");
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    proxy.fail_reads_of(&tables().users);
+    let failed = send(&deps, &me).await;
+    proxy.always(Action::Forward);
+    (failed, send(&deps, &me).await)
+}
+
 /// The account functions' dependencies (`POST /password`, `DELETE /account`, the session
 /// routes), assembled as their `main` does, on the fixture's store, keys and clock.
 pub fn account_deps(f: &Fixture) -> crate::account::Deps {
@@ -252,64 +263,6 @@ pub fn account_deps(f: &Fixture) -> crate::account::Deps {
     crate::account::Deps::build(settings, f.store(), f.keys(), f.clock())
         .unwrap()
         .with_mfa_key(f.mfa_key())
-}
-
-/// A user's second factor, as the helpers turned it on: the TOTP secret and the recovery codes.
-#[derive(Debug, Clone)]
-pub struct Mfa {
-    /// The TOTP secret.
-    pub secret: Vec<u8>,
-    /// The recovery codes, as shown at confirmation.
-    pub recovery_codes: Vec<String>,
-}
-
-impl Mfa {
-    /// The TOTP code of time `at` (what an authenticator app shows then), from `totp-rs`.
-    pub fn code(&self, at: u64) -> String {
-        totp_code(&self.secret, at)
-    }
-}
-
-/// The TOTP code of `secret` at time `at` (RFC 6238: SHA-1, 6 digits, 30 s), from `totp-rs`.
-pub fn totp_code(secret: &[u8], at: u64) -> String {
-    totp_rs::Builder::new()
-        .with_secret(secret.to_vec())
-        .build_noncompliant()
-        .generate(at)
-        .to_string()
-}
-
-/// Turns MFA on for the existing user `name` straight in the store, as `POST /mfa/totp` and
-/// its confirmation would (sealed with [`mfa_key`], confirmed with no step accepted yet).
-pub async fn enable_mfa(store: &dyn crate::store::UserStore, name: &str) -> Mfa {
-    use crate::store::{MfaChange, MfaProof};
-    let user_id = user_id_of(name);
-    let key = name.to_lowercase();
-    let secret = crate::mfa::new_secret().unwrap();
-    let sealed = mfa_key().seal(&user_id, &secret).unwrap();
-    let recovery_codes = crate::mfa::new_recovery_codes().unwrap();
-    let hashes = crate::mfa::recovery_code_hashes(&user_id, &recovery_codes).unwrap();
-    let pending = MfaChange::Pending(sealed.clone());
-    assert!(
-        store
-            .update_mfa(&key, &user_id, &MfaProof::Nothing, &pending)
-            .await
-            .unwrap()
-    );
-    let confirm = MfaChange::Confirm {
-        pending: sealed,
-        recovery: hashes,
-    };
-    assert!(
-        store
-            .update_mfa(&key, &user_id, &MfaProof::Nothing, &confirm)
-            .await
-            .unwrap()
-    );
-    Mfa {
-        secret,
-        recovery_codes,
-    }
 }
 
 /// A user with a live session, as after a login.
@@ -323,6 +276,13 @@ pub struct SignedIn {
     pub bearer: String,
     /// The session's refresh token.
     pub refresh_token: String,
+}
+
+impl SignedIn {
+    /// The sample event `name` (`events/<name>.json`) with this user's access token.
+    pub fn event(&self, name: &str) -> Event {
+        Event::load(name).header("authorization", Some(&self.bearer))
+    }
 }
 
 /// The sessions of `store`, as login starts them (test settings and keys).
@@ -340,15 +300,17 @@ pub async fn signed_in(store: Arc<dyn crate::store::Store>, now: u64) -> SignedI
 
 /// Another session of the existing user `name` (made by the helpers), and a token of it.
 pub async fn sign_in(store: Arc<dyn crate::store::Store>, name: &str, now: u64) -> SignedIn {
-    sign_in_with_amr(store, name, now, &["pwd"]).await
+    sign_in_with_amr(store, name, now, &[], &["pwd"]).await
 }
 
 /// [`sign_in`] as after a login with these `amr` values (`["mfa", "otp", "pwd"]`: with a TOTP
-/// code): the session keeps them and the token carries them.
+/// code), with a token of these explicit `roles` (the user's stored roles are the caller's to
+/// set: [`create_user`]): the session keeps the `amr` and the token carries both.
 pub async fn sign_in_with_amr(
     store: Arc<dyn crate::store::Store>,
     name: &str,
     now: u64,
+    roles: &[&str],
     amr: &[&str],
 ) -> SignedIn {
     let origin = crate::refresh::Origin {
@@ -366,11 +328,21 @@ pub async fn sign_in_with_amr(
         name: name.to_owned(),
         bearer: format!(
             "Bearer {}",
-            access_token_with_amr(name, &started.sid, now, &[], amr)
+            access_token_with_amr(name, &started.sid, now, roles, amr)
         ),
         sid: started.sid,
         refresh_token: started.refresh_token,
     }
+}
+
+/// Whether the session `sid` (which must exist) is revoked.
+pub async fn session_revoked(store: &dyn crate::store::SessionStore, sid: &str) -> bool {
+    store
+        .get(sid)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("session {sid} exists"))
+        .revoked
 }
 
 /// Refreshes `token` with no rate limit in front, to look at a session's state.

@@ -305,9 +305,10 @@ impl shared::store::ChallengeStore for DeletedMeanwhile {
         now: u64,
         proof: &shared::store::MfaProof,
         session: &shared::store::Session,
+        mark: Option<&shared::store::FamiliarMark>,
     ) -> Result<shared::store::ChallengeOutcome, StoreError> {
         self.0
-            .finish_login(challenge, max_wrong, now, proof, session)
+            .finish_login(challenge, max_wrong, now, proof, session, mark)
             .await
     }
 }

@@ -137,6 +137,7 @@ async fn a_login_transaction_whose_answer_was_lost_still_logs_in() {
             f.now(),
             &MfaProof::Step(f.now() / 30),
             &session,
+            None,
         )
         .await
         .unwrap();
