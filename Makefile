@@ -49,7 +49,7 @@ lint: tools $(VENV)/.sam-installed
 	cfn-lint template.yaml
 	cfn-lint template.yaml --parameters GatewayAuthorizer=jwt JwtAlg=RS256 JwtIssuer=https://auth.example.com \
 	  SigningKeysSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-keys-AbCdEf \
-	  PublicKeySet=public-keys
+	  PublicKeySet=public-keys AdminRequireMfa=true ProtectedSessionCheck=true
 	openapi-spec-validator openapi.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 

@@ -3,11 +3,13 @@
 served with RUST_LOG=trace, after the end-to-end tests ran against it and it was stopped (so
 every line is written).
 
-Usage: check_logs.py LOG --secrets FILE [--key-file FILE ...] [--expect-level LEVEL]
+Usage: check_logs.py LOG --secrets FILE [--key-file FILE ...] [--secret-file FILE ...]
+                     [--expect-level LEVEL]
 
 Looks in LOG for every line of the secrets file (each password the tests sent and each access
-and refresh token they received), for any argon2 hash, and for the private parts of each key
-file (every key's `d`, the `refresh_secret`). `--expect-level DEBUG` also requires a line at
+and refresh token they received), for any argon2 hash, for the private parts of each key
+file (every key's `d`, the `refresh_secret`), and for the whole content of each secret file
+(the key material that seals TOTP secrets, `MFA_KEY_FILE`). `--expect-level DEBUG` also requires a line at
 that level, which shows that the verbose setting reached the functions.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> int:
     parser.add_argument("log")
     parser.add_argument("--secrets", required=True)
     parser.add_argument("--key-file", action="append", default=[])
+    parser.add_argument("--secret-file", action="append", default=[])
     parser.add_argument("--expect-level")
     args = parser.parse_args()
 
@@ -41,6 +44,10 @@ def main() -> int:
         secrets = [line.rstrip("\n") for line in f if line.strip()]
     kinds = {"a password or token the tests used": secrets}
     kinds["a private key part"] = [p for path in args.key_file for p in private_parts(path)]
+    kinds["a secret key's material"] = []
+    for path in args.secret_file:
+        with open(path, encoding="utf-8") as f:
+            kinds["a secret key's material"].append(f.read().strip())
 
     problems = []
     if len(secrets) < 3:
@@ -62,7 +69,7 @@ def main() -> int:
             print(f"log check: {p}", file=sys.stderr)
         print(f"log check: 0 passed, {len(problems)} failed ({lines} lines)")
         return 1
-    keys = len(kinds["a private key part"])
+    keys = len(kinds["a private key part"]) + len(kinds["a secret key's material"])
     print(f"log check: {len(secrets)} secrets and {keys} key parts absent from {lines} lines")
     print("log check: 1 passed, 0 failed")
     return 0

@@ -170,8 +170,10 @@ PY
 
 # ensure_dev_keys: a local signing key set in .dev/jwt-keys.json (never committed), made once.
 # With JWT_ALG=RS256 (`JWT_ALG=RS256 make dev`) an RSA key set in .dev/jwt-keys-rs256.json
-# instead, and JWT_KEYS_FILE points at it.
+# instead, and JWT_KEYS_FILE points at it. The key that seals TOTP secrets comes with it
+# (ensure_dev_mfa_key).
 ensure_dev_keys() {
+  ensure_dev_mfa_key
   local file="$ROOT/.dev/jwt-keys.json" args=(new dev-key)
   if [ "${JWT_ALG:-EdDSA}" = RS256 ]; then
     file="$ROOT/.dev/jwt-keys-rs256.json" args=(new --alg RS256 dev-rsa-key)
@@ -180,4 +182,17 @@ ensure_dev_keys() {
   [ -s "$file" ] && return 0
   echo "==> generating a local ${JWT_ALG:-EdDSA} signing key set in ${file#"$ROOT"/}"
   (umask 077 && cargo run --quiet -p keygen -- "${args[@]}" > "$file.tmp") && mv "$file.tmp" "$file"
+}
+
+# ensure_dev_mfa_key: the local key material that seals TOTP secrets (dev.env's MFA_KEY_FILE,
+# .dev/mfa-key; never committed: .dev is git-ignored), made once: 64 random URL-safe characters.
+# Deployed functions read theirs from the stack's MfaKeySecret instead. Replacing the file makes
+# every TOTP enrolled locally unreadable (the local DynamoDB is in memory, so that is only the
+# users of a running `make dev`).
+ensure_dev_mfa_key() {
+  local file="$ROOT/.dev/mfa-key"
+  [ -s "$file" ] && return 0
+  echo "==> generating a local TOTP sealing key in ${file#"$ROOT"/}"
+  (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(48))' > "$file.tmp") \
+    && mv "$file.tmp" "$file"
 }

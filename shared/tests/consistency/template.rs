@@ -48,6 +48,13 @@ fn the_log_groups_of_audit_events_and_the_access_log_outlive_the_stack() {
         "DeleteAccountLogGroup",
         "EndSessionLogGroup",
         "EndAllSessionsLogGroup",
+        "LoginMfaLogGroup",
+        "AccountLogGroup",
+        "MfaEnrollLogGroup",
+        "MfaConfirmLogGroup",
+        "MfaRecoveryCodesLogGroup",
+        "MfaDisableLogGroup",
+        "AdminRemoveMfaLogGroup",
         "ApiAccessLogGroup",
     ] {
         for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
@@ -145,10 +152,49 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
         of("AdminUpdateUserFunction"),
         "pk user_id roles disabled sources_epoch"
     );
+    assert_eq!(
+        of("LoginMfaFunction"),
+        "pk user_id totp_secret totp_step recovery_codes"
+    );
+    assert_eq!(
+        of("MfaEnrollFunction"),
+        "pk user_id totp_secret totp_pending mfa_write"
+    );
     // Only the admin API writes roles or disabled; only login, registration and a password
-    // change write a password hash.
+    // change write a password hash; only the functions that check or change a second factor
+    // write its attributes.
     for (function, attributes) in &writers {
         let has = |a: &str| attributes.iter().any(|x| x == a);
+        if [
+            "totp_secret",
+            "totp_pending",
+            "totp_step",
+            "recovery_codes",
+            "mfa_write",
+        ]
+        .iter()
+        .any(|a| has(a))
+        {
+            assert!(
+                MFA_KEY_HOLDERS.contains(&function.as_str())
+                    || function == "AdminRemoveMfaFunction",
+                "{function} writes a second factor"
+            );
+        }
+        // Pending secrets are written by the enrollment, confirmed by its confirmation and
+        // removed by turning MFA off: never by a login or a step-up.
+        if has("totp_pending") {
+            assert!(
+                [
+                    "MfaEnrollFunction",
+                    "MfaConfirmFunction",
+                    "MfaDisableFunction",
+                    "AdminRemoveMfaFunction"
+                ]
+                .contains(&function.as_str()),
+                "{function} writes totp_pending"
+            );
+        }
         if has("roles") || has("disabled") {
             assert_eq!(function, "AdminUpdateUserFunction");
         }
@@ -166,9 +212,59 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
     }
 }
 
-/// The functions that sign access tokens (login, refresh) or check refresh tokens (logout):
-/// the only ones the signing-keys secret is for.
-const SIGNERS: [&str; 3] = ["LoginFunction", "RefreshFunction", "LogoutFunction"];
+/// The functions that sign access tokens (login, refresh, login-mfa) or check refresh tokens
+/// (logout): the only ones the signing-keys secret is for.
+const SIGNERS: [&str; 4] = [
+    "LoginFunction",
+    "RefreshFunction",
+    "LogoutFunction",
+    "LoginMfaFunction",
+];
+
+/// The functions that open a TOTP secret (the second step of a login, the `/mfa` routes, the
+/// step-up of a password change and an account deletion): the only ones the MFA key is for.
+/// Turning a user's second factor off as an admin removes it unread.
+const MFA_KEY_HOLDERS: [&str; 7] = [
+    "LoginMfaFunction",
+    "MfaEnrollFunction",
+    "MfaConfirmFunction",
+    "MfaRecoveryCodesFunction",
+    "MfaDisableFunction",
+    "ChangePasswordFunction",
+    "DeleteAccountFunction",
+];
+
+/// The statements of a function's (resolved) properties that give `secretsmanager`
+/// permissions, and the rest of its properties with those statements left out.
+fn secret_statements(props: &serde_norway::Value) -> (Vec<serde_norway::Value>, String) {
+    let mut rest = props.clone();
+    let mut secret = Vec::new();
+    if let Some(policies) = rest["Policies"].as_sequence_mut() {
+        for policy in policies {
+            if let Some(statements) = policy["Statement"].as_sequence_mut() {
+                statements.retain(|st| {
+                    let grants = format!("{:?}", st["Action"]).contains("secretsmanager");
+                    if grants {
+                        secret.push(st.clone());
+                    }
+                    !grants
+                });
+            }
+        }
+    }
+    (secret, format!("{rest:?}"))
+}
+
+/// Whether `statement` is exactly `GetSecretValue` on `MfaKeySecret` (a `!Ref` to it).
+fn reads_only_the_mfa_key(statement: &serde_norway::Value) -> bool {
+    let resource = match &statement["Resource"] {
+        serde_norway::Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    };
+    statement["Effect"].as_str() == Some("Allow")
+        && statement["Action"].as_str() == Some("secretsmanager:GetSecretValue")
+        && resource == Some("MfaKeySecret")
+}
 
 /// Whether the function deployed from `code_uri` verifies access tokens: its source (or that of
 /// a function whose handler it builds, a `path` dependency) loads the public keys itself or
@@ -203,9 +299,10 @@ fn verifies_tokens(code_uri: &str) -> bool {
 /// Issue 25 item 7: a plain `sam deploy` (no `PublicKeySet`) must not hand the private key set
 /// to a function that only verifies. Every branch of every condition is evaluated (each
 /// parameter the conditions read, at each of its values): in none of them does a function other
-/// than the signers get the secret's ARN, a key source or any Secrets Manager permission, and
-/// every function that verifies gets exactly `PublicKeySet` (absent without one: it then
-/// refuses to start, `keys::load_public`).
+/// than the signers get the secret's ARN, a key source or any Secrets Manager permission but
+/// `GetSecretValue` on `MfaKeySecret` (the key that opens TOTP secrets, issue 26), and every
+/// function that verifies gets exactly `PublicKeySet` (absent without one: it then refuses to
+/// start, `keys::load_public`).
 #[test]
 fn in_no_branch_does_a_function_that_only_verifies_get_the_signing_keys() {
     let doc = doc();
@@ -234,9 +331,14 @@ fn in_no_branch_does_a_function_that_only_verifies_get_the_signing_keys() {
             for source in ["JWT_KEYS_SECRET_ARN", "JWT_KEYS", "JWT_KEYS_FILE"] {
                 assert!(env[source].is_null(), "{}: {source}", at());
             }
-            let everything = format!("{props:?}");
+            // A Secrets Manager permission of a verifying function reads the MFA key, nothing
+            // else; the rest of its properties name neither the permission nor the signing keys.
+            let (secret, rest) = secret_statements(&props);
+            for statement in &secret {
+                assert!(reads_only_the_mfa_key(statement), "{}: {statement:?}", at());
+            }
             for needle in ["secretsmanager", "SigningKeysSecret", arn] {
-                assert!(!everything.contains(needle), "{}: {needle}", at());
+                assert!(!rest.contains(needle), "{}: {needle}", at());
             }
             if verifies_tokens(code_uri) {
                 verifiers_seen += 1;
@@ -249,6 +351,130 @@ fn in_no_branch_does_a_function_that_only_verifies_get_the_signing_keys() {
     }
     assert!(verifiers_seen > stacks.len() * 10, "{verifiers_seen}");
     assert_eq!(signers_seen, stacks.len() * SIGNERS.len());
+}
+
+/// Least privilege for the key that opens TOTP secrets: in every branch of every condition,
+/// exactly the functions of [`MFA_KEY_HOLDERS`] get `MFA_KEY_SECRET_ARN` (the `MfaKeySecret`,
+/// never another secret) and `GetSecretValue` on it; no other function names it at all, nor
+/// gets an MFA key from elsewhere (`MFA_KEY`, `MFA_KEY_FILE`).
+#[test]
+fn only_the_functions_that_open_a_totp_secret_get_the_mfa_key() {
+    let doc = doc();
+    let other = |name: &str| format!("given-{name}");
+    let stacks = crate::stack::Stack::every_choice(&doc, &other);
+    let mut holders_seen = 0;
+    for stack in &stacks {
+        let mut holders = Vec::new();
+        for (name, props) in stack.functions() {
+            let env = &props["Environment"]["Variables"];
+            let at = || format!("{name} with {}", stack.describe());
+            for source in ["MFA_KEY", "MFA_KEY_FILE"] {
+                assert!(env[source].is_null(), "{}: {source}", at());
+            }
+            let (secret, _) = secret_statements(&props);
+            let reads_key = secret.iter().any(reads_only_the_mfa_key);
+            if MFA_KEY_HOLDERS.contains(&name.as_str()) {
+                holders.push(name.clone());
+                let arn = match &env["MFA_KEY_SECRET_ARN"] {
+                    serde_norway::Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+                    _ => None,
+                };
+                assert_eq!(arn, Some("MfaKeySecret"), "{}", at());
+                assert!(reads_key, "{}: no GetSecretValue on MfaKeySecret", at());
+            } else {
+                assert!(env["MFA_KEY_SECRET_ARN"].is_null(), "{}", at());
+                assert!(
+                    !format!("{props:?}").contains("MfaKeySecret"),
+                    "{}: names MfaKeySecret",
+                    at()
+                );
+            }
+        }
+        holders.sort();
+        let mut want: Vec<String> = MFA_KEY_HOLDERS.iter().map(|h| (*h).to_owned()).collect();
+        want.sort();
+        assert_eq!(
+            holders,
+            want,
+            "every holder is deployed: {}",
+            stack.describe()
+        );
+        holders_seen += holders.len();
+    }
+    assert_eq!(holders_seen, stacks.len() * MFA_KEY_HOLDERS.len());
+}
+
+/// Whether the function deployed from `code_uri` loads the MFA key when it starts: its source
+/// calls `MfaKey::load`, or it runs on the account dependencies (`shared::account::Deps`,
+/// whose `from_env` loads the key) with the shared crate's `mfa` feature on in its own
+/// `[dependencies]` (as `sam build` builds it, alone).
+fn loads_mfa_key(code_uri: &str) -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(code_uri);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let deployed = manifest
+        .split("[dev-dependencies]")
+        .next()
+        .unwrap_or_default();
+    let mfa_feature = deployed
+        .lines()
+        .any(|l| l.trim_start().starts_with("shared") && l.contains("\"mfa\""));
+    let src = dir.join("src");
+    let texts: Vec<String> = std::fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    let loads = texts.iter().any(|t| t.contains("MfaKey::load"));
+    let account_deps = texts
+        .iter()
+        .any(|t| t.contains("shared::account::{Deps") || t.contains("shared::account::Deps"));
+    loads || (mfa_feature && account_deps)
+}
+
+/// A function that loads the MFA key at start without `MFA_KEY_SECRET_ARN` refuses to start
+/// once deployed (`MfaKey::load`), which no local test shows (they all have `MFA_KEY_FILE`); one
+/// that gets the key without loading it holds a secret it does not need. Read from the sources,
+/// so that a function that starts loading it is caught here.
+#[test]
+fn the_functions_that_load_the_mfa_key_are_exactly_those_given_it() {
+    let doc = doc();
+    let mut problems = Vec::new();
+    for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let code_uri = resource["Properties"]["CodeUri"].as_str().unwrap();
+        let loads = loads_mfa_key(code_uri);
+        let given = MFA_KEY_HOLDERS.contains(&name);
+        if loads && !given {
+            problems.push(format!("{name} loads the MFA key at start, and gets none"));
+        }
+        if given && !loads {
+            problems.push(format!("{name} gets the MFA key, and never loads it"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The MFA key is generated by the stack and outlives it: losing it makes every enrolled
+/// authenticator useless.
+#[test]
+fn the_mfa_key_secret_is_generated_and_retained() {
+    let doc = doc();
+    let secret = &doc["Resources"]["MfaKeySecret"];
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(secret[policy].as_str(), Some("Retain"), "{policy}");
+    }
+    assert!(secret["Condition"].is_null(), "always created");
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
+    assert!(
+        secret["Properties"]["SecretString"].is_null(),
+        "no value in the template"
+    );
 }
 
 #[tokio::test]

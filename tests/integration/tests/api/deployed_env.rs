@@ -76,7 +76,7 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
     fn ok<T>(r: Result<T, shared::config::ConfigError>) -> Result<(), String> {
         r.map(drop).map_err(|e| e.to_string())
     }
-    let checks: [(&str, Check); 19] = [
+    let checks: [(&str, Check); 26] = [
         ("register", |v| ok(register::Settings::from_vars(v))),
         // The -session build runs the same handler.
         ("protected-session", |v| {
@@ -112,6 +112,17 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
         ("end-session", |v| ok(end_session::Settings::from_vars(v))),
         ("end-all-sessions", |v| {
             ok(end_all_sessions::Settings::from_vars(v))
+        }),
+        ("login-mfa", |v| ok(login_mfa::Settings::from_vars(v))),
+        ("account", |v| ok(account::Settings::from_vars(v))),
+        ("mfa-enroll", |v| ok(mfa_enroll::Settings::from_vars(v))),
+        ("mfa-confirm", |v| ok(mfa_confirm::Settings::from_vars(v))),
+        ("mfa-disable", |v| ok(mfa_disable::Settings::from_vars(v))),
+        ("mfa-recovery-codes", |v| {
+            ok(mfa_recovery_codes::Settings::from_vars(v))
+        }),
+        ("admin-remove-mfa", |v| {
+            ok(admin_remove_mfa::Settings::from_vars(v))
         }),
     ];
     let mut expected: Vec<String> = checks.iter().map(|(n, _)| (*n).to_owned()).collect();

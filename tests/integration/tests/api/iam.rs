@@ -11,13 +11,39 @@ use serde_norway::Value as Yaml;
 use shared::store::SessionStore;
 use shared::testing::faults::{Call, FaultProxy};
 use shared::testing::{
-    Event, Fixture, account_deps, call, create_user, local_endpoint, set_disabled, sign_in,
-    signed_in, unique, unique_ip,
+    Event, Fixture, account_deps, body_json, call, create_user, enable_mfa, local_endpoint,
+    set_disabled, sign_in, signed_in, totp_code, unique, unique_ip,
 };
 
 use crate::helpers::{self, functions, template};
 
 const PASSWORD: &str = "correct horse battery";
+
+/// A login of `name` (with the right password) to the login function `deps`: a user with a
+/// second factor gets `403 mfa_required` and this `mfa_token`.
+async fn mfa_token(deps: &login::Deps, name: &str) -> String {
+    let e = helpers::login_event(name, PASSWORD);
+    let response = call(login::handle, deps, e.request()).await;
+    assert_eq!(response.status(), 403, "{:?}", response.body());
+    body_json(&response)["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `POST /login/mfa` with this body, from an address of its own.
+fn login_mfa_event(body: serde_json::Value) -> Event {
+    Event::load("login-mfa").json(body).source_ip(&unique_ip())
+}
+
+/// A six-digit code that is not `right`.
+fn wrong_code(right: &str) -> &'static str {
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
 
 /// A grant: "dynamodb:<Action>" and the resource.
 type Grant = (String, String);
@@ -306,6 +332,123 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
         "the deletion ran"
     );
 
+    // The second factor. A login of a user with MFA stores a challenge and answers 403
+    // mfa_required; POST /login/mfa then refuses a foreign token and a wrong code, and accepts
+    // a TOTP code and a recovery code (each one transaction: the challenge spent, the code
+    // consumed, the session stored), and refuses a replayed code.
+    let login_deps = helpers::login(&f);
+    let mfa_user = unique("mfa_");
+    create_user(direct.store().as_ref(), &mfa_user, PASSWORD, &[]).await;
+    let mfa = enable_mfa(direct.store().as_ref(), &mfa_user).await;
+    let first = mfa_token(&login_deps, &mfa_user).await;
+    let second = mfa_token(&login_deps, &mfa_user).await;
+    let third = mfa_token(&login_deps, &mfa_user).await;
+    r.note("login");
+    let deps = login_mfa::Deps::build(
+        login_mfa::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.keys(),
+        f.mfa_key(),
+        f.clock(),
+    )
+    .unwrap();
+    let code = mfa.code(f.now());
+    let foreign = login_mfa_event(json!({"mfa_token": "not.a-token", "code": code}));
+    let refused = call(login_mfa::handle, &deps, foreign.request()).await;
+    assert_eq!(refused.status(), 401, "{:?}", refused.body());
+    let wrong = login_mfa_event(json!({"mfa_token": first, "code": wrong_code(&code)}));
+    let refused = call(login_mfa::handle, &deps, wrong.request()).await;
+    assert_eq!(refused.status(), 401, "{:?}", refused.body());
+    let right = login_mfa_event(json!({"mfa_token": first, "code": code}));
+    let accepted = call(login_mfa::handle, &deps, right.request()).await;
+    assert_eq!(accepted.status(), 200, "{:?}", accepted.body());
+    let e = login_mfa_event(json!({"mfa_token": second, "recovery_code": mfa.recovery_codes[0]}));
+    let accepted = call(login_mfa::handle, &deps, e.request()).await;
+    assert_eq!(accepted.status(), 200, "{:?}", accepted.body());
+    let replayed = login_mfa_event(json!({"mfa_token": third, "code": code}));
+    let refused = call(login_mfa::handle, &deps, replayed.request()).await;
+    assert_eq!(refused.status(), 401, "{:?}", refused.body());
+    r.note("login-mfa");
+
+    // GET /account and the /mfa routes, on a user of their own: enroll, confirm (a wrong code,
+    // then the right one), new recovery codes a time step later, and MFA off (without a code,
+    // then with one) a step later still.
+    let deps = account_deps(&f);
+    let me = signed_in(direct.store(), direct.now()).await;
+    let as_me = |event: &str| Event::load(event).header("authorization", Some(&me.bearer));
+    let shown = call(account::handle, &deps, as_me("account").request()).await;
+    assert_eq!(shown.status(), 200, "{:?}", shown.body());
+    r.note("account");
+    let e = as_me("mfa-enroll").json(json!({"password": PASSWORD}));
+    let enrolled = call(mfa_enroll::handle, &deps, e.request()).await;
+    assert_eq!(enrolled.status(), 200, "{:?}", enrolled.body());
+    let secret = base32::decode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        body_json(&enrolled)["secret"].as_str().unwrap(),
+    )
+    .unwrap();
+    r.note("mfa-enroll");
+    let code = totp_code(&secret, f.now());
+    let e = as_me("mfa-confirm").json(json!({"code": wrong_code(&code)}));
+    let refused = call(mfa_confirm::handle, &deps, e.request()).await;
+    assert_eq!(refused.status(), 400, "{:?}", refused.body());
+    let e = as_me("mfa-confirm").json(json!({ "code": code }));
+    let confirmed = call(mfa_confirm::handle, &deps, e.request()).await;
+    assert_eq!(confirmed.status(), 200, "{:?}", confirmed.body());
+    r.note("mfa-confirm");
+    let step = |n: u64| {
+        let at = f.now() + 30 * n;
+        (account_deps(&f.clone().at(at)), totp_code(&secret, at))
+    };
+    let (later, code) = step(1);
+    let e = as_me("mfa-recovery-codes").json(json!({ "code": code }));
+    let replaced = call(mfa_recovery_codes::handle, &later, e.request()).await;
+    assert_eq!(replaced.status(), 200, "{:?}", replaced.body());
+    r.note("mfa-recovery-codes");
+    let (later, code) = step(2);
+    let e = as_me("mfa-disable").json(json!({"password": PASSWORD}));
+    let refused = call(mfa_disable::handle, &later, e.request()).await;
+    assert_eq!(refused.status(), 403, "{:?}", refused.body());
+    let e = as_me("mfa-disable").json(json!({"password": PASSWORD, "code": code}));
+    let disabled = call(mfa_disable::handle, &later, e.request()).await;
+    assert_eq!(disabled.status(), 204, "{:?}", disabled.body());
+    r.note("mfa-disable");
+
+    // The step-ups: a password change with a recovery code, an account deletion with a TOTP
+    // code (each code consumed by a conditional write on the user).
+    let session = sign_in(direct.store(), &mfa_user, direct.now()).await;
+    let e = Event::load("change-password")
+        .header("authorization", Some(&session.bearer))
+        .json(json!({
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "code": mfa.recovery_codes[1],
+        }));
+    let changed = call(change_password::handle, &deps, e.request()).await;
+    assert_eq!(changed.status(), 204, "{:?}", changed.body());
+    r.note("change-password");
+    let leaving = signed_in(direct.store(), direct.now()).await;
+    let leaving_mfa = enable_mfa(direct.store().as_ref(), &leaving.name).await;
+    let e = Event::load("delete-account")
+        .header("authorization", Some(&leaving.bearer))
+        .json(json!({"password": PASSWORD, "code": leaving_mfa.code(f.now())}));
+    let deleted = call(delete_account::handle, &deps, e.request()).await;
+    assert_eq!(deleted.status(), 204, "{:?}", deleted.body());
+    r.note("delete-account");
+
+    // An admin turns a user's second factor off (and revokes their sessions).
+    let (_, admin) = shared::testing::admin_caller(direct.store()).await;
+    let target = signed_in(direct.store(), direct.now()).await;
+    enable_mfa(direct.store().as_ref(), &target.name).await;
+    let deps =
+        shared::admin::Deps::build(admin_settings(), f.store(), f.keys(), f.clock()).unwrap();
+    let e = Event::load("admin-remove-mfa")
+        .route("DELETE", &format!("/admin/users/{}/mfa", target.name))
+        .header("authorization", Some(&admin));
+    let removed = call(admin_remove_mfa::handle, &deps, e.request()).await;
+    assert_eq!(removed.status(), 204, "{:?}", removed.body());
+    r.note("admin-remove-mfa");
+
     let (allowed, limited) = allowed();
     let mut denied = Vec::new();
     for (function, calls) in &r.seen {
@@ -352,8 +495,15 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
         "register",
         "login",
         "change-password",
+        "delete-account",
         "admin-update-user",
         "end-all-sessions",
+        "login-mfa",
+        "mfa-enroll",
+        "mfa-confirm",
+        "mfa-recovery-codes",
+        "mfa-disable",
+        "admin-remove-mfa",
     ] {
         assert!(
             users_writers.contains(function),
@@ -367,4 +517,16 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
             .iter()
             .any(|c| c.0 == "dynamodb:DeleteItem")
     );
+    // A login of a user with a second factor stores its challenge; the second step is one
+    // transaction of an update of the challenge, one of the user and a put of the session.
+    let put = |table: &str| ("dynamodb:PutItem".to_owned(), table.to_owned());
+    let update = |table: &str| ("dynamodb:UpdateItem".to_owned(), table.to_owned());
+    assert!(r.seen["login"].contains(&put("RateLimitTable")));
+    for grant in [
+        update("RateLimitTable"),
+        update("UsersTable"),
+        put("SessionsTable"),
+    ] {
+        assert!(r.seen["login-mfa"].contains(&grant), "{grant:?}");
+    }
 }
