@@ -149,3 +149,49 @@ async fn a_login_transaction_whose_answer_was_lost_still_logs_in() {
         f.now() / 30
     );
 }
+
+/// A step-up whose code-consuming write is throttled or fails on every attempt: 503, the code
+/// not consumed and the password unchanged; the same code then works.
+#[tokio::test]
+async fn a_step_up_whose_code_write_fails_is_a_503_that_consumes_nothing() {
+    use serde_json::json;
+    use shared::testing::{Event, account_deps, call, signed_in_with_mfa};
+    let proxy = FaultProxy::start(&local_endpoint()).await;
+    let f = Fixture::local().await;
+    let users = shared::testing::tables().users;
+    for fault in [Action::Throttle, Action::ServerError] {
+        let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
+        let users = users.clone();
+        proxy.plan_calls(move |_, op, calls| {
+            if op == "UpdateItem" && calls.iter().any(|c| c.table == users) {
+                fault
+            } else {
+                Action::Forward
+            }
+        });
+        let deps = account_deps(&Fixture::behind(&proxy.endpoint).await);
+        let body = json!({
+            "current_password": "correct horse battery",
+            "new_password": "an entirely new passphrase",
+            "code": mfa.code(f.now()),
+        });
+        let change = || {
+            Event::load("change-password")
+                .header("authorization", Some(&me.bearer))
+                .json(body.clone())
+                .request()
+        };
+        let response = call(change_password::handle, &deps, change()).await;
+        assert_eq!(response.status(), 503, "{fault:?}");
+        let user = stored(f.store().as_ref(), &me.name).await;
+        assert_eq!(user.mfa.last_step, 0, "{fault:?}: the code is not consumed");
+        let before = user.password_hash.clone();
+        proxy.always(Action::Forward);
+        let retried = call(change_password::handle, &deps, change()).await;
+        assert_eq!(retried.status(), 204, "{fault:?}: the same code works");
+        assert_ne!(
+            stored(f.store().as_ref(), &me.name).await.password_hash,
+            before
+        );
+    }
+}
