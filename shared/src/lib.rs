@@ -18,10 +18,10 @@
 //! | 8 | [`admin`], [`account`] | the admin API's and the account routes' common parts: settings, the target user or the caller, views |
 //! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
-//! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa` | the domain: credentials, hashes, access tokens, sessions, the second factor |
+//! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa`, `keyed_token` | the domain: credentials, hashes, access tokens, sessions, the second factor, tokens that name their account |
 //! | 4 | [`error`] | the error vocabulary: status, code, message; nothing of responses |
 //! | 3 | [`rate_limit`], [`lockout`] | limits on the counter store (the login failure limits with familiar sources); nothing of HTTP |
-//! | 2 | [`store`] (with `store::dynamo`), [`keys`] | storage behind traits, key material; nothing of HTTP or the API error |
+//! | 2 | [`store`] (with `store::dynamo`), [`keys`], `mail` | storage behind traits, key material, mail through SES; nothing of HTTP or the API error |
 //! | 1 | `aws` | the AWS SDK settings (features `dynamo`, `secrets`) |
 //! | 0 | [`config`], [`roles`], [`routes`], [`blocklist`], [`telemetry`] | settings, roles and their scopes, the route table, the password blocklist, logging |
 //!
@@ -43,8 +43,12 @@ pub mod blocklist;
 pub mod config;
 pub mod error;
 pub mod http;
+#[cfg(feature = "aws-lc")]
+pub mod keyed_token;
 pub mod keys;
 pub mod lockout;
+#[cfg(feature = "mail")]
+pub mod mail;
 #[cfg(feature = "mfa")]
 pub mod mfa;
 pub mod password;

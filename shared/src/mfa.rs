@@ -245,35 +245,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A new `mfa_token` for the user `key`: the token (given to the client once) and its id (the
-/// hash kept in the store). The token names the user's key, so the user and the challenge are
-/// read at once; only the hash of the whole token is stored.
+/// hash kept in the store), a [`crate::keyed_token`].
 pub fn new_mfa_token(key: &str) -> Result<(String, String), ApiError> {
-    let mut random = [0u8; 32];
-    rand::fill(&mut random).map_err(|_| unavailable("no randomness"))?;
-    let token = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(key),
-        URL_SAFE_NO_PAD.encode(random)
-    );
-    let id = mfa_token_id(&token);
-    Ok((token, id))
+    crate::keyed_token::new(key)
 }
 
 /// The user key an `mfa_token` names and its id: `None` when it is not one.
 pub fn parse_mfa_token(token: &str) -> Option<(String, String)> {
-    if token.len() > MAX_MFA_TOKEN_CHARS {
-        return None;
-    }
-    let (key, random) = token.split_once('.')?;
-    let key = String::from_utf8(URL_SAFE_NO_PAD.decode(key).ok()?).ok()?;
-    if URL_SAFE_NO_PAD.decode(random).ok()?.len() != 32 || key.is_empty() {
-        return None;
-    }
-    Some((key, mfa_token_id(token)))
-}
-
-fn mfa_token_id(token: &str) -> String {
-    hex(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+    crate::keyed_token::parse(token, MAX_MFA_TOKEN_CHARS)
 }
 
 /// The `amr` values as owned strings.

@@ -42,6 +42,50 @@ impl AsRef<str> for Username {
     }
 }
 
+/// An email address as the user typed it (kept for display), checked by `validator`'s HTML5
+/// rule and ours: at most 254 octets, exactly one `@`, a domain with a dot, no whitespace or
+/// control characters. [`Email::key`] is its lower-cased form, which uniqueness uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+/// The longest address accepted, in octets (RFC 5321's path limit less its brackets).
+pub const EMAIL_MAX_OCTETS: usize = 254;
+
+impl Email {
+    /// The address, or what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        use validator::ValidateEmail;
+        if raw.is_empty() || raw.len() > EMAIL_MAX_OCTETS {
+            return Err("must be an address of at most 254 octets");
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters");
+        }
+        let Some((local, domain)) = raw.split_once('@') else {
+            return Err("must be an email address");
+        };
+        if local.is_empty() || domain.contains('@') || !domain.contains('.') {
+            return Err("must be an email address");
+        }
+        if domain.starts_with('.') || domain.ends_with('.') || !raw.validate_email() {
+            return Err("must be an email address");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key an address is unique under: lower-cased (addresses are compared
+    /// case-insensitively).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A password; its `Debug` is redacted and it is only exposed to the hasher.
 #[derive(Clone)]
 pub struct Password(SecretString);
@@ -434,5 +478,32 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn email_addresses_follow_the_rules() {
+        for good in ["alice@example.com", "A.Bob+tag@Sub.Example.org", "x@y.co"] {
+            assert!(Email::parse(good).is_ok(), "{good}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in [
+            "",
+            "alice",
+            "alice@localhost",
+            "@example.com",
+            "alice@@example.com",
+            "a@b@example.com",
+            "alice @example.com",
+            "alice@exa mple.com",
+            "alice@example.com\n",
+            "alice@.example.com",
+            "alice@example.com.",
+            long.as_str(),
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        let typed = Email::parse("Alice@Example.COM").unwrap();
+        assert_eq!(typed.key(), "alice@example.com");
+        assert_eq!(typed.as_ref(), "Alice@Example.COM");
     }
 }

@@ -299,6 +299,7 @@ impl Prep {
                 username: login_user.clone(),
                 password_hash: password_hash.clone(),
                 created_at: shared::unix_now(),
+                pending_email: None,
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -317,6 +318,7 @@ impl Prep {
                 username: admin.0.clone(),
                 password_hash: password_hash.clone(),
                 created_at: shared::unix_now(),
+                pending_email: None,
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -366,6 +368,7 @@ impl Prep {
                 username: name.clone(),
                 password_hash: self.password_hash.clone(),
                 created_at: shared::unix_now(),
+                pending_email: None,
             },
         )
         .await

@@ -145,6 +145,7 @@ async fn a_new_user_of_the_same_name_is_not_deleted_by_an_old_token() {
             username: me.name.clone(),
             password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
             created_at: f.now(),
+            pending_email: None,
         },
     )
     .await

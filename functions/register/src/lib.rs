@@ -126,6 +126,7 @@ async fn register(
         username: username.to_owned(),
         password_hash,
         created_at: now,
+        pending_email: None,
     };
     // The per-IP log drops its stale entries beside the write.
     let (created, ()) = tokio::join!(deps.users.create(&user), deps.limiter.settle(&slot));

@@ -18,8 +18,9 @@ use crate::config::{ConfigError, Tables};
 
 use crate::store::{
     AccessChange, Admission, BoxError, Challenge, ChallengeOutcome, ChallengeStore, Claim,
-    CounterStore, CreateUserError, FamiliarMark, GuardedChange, MfaChange, MfaProof, MfaState,
-    NewUser, RemainingAdmin, Session, SessionStore, StoreError, UserRecord, UserStore,
+    CounterStore, CreateUserError, EmailState, FamiliarMark, GuardedChange, MfaChange, MfaProof,
+    MfaState, NewUser, PendingEmail, RemainingAdmin, Session, SessionStore, StoreError, UserRecord,
+    UserStore, VerifyOutcome,
 };
 
 use crate::aws::sdk_config;
@@ -108,6 +109,32 @@ struct UserItem {
     /// lost) can recognise its own change instead of refusing a code it consumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mfa_write: Option<String>,
+    // The contact address (`EmailState`), absent until given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email_pending: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email_token: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    email_token_expires: u64,
+    /// A random id written by each verification, so its retried transaction (first answer lost)
+    /// recognises its own write, and no other use of the link does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email_write: Option<String>,
+}
+
+/// The item that claims a verified address for one user, in the users table under
+/// `email#<lower-cased address>` (a username never holds `#`, so no user key collides).
+#[derive(Serialize, Deserialize)]
+struct EmailClaimItem {
+    pk: String,
+    user_id: String,
+    user_key: String,
+}
+
+fn email_claim_key(address: &str) -> String {
+    format!("email#{}", address.to_lowercase())
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -130,6 +157,12 @@ impl UserItem {
                 pending: self.totp_pending,
                 last_step: self.totp_step,
                 recovery: self.recovery_codes,
+            },
+            email: EmailState {
+                verified: self.email,
+                pending: self.email_pending,
+                token: self.email_token,
+                token_expires_at: self.email_token_expires,
             },
         }
     }
@@ -434,6 +467,11 @@ impl UserStore for DynamoStore {
             totp_step: 0,
             recovery_codes: Vec::new(),
             mfa_write: None,
+            email: None,
+            email_pending: user.pending_email.as_ref().map(|p| p.address.clone()),
+            email_token: user.pending_email.as_ref().map(|p| p.token.clone()),
+            email_token_expires: user.pending_email.as_ref().map_or(0, |p| p.expires_at),
+            email_write: None,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -741,6 +779,158 @@ impl UserStore for DynamoStore {
             }
             Err(e) => Err(classify("updating mfa", e)),
         }
+    }
+
+    #[tracing::instrument(name = "users.set_pending_email", skip_all)]
+    async fn set_pending_email(
+        &self,
+        key: &str,
+        user_id: &str,
+        pending: &PendingEmail,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET email_pending = :address, email_token = :token, \
+                 email_token_expires = :expires",
+            )
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":address", AttributeValue::S(pending.address.clone()))
+            .expression_attribute_values(":token", AttributeValue::S(pending.token.clone()))
+            .expression_attribute_values(":expires", n(pending.expires_at))
+            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Gone, or another user of that name now. (A retried write of ours whose answer was
+            // lost succeeds again: the write is the same.)
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(classify("setting a pending email", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "users.verify_email", skip_all)]
+    async fn verify_email(
+        &self,
+        key: &str,
+        user: &UserRecord,
+        token: &str,
+        now: u64,
+    ) -> Result<VerifyOutcome, StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+        const OP: &str = "verifying an email address";
+        let (Some(user_id), Some(address)) =
+            (user.user_id.as_deref(), user.email.pending.as_deref())
+        else {
+            return Ok(VerifyOutcome::Invalid);
+        };
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed {
+            op: OP,
+            source: Box::new(e),
+        };
+        let id = AttributeValue::S(user_id.to_owned());
+        let write_id = uuid::Uuid::new_v4().to_string();
+        let verify = Update::builder()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET email = :address, email_write = :write \
+                 REMOVE email_pending, email_token, email_token_expires",
+            )
+            .expression_attribute_values(":write", AttributeValue::S(write_id.clone()))
+            .condition_expression(
+                "user_id = :id AND email_pending = :address AND email_token = :token \
+                 AND email_token_expires > :now",
+            )
+            .expression_attribute_values(":address", AttributeValue::S(address.to_owned()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":id", id.clone())
+            .build()
+            .map_err(invalid)?;
+        let claim: HashMap<String, AttributeValue> = serde_dynamo::to_item(EmailClaimItem {
+            pk: email_claim_key(address),
+            user_id: user_id.to_owned(),
+            user_key: key.to_owned(),
+        })
+        .map_err(|e| decode_failed(OP, e))?;
+        let claim = Put::builder()
+            .table_name(&self.tables.users)
+            .set_item(Some(claim))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :id")
+            .expression_attribute_values(":id", id.clone())
+            .build()
+            .map_err(invalid)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(verify).build(),
+            TransactWriteItem::builder().put(claim).build(),
+        ];
+        // The address this one replaces is released (only if this user holds it).
+        if let Some(old) = user
+            .email
+            .verified
+            .as_deref()
+            .filter(|old| old.to_lowercase() != address.to_lowercase())
+        {
+            let release = Delete::builder()
+                .table_name(&self.tables.users)
+                .key("pk", AttributeValue::S(email_claim_key(old)))
+                .condition_expression("attribute_not_exists(pk) OR user_id = :id")
+                .expression_attribute_values(":id", id)
+                .build()
+                .map_err(invalid)?;
+            items.push(TransactWriteItem::builder().delete(release).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(VerifyOutcome::Verified(address.to_owned())),
+            Err(e) => e,
+        };
+        let Some(failed) = failed_conditions(&error) else {
+            return Err(classify(OP, error));
+        };
+        match failed.as_slice() {
+            [true, ..] => {
+                // Our own transaction, retried after its answer was lost, finds its link used:
+                // its write id tells it from another use of the same link.
+                let stored: Option<UserItem> = self
+                    .get(&self.tables.users, key, "reading user after a verification")
+                    .await?;
+                Ok(
+                    if stored.is_some_and(|u| u.email_write.as_deref() == Some(write_id.as_str())) {
+                        VerifyOutcome::Verified(address.to_owned())
+                    } else {
+                        VerifyOutcome::Invalid
+                    },
+                )
+            }
+            [_, true, ..] => Ok(VerifyOutcome::Taken),
+            _ => Err(StoreError::Unavailable {
+                op: OP,
+                source: Box::new(error),
+            }),
+        }
+    }
+
+    #[tracing::instrument(name = "users.email_owner", skip_all)]
+    async fn email_owner(&self, address: &str) -> Result<Option<String>, StoreError> {
+        let claim: Option<EmailClaimItem> = self
+            .get(
+                &self.tables.users,
+                &email_claim_key(address),
+                "reading an email claim",
+            )
+            .await?;
+        Ok(claim.map(|c| c.user_key))
     }
 }
 

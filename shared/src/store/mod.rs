@@ -47,6 +47,8 @@ pub struct NewUser {
     pub password_hash: String,
     /// Seconds since the epoch.
     pub created_at: u64,
+    /// An address given at registration, waiting for its verification link.
+    pub pending_email: Option<PendingEmail>,
 }
 
 /// A stored user, as login needs it.
@@ -73,6 +75,56 @@ pub struct UserRecord {
     pub sources_epoch: u64,
     /// The second factor: absent parts are `None` or empty.
     pub mfa: MfaState,
+    /// The contact address: verified, and one waiting for its link.
+    pub email: EmailState,
+}
+
+/// A user's contact address as stored. An address belongs to at most one user, and only once
+/// verified: its lower-cased form is then claimed by an item of its own (`email#<address>`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EmailState {
+    /// The verified address, as the user typed it.
+    pub verified: Option<String>,
+    /// An address waiting for its verification link, as typed.
+    pub pending: Option<String>,
+    /// The hash of the pending address's current link token: a newer link supersedes it.
+    pub token: Option<String>,
+    /// When that link expires (epoch seconds).
+    pub token_expires_at: u64,
+}
+
+impl std::fmt::Debug for EmailState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailState")
+            .field("verified", &self.verified)
+            .field("pending", &self.pending)
+            .field("token", &self.token.as_ref().map(|_| "[hash]"))
+            .field("token_expires_at", &self.token_expires_at)
+            .finish()
+    }
+}
+
+/// An address waiting for its verification link, as a write stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEmail {
+    /// The address as typed.
+    pub address: String,
+    /// The hash of the link's token.
+    pub token: String,
+    /// When the link expires (epoch seconds).
+    pub expires_at: u64,
+}
+
+/// What [`UserStore::verify_email`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The pending address is the user's verified one now (and claimed for them).
+    Verified(String),
+    /// The token is not the user's current, unexpired link (unknown, used, expired or
+    /// superseded), or the user changed: nothing written.
+    Invalid,
+    /// Another user verified that address first: nothing written.
+    Taken,
 }
 
 /// A user's second factor as stored: the TOTP secret only sealed (`shared::mfa::MfaKey`), the
@@ -160,6 +212,7 @@ impl std::fmt::Debug for UserRecord {
             .field("password_changed_by", &self.password_changed_by)
             .field("sources_epoch", &self.sources_epoch)
             .field("mfa", &self.mfa)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -284,6 +337,28 @@ pub trait UserStore: Send + Sync {
         proof: &MfaProof,
         change: &MfaChange,
     ) -> Result<bool, StoreError>;
+    /// Makes `pending` the user's address waiting for verification (replacing an earlier one
+    /// and its link), only while the user is still `user_id`: whether it was written.
+    async fn set_pending_email(
+        &self,
+        key: &str,
+        user_id: &str,
+        pending: &PendingEmail,
+    ) -> Result<bool, StoreError>;
+    /// Verifies `user`'s pending address with the link token hashed `token` at `now`, as one
+    /// transaction: the address becomes the verified one (only while `token` is the current,
+    /// unexpired link of that pending address and the user is still theirs), its lower-cased
+    /// form is claimed for the user (only while no other user holds it, so of two users
+    /// verifying one address concurrently one wins), and the address it replaces is released.
+    async fn verify_email(
+        &self,
+        key: &str,
+        user: &UserRecord,
+        token: &str,
+        now: u64,
+    ) -> Result<VerifyOutcome, StoreError>;
+    /// The key of the user who verified `address` (compared lower-cased), if any.
+    async fn email_owner(&self, address: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// A login waiting for its second factor (`POST /login` gave its `mfa_token`).

@@ -22,11 +22,15 @@ use crate::config::Vars;
 #[cfg(feature = "test-util")]
 pub mod faults;
 #[cfg(feature = "test-util")]
+mod mail;
+#[cfg(feature = "test-util")]
 mod mfa;
 mod signing;
 #[cfg(feature = "test-util")]
 mod store;
 
+#[cfg(feature = "test-util")]
+pub use mail::*;
 #[cfg(feature = "test-util")]
 pub use mfa::*;
 pub use signing::*;

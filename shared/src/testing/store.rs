@@ -200,6 +200,7 @@ pub async fn create_user(
             username: username.to_owned(),
             password_hash: hash,
             created_at: unix_now(),
+            pending_email: None,
         })
         .await
         .unwrap();

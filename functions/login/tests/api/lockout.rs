@@ -307,6 +307,7 @@ async fn a_re_registered_name_inherits_no_familiar_source() {
             username: owner.clone(),
             password_hash: old.password_hash.clone(),
             created_at: f.now(),
+            pending_email: None,
         },
     )
     .await

@@ -277,6 +277,26 @@ impl UserStore for DeletedMeanwhile {
     ) -> Result<bool, StoreError> {
         self.0.update_mfa(key, user_id, proof, change).await
     }
+    async fn set_pending_email(
+        &self,
+        key: &str,
+        user_id: &str,
+        pending: &shared::store::PendingEmail,
+    ) -> Result<bool, StoreError> {
+        self.0.set_pending_email(key, user_id, pending).await
+    }
+    async fn verify_email(
+        &self,
+        key: &str,
+        user: &shared::store::UserRecord,
+        token: &str,
+        now: u64,
+    ) -> Result<shared::store::VerifyOutcome, StoreError> {
+        self.0.verify_email(key, user, token, now).await
+    }
+    async fn email_owner(&self, address: &str) -> Result<Option<String>, StoreError> {
+        self.0.email_owner(address).await
+    }
 }
 
 #[async_trait::async_trait]

@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod authorization;
 mod deployed_env;
+mod email_store;
 mod faults;
 mod helpers;
 mod iam;

@@ -1,0 +1,93 @@
+//! The local server's SES v2, as the tests use it: the sender identity verified (SES refuses an
+//! unverified sender, as its sandbox does), a mailer on it, and the messages it accepted, read
+//! back from moto's own record of them (`/moto-api/data.json`, loopback only).
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use super::store::local_endpoint;
+use crate::mail::Mailer;
+
+/// The sender of every test mail.
+pub const TEST_MAIL_FROM: &str = "no-reply@auth-api.test";
+
+/// A mailer on the local server's SES v2, its sender identity verified there.
+pub async fn local_mailer() -> Mailer {
+    // The same local server as DynamoDB, unless the environment names another.
+    // (`Vars::set` on the environment would keep only the one variable: copy what the SDK
+    // reads.)
+    let mut vars =
+        crate::config::Vars::from_pairs(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+    if vars.get("AWS_ENDPOINT_URL_SESV2").is_none() {
+        vars.set("AWS_ENDPOINT_URL_SESV2", &local_endpoint());
+    }
+    let sdk = crate::aws::sdk_config_from(&vars).unwrap();
+    let client = aws_sdk_sesv2::Client::new(&sdk);
+    // Idempotent on moto: creating an identity that exists is refused, which is fine here.
+    let _ = client
+        .create_email_identity()
+        .email_identity(TEST_MAIL_FROM)
+        .send()
+        .await;
+    Mailer::new(client, TEST_MAIL_FROM.to_owned())
+}
+
+/// A message the local server accepted.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    /// Its recipients.
+    pub to: Vec<String>,
+    /// Its subject.
+    pub subject: String,
+    /// Its body.
+    pub body: String,
+}
+
+/// Every message the local server has accepted so far.
+pub async fn sent_mails() -> Vec<SentMail> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let url = format!(
+        "{}/moto-api/data.json",
+        local_endpoint().trim_end_matches('/')
+    );
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let data: Value = serde_json::from_slice(&bytes).unwrap();
+    let mut out = Vec::new();
+    // moto keeps SES v2's messages with SES's: `ses.Message`, keyed by account and region.
+    let mut stack = vec![&data["ses"]["Message"]];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) if map.contains_key("destinations") => {
+                let to = map["destinations"]["ToAddresses"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(SentMail {
+                    to,
+                    subject: map["subject"].as_str().unwrap_or_default().to_owned(),
+                    body: map["body"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+            Value::Object(map) => stack.extend(map.values()),
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The messages sent to `address` so far, oldest first as far as the server keeps an order.
+pub async fn mails_to(address: &str) -> Vec<SentMail> {
+    sent_mails()
+        .await
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)))
+        .collect()
+}
