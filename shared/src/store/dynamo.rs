@@ -324,6 +324,21 @@ struct SessionItem {
     amr: Vec<String>,
 }
 
+/// A conditional write's answer: whether it was written (false when its condition failed).
+fn written<T, E>(
+    result: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    op: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(classify(op, e)),
+    }
+}
+
 /// For a cancelled transaction, which of its items' conditions failed (in the order of the
 /// items); `None` for any other error.
 fn failed_conditions(
@@ -804,13 +819,9 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Gone, or another user of that name now. (A retried write of ours whose answer was
-            // lost succeeds again: the write is the same.)
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify("setting a pending email", e)),
-        }
+        // Gone, or another user of that name now. (A retried write of ours whose answer was
+        // lost succeeds again: the write is the same.)
+        written(result, "setting a pending email")
     }
 
     #[tracing::instrument(name = "users.verify_email", skip_all)]
@@ -990,11 +1001,7 @@ impl ChallengeStore for DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify("counting a wrong mfa code", e)),
-        }
+        written(result, "counting a wrong mfa code")
     }
 
     #[tracing::instrument(name = "challenges.finish_login", skip_all)]
@@ -1223,11 +1230,7 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify("confirming session", e)),
-        }
+        written(result, "confirming session")
     }
 
     #[tracing::instrument(name = "sessions.revoke", skip_all)]
@@ -1321,11 +1324,7 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(classify("ending session", e)),
-        }
+        written(result, "ending session")
     }
 
     #[tracing::instrument(name = "sessions.delete_all", skip_all)]
