@@ -98,6 +98,31 @@ pub struct Deps {
     pub mfa_key: Option<Arc<crate::mfa::MfaKey>>,
     /// `MFA_ISSUER`: the issuer an authenticator app shows (the realm by default).
     pub mfa_issuer: String,
+    /// The contact channel (`PUBLIC_BASE_URL`, `MAIL_FROM`, SES): loaded by the functions built
+    /// with the `mail` feature, `None` elsewhere (their notices are then audit events only).
+    #[cfg(feature = "mail")]
+    pub contact: Option<Contact>,
+}
+
+/// The contact channel of a function that sends mail: its settings and the SES mailer.
+#[cfg(feature = "mail")]
+#[derive(Debug, Clone)]
+pub struct Contact {
+    /// `PUBLIC_BASE_URL`, `MAIL_FROM`, link lifetimes, `REQUIRE_EMAIL`.
+    pub settings: crate::email::EmailSettings,
+    /// The sender.
+    pub mailer: crate::mail::Mailer,
+}
+
+#[cfg(feature = "mail")]
+impl Contact {
+    /// The channel of a deployed function: settings from the environment, SES from the SDK
+    /// configuration.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let settings = crate::email::EmailSettings::from_vars(&Vars::env())?;
+        let mailer = crate::mail::Mailer::connect(settings.mail_from.clone())?;
+        Ok(Self { settings, mailer })
+    }
 }
 
 /// The caller of an account route: a valid access token whose session is still live.
@@ -127,7 +152,31 @@ impl Deps {
         let deps = Self::build(settings, store, keys, crate::system_clock())?;
         #[cfg(feature = "mfa")]
         let deps = deps.with_mfa_key(Arc::new(crate::mfa::MfaKey::load(&Vars::env()).await?));
+        #[cfg(feature = "mail")]
+        let deps = deps.with_contact(Contact::from_env()?);
         Ok(deps)
+    }
+
+    /// These dependencies with a contact channel.
+    #[cfg(feature = "mail")]
+    pub fn with_contact(mut self, contact: Contact) -> Self {
+        self.contact = Some(contact);
+        self
+    }
+
+    /// Where security notices go: an audit event, and a mail to the verified address when
+    /// this function has a contact channel.
+    #[cfg(feature = "mail")]
+    pub fn notifier(&self) -> crate::email::Notifier {
+        crate::email::Notifier::new(self.audit, self.contact.as_ref().map(|c| c.mailer.clone()))
+    }
+
+    /// The contact channel, or a 500 when this function has none.
+    #[cfg(feature = "mail")]
+    pub fn contact(&self) -> Result<&Contact, ApiError> {
+        self.contact
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("this function has no contact channel".into()))
     }
 
     /// These dependencies with the key that opens TOTP secrets.
@@ -159,6 +208,8 @@ impl Deps {
             #[cfg(feature = "mfa")]
             mfa_key: None,
             mfa_issuer: settings.mfa_issuer,
+            #[cfg(feature = "mail")]
+            contact: None,
         })
     }
 

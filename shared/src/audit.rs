@@ -139,6 +139,12 @@ pub enum Notice {
     RecoveryCodeUsed,
     /// A new set of recovery codes replaced the old one.
     RecoveryCodesRegenerated,
+    /// The password was changed (by a change or a reset).
+    PasswordChanged,
+    /// A new address was given (told to the old one).
+    EmailChangeRequested,
+    /// The account was deleted.
+    AccountDeleted,
 }
 
 impl Notice {
@@ -150,6 +156,9 @@ impl Notice {
             Self::MfaRemovedByAdmin => "mfa_removed_by_admin",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 }

@@ -15,7 +15,7 @@
 //! | layer | modules | what it knows |
 //! |---|---|---|
 //! | 9 | `testing`, `bad_tokens` | everything (tests only, feature `test-util`) |
-//! | 8 | [`admin`], [`account`] | the admin API's and the account routes' common parts: settings, the target user or the caller, views |
+//! | 8 | [`admin`], [`account`], `email` | the admin API's and the account routes' common parts: settings, the target user or the caller, views; the contact channel's links, mails and notices |
 //! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
 //! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa`, `keyed_token` | the domain: credentials, hashes, access tokens, sessions, the second factor, tokens that name their account |
@@ -41,6 +41,8 @@ pub mod audit;
 pub mod aws;
 pub mod blocklist;
 pub mod config;
+#[cfg(feature = "mail")]
+pub mod email;
 pub mod error;
 pub mod http;
 #[cfg(feature = "aws-lc")]

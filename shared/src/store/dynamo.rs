@@ -122,6 +122,10 @@ struct UserItem {
     /// recognises its own write, and no other use of the link does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     email_write: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reset_token: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    reset_expires: u64,
 }
 
 /// The item that claims a verified address for one user, in the users table under
@@ -163,6 +167,8 @@ impl UserItem {
                 pending: self.email_pending,
                 token: self.email_token,
                 token_expires_at: self.email_token_expires,
+                reset_token: self.reset_token,
+                reset_expires_at: self.reset_expires,
             },
         }
     }
@@ -487,6 +493,8 @@ impl UserStore for DynamoStore {
             email_token: user.pending_email.as_ref().map(|p| p.token.clone()),
             email_token_expires: user.pending_email.as_ref().map_or(0, |p| p.expires_at),
             email_write: None,
+            reset_token: None,
+            reset_expires: 0,
         };
         if self
             .put_new(&self.tables.users, item, "creating user")
@@ -704,8 +712,10 @@ impl UserStore for DynamoStore {
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
             // A new password forgets the familiar sources too (see `forget_sources`).
+            // ... and ends any reset link (a newer password makes older reset links fail).
             .update_expression(
-                "SET password_hash = :new, password_changed_by = :by ADD sources_epoch :one",
+                "SET password_hash = :new, password_changed_by = :by ADD sources_epoch :one \
+                 REMOVE reset_token, reset_expires",
             )
             .expression_attribute_values(":one", n(1))
             .condition_expression("user_id = :id AND password_hash = :old")
@@ -929,6 +939,65 @@ impl UserStore for DynamoStore {
                 op: OP,
                 source: Box::new(error),
             }),
+        }
+    }
+
+    #[tracing::instrument(name = "users.set_reset", skip_all)]
+    async fn set_reset(
+        &self,
+        key: &str,
+        user_id: &str,
+        token: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET reset_token = :token, reset_expires = :expires")
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .send()
+            .await;
+        written(result, "setting a reset link")
+    }
+
+    #[tracing::instrument(name = "users.reset_password", skip_all)]
+    async fn reset_password(
+        &self,
+        key: &str,
+        token: &str,
+        now: u64,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET password_hash = :new ADD sources_epoch :one \
+                 REMOVE reset_token, reset_expires, password_changed_by",
+            )
+            .condition_expression("reset_token = :token AND reset_expires > :now")
+            .expression_attribute_values(":new", AttributeValue::S(new.to_owned()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Used, superseded, expired or unknown; or our own write retried after a lost
+            // answer, which the new hash (its salt is ours alone) tells apart.
+            Err(e) if is_condition_failure(&e) => Ok(self
+                .find(key)
+                .await?
+                .is_some_and(|u| u.password_hash == new)),
+            Err(e) => Err(classify("resetting a password", e)),
         }
     }
 

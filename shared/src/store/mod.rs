@@ -91,6 +91,11 @@ pub struct EmailState {
     pub token: Option<String>,
     /// When that link expires (epoch seconds).
     pub token_expires_at: u64,
+    /// The hash of the current password-reset link's token: a newer link, a reset or a
+    /// password change ends it.
+    pub reset_token: Option<String>,
+    /// When that link expires (epoch seconds).
+    pub reset_expires_at: u64,
 }
 
 impl std::fmt::Debug for EmailState {
@@ -100,6 +105,8 @@ impl std::fmt::Debug for EmailState {
             .field("pending", &self.pending)
             .field("token", &self.token.as_ref().map(|_| "[hash]"))
             .field("token_expires_at", &self.token_expires_at)
+            .field("reset_token", &self.reset_token.as_ref().map(|_| "[hash]"))
+            .field("reset_expires_at", &self.reset_expires_at)
             .finish()
     }
 }
@@ -359,6 +366,26 @@ pub trait UserStore: Send + Sync {
     ) -> Result<VerifyOutcome, StoreError>;
     /// The key of the user who verified `address` (compared lower-cased), if any.
     async fn email_owner(&self, address: &str) -> Result<Option<String>, StoreError>;
+    /// Makes the reset link hashed `token` the user's only one (an older link stops working),
+    /// valid until `expires_at`, only while the user is still `user_id`.
+    async fn set_reset(
+        &self,
+        key: &str,
+        user_id: &str,
+        token: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the password hash with `new` through the reset link hashed `token`, as one
+    /// conditional write (only while it is the user's current link and unexpired at `now`),
+    /// ending the link and forgetting the familiar sources, as a password change does: whether
+    /// it was written (a lost answer of our own write is recognised by the new hash).
+    async fn reset_password(
+        &self,
+        key: &str,
+        token: &str,
+        now: u64,
+        new: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A login waiting for its second factor (`POST /login` gave its `mfa_token`).

@@ -13,9 +13,12 @@ use crate::mail::Mailer;
 /// The sender of every test mail.
 pub const TEST_MAIL_FROM: &str = "no-reply@auth-api.test";
 
-/// A mailer on the local server's SES v2, its sender identity verified there.
-pub async fn local_mailer() -> Mailer {
-    // The same local server as DynamoDB, unless the environment names another.
+/// The test base URL of the pages links open.
+pub const TEST_PUBLIC_BASE_URL: &str = "http://127.0.0.1:9000";
+
+/// A client of the local server's SES v2 (the DynamoDB endpoint, unless
+/// `AWS_ENDPOINT_URL_SESV2` names another).
+fn local_ses() -> aws_sdk_sesv2::Client {
     // (`Vars::set` on the environment would keep only the one variable: copy what the SDK
     // reads.)
     let mut vars =
@@ -23,8 +26,26 @@ pub async fn local_mailer() -> Mailer {
     if vars.get("AWS_ENDPOINT_URL_SESV2").is_none() {
         vars.set("AWS_ENDPOINT_URL_SESV2", &local_endpoint());
     }
-    let sdk = crate::aws::sdk_config_from(&vars).unwrap();
-    let client = aws_sdk_sesv2::Client::new(&sdk);
+    aws_sdk_sesv2::Client::new(&crate::aws::sdk_config_from(&vars).unwrap())
+}
+
+/// The contact channel of a test function: the test base URL and sender on the local SES v2
+/// (whose sender identity [`local_mailer`] verifies; `make test`'s server verifies it at start).
+pub fn test_contact() -> crate::account::Contact {
+    let settings = crate::email::EmailSettings::from_vars(&crate::config::Vars::from_pairs([
+        ("PUBLIC_BASE_URL", TEST_PUBLIC_BASE_URL),
+        ("MAIL_FROM", TEST_MAIL_FROM),
+    ]))
+    .unwrap();
+    crate::account::Contact {
+        settings,
+        mailer: Mailer::new(local_ses(), TEST_MAIL_FROM.to_owned()),
+    }
+}
+
+/// A mailer on the local server's SES v2, its sender identity verified there.
+pub async fn local_mailer() -> Mailer {
+    let client = local_ses();
     // Idempotent on moto: creating an identity that exists is refused, which is fine here.
     let _ = client
         .create_email_identity()

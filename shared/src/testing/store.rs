@@ -264,6 +264,7 @@ pub fn account_deps(f: &Fixture) -> crate::account::Deps {
     crate::account::Deps::build(settings, f.store(), f.keys(), f.clock())
         .unwrap()
         .with_mfa_key(f.mfa_key())
+        .with_contact(super::test_contact())
 }
 
 /// A user with a live session, as after a login.

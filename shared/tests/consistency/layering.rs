@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["http"],
     &["audit"],
-    &["admin", "account"],
+    &["admin", "account", "email"],
     &["testing", "bad_tokens"],
 ];
 

@@ -297,6 +297,24 @@ impl UserStore for DeletedMeanwhile {
     async fn email_owner(&self, address: &str) -> Result<Option<String>, StoreError> {
         self.0.email_owner(address).await
     }
+    async fn set_reset(
+        &self,
+        key: &str,
+        user_id: &str,
+        token: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        self.0.set_reset(key, user_id, token, expires_at).await
+    }
+    async fn reset_password(
+        &self,
+        key: &str,
+        token: &str,
+        now: u64,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.0.reset_password(key, token, now, new).await
+    }
 }
 
 #[async_trait::async_trait]
