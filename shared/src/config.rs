@@ -377,6 +377,39 @@ impl Limit {
         )
     }
 
+    /// `FORGOT_IP_LIMIT` per `FORGOT_IP_WINDOW_SECONDS` (default 5 per 15 min): every
+    /// `POST /password/forgot` counts against the source IP (a 429 when spent).
+    pub fn forgot_ip(vars: &Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(
+            vars,
+            "forgot-ip",
+            ("FORGOT_IP_LIMIT", 5),
+            ("FORGOT_IP_WINDOW_SECONDS", 900),
+        )
+    }
+
+    /// `FORGOT_ADDRESS_LIMIT` per `FORGOT_ADDRESS_WINDOW_SECONDS` (default 3 per hour): reset
+    /// mails per address. Spent silently: the answer stays the same 202, no mail goes out.
+    pub fn forgot_address(vars: &Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(
+            vars,
+            "forgot-address",
+            ("FORGOT_ADDRESS_LIMIT", 3),
+            ("FORGOT_ADDRESS_WINDOW_SECONDS", 3600),
+        )
+    }
+
+    /// `EMAIL_RESEND_LIMIT` per `EMAIL_RESEND_WINDOW_SECONDS` (default 3 per hour): verification
+    /// mails sent again per account (`POST /email/resend`; a 429 when spent).
+    pub fn email_resend(vars: &Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(
+            vars,
+            "email-resend",
+            ("EMAIL_RESEND_LIMIT", 3),
+            ("EMAIL_RESEND_WINDOW_SECONDS", 3600),
+        )
+    }
+
     /// `REFRESH_IP_LIMIT` per `REFRESH_IP_WINDOW_SECONDS` (default 30 per 60 s): every refresh
     /// attempt counts against the source IP.
     pub fn refresh(vars: &Vars) -> Result<Self, ConfigError> {

@@ -106,6 +106,16 @@ pub enum ApiError {
         /// The realm of the challenge.
         realm: String,
     },
+    /// 400 `invalid_token`: a link token (verification, reset) that is unknown, expired, used
+    /// or superseded. (A bearer token's refusal is the 401 [`ApiError::InvalidToken`].)
+    #[error("invalid link token")]
+    InvalidLinkToken,
+    /// 409 `email_taken`: another account verified that address first.
+    #[error("email taken")]
+    EmailTaken,
+    /// 409 `no_pending_email`: no address waits for verification.
+    #[error("no pending email")]
+    NoPendingEmail,
     /// 401 `invalid_grant`: every refused refresh token.
     #[error("refresh token refused")]
     InvalidGrant,
@@ -159,8 +169,10 @@ impl ApiError {
             | Self::LastAdmin
             | Self::MfaAlreadyEnabled
             | Self::MfaNotEnabled
-            | Self::NoPendingEnrollment => StatusCode::CONFLICT,
-            Self::InvalidCode => StatusCode::BAD_REQUEST,
+            | Self::NoPendingEnrollment
+            | Self::EmailTaken
+            | Self::NoPendingEmail => StatusCode::CONFLICT,
+            Self::InvalidCode | Self::InvalidLinkToken => StatusCode::BAD_REQUEST,
             Self::InvalidLoginCode | Self::InvalidMfaToken => StatusCode::UNAUTHORIZED,
             Self::MfaRequired | Self::InsufficientUserAuthentication { .. } => {
                 StatusCode::FORBIDDEN
@@ -199,6 +211,9 @@ impl ApiError {
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::MfaNotEnabled => "mfa_not_enabled",
             Self::NoPendingEnrollment => "no_pending_enrollment",
+            Self::InvalidLinkToken => "invalid_token",
+            Self::EmailTaken => "email_taken",
+            Self::NoPendingEmail => "no_pending_email",
             Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             Self::MissingToken { .. } => "missing_token",
             Self::InvalidToken { .. } => "invalid_token",
@@ -231,6 +246,9 @@ impl ApiError {
             Self::MfaAlreadyEnabled => "Two-factor authentication is already on",
             Self::MfaNotEnabled => "Two-factor authentication is not on",
             Self::NoPendingEnrollment => "No pending enrollment: start with POST /mfa/totp",
+            Self::InvalidLinkToken => "Invalid or expired link: ask for a new one",
+            Self::EmailTaken => "That address belongs to another account",
+            Self::NoPendingEmail => "No address is waiting for verification",
             Self::InsufficientUserAuthentication { .. } => {
                 "This route needs a login with a second factor"
             }
@@ -277,6 +295,9 @@ mod tests {
             (ApiError::MfaAlreadyEnabled, 409, "mfa_already_enabled"),
             (ApiError::MfaNotEnabled, 409, "mfa_not_enabled"),
             (ApiError::NoPendingEnrollment, 409, "no_pending_enrollment"),
+            (ApiError::InvalidLinkToken, 400, "invalid_token"),
+            (ApiError::EmailTaken, 409, "email_taken"),
+            (ApiError::NoPendingEmail, 409, "no_pending_email"),
             (
                 ApiError::InsufficientUserAuthentication { realm: "r".into() },
                 403,

@@ -55,6 +55,15 @@ pub const ROUTES: &[Route] = &[
     route(Method::DELETE, "/mfa/totp", "mfa-disable"),
     route(Method::POST, "/mfa/recovery-codes", "mfa-recovery-codes"),
     route(Method::DELETE, ADMIN_USER_MFA, "admin-remove-mfa"),
+    route(Method::POST, "/email", "email-change"),
+    route(Method::POST, "/email/verify", "email-verify"),
+    route(Method::POST, "/email/resend", "email-resend"),
+    route(Method::POST, "/password/forgot", "password-forgot"),
+    route(Method::POST, "/password/reset", "password-reset"),
+    route(Method::GET, "/verify-email", "pages"),
+    route(Method::GET, "/reset-password", "pages"),
+    route(Method::GET, "/pages/app.js", "pages"),
+    route(Method::GET, "/pages/app.css", "pages"),
 ];
 
 /// One of the caller's sessions.
