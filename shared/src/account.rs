@@ -117,11 +117,16 @@ pub struct Contact {
 #[cfg(feature = "mail")]
 impl Contact {
     /// The channel of a deployed function: settings from the environment, SES from the SDK
-    /// configuration.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let settings = crate::email::EmailSettings::from_vars(&Vars::env())?;
+    /// configuration. `None` while the stack configures no mail (`MAIL_FROM` unset): notices
+    /// are then audit events only, and what needs a mail says so (503).
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        let vars = Vars::env();
+        if vars.get("MAIL_FROM").is_none() {
+            return Ok(None);
+        }
+        let settings = crate::email::EmailSettings::from_vars(&vars)?;
         let mailer = crate::mail::Mailer::connect(settings.mail_from.clone())?;
-        Ok(Self { settings, mailer })
+        Ok(Some(Self { settings, mailer }))
     }
 }
 
@@ -153,7 +158,10 @@ impl Deps {
         #[cfg(feature = "mfa")]
         let deps = deps.with_mfa_key(Arc::new(crate::mfa::MfaKey::load(&Vars::env()).await?));
         #[cfg(feature = "mail")]
-        let deps = deps.with_contact(Contact::from_env()?);
+        let deps = match Contact::from_env()? {
+            Some(contact) => deps.with_contact(contact),
+            None => deps,
+        };
         Ok(deps)
     }
 
@@ -171,12 +179,12 @@ impl Deps {
         crate::email::Notifier::new(self.audit, self.contact.as_ref().map(|c| c.mailer.clone()))
     }
 
-    /// The contact channel, or a 500 when this function has none.
+    /// The contact channel, or a 503 when the stack configures no mail (`MAIL_FROM`).
     #[cfg(feature = "mail")]
     pub fn contact(&self) -> Result<&Contact, ApiError> {
         self.contact
             .as_ref()
-            .ok_or_else(|| ApiError::Internal("this function has no contact channel".into()))
+            .ok_or_else(|| ApiError::Unavailable("no mail is configured (MAIL_FROM)".into()))
     }
 
     /// These dependencies with the key that opens TOTP secrets.
