@@ -7,14 +7,16 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: grant dev test test-rust e2e fuzz lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
+.PHONY: grant dev test test-rust e2e e2e-browser fuzz lint ci fmt build sam-build arm64-target deploy bench argon2-table tools clean
 
-## dev: install what is missing, start local DynamoDB + cargo lambda watch on :9000
+## dev: install what is missing, start local DynamoDB (and SES v2: every mail sent is printed) +
+##      cargo lambda watch on :9000
 dev: tools
 	scripts/dev.sh
 
 ## test: unit, handler, integration, fault and property tests (local DynamoDB), the OpenAPI
-##       contract check, end-to-end HTTP tests and schemathesis fuzzing of the local stack
+##       contract check, end-to-end HTTP tests, schemathesis fuzzing of the local stack and the
+##       browser tier (installs Debian's chromium and chromium-driver when missing)
 test: tools
 	scripts/test.sh all
 
@@ -27,6 +29,12 @@ test-rust: tools
 ##      DynamoDB; the tests run in a shuffled order, E2E_SEED=N repeats one
 e2e: tools
 	scripts/test.sh e2e
+
+## e2e-browser: only the browser tier (tests/browser.py): headless Chromium opens the links of
+##              mails the local SES v2 accepted, against cargo lambda watch and a local DynamoDB
+##              (installs Debian's chromium and chromium-driver when missing)
+e2e-browser: tools
+	scripts/test.sh browser
 
 ## fuzz: only the schemathesis run against cargo lambda watch and a local DynamoDB
 ##       (SCHEMATHESIS_EXAMPLES=100 for a longer run)
@@ -49,7 +57,8 @@ lint: tools $(VENV)/.sam-installed
 	cfn-lint template.yaml
 	cfn-lint template.yaml --parameters GatewayAuthorizer=jwt JwtAlg=RS256 JwtIssuer=https://auth.example.com \
 	  SigningKeysSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-keys-AbCdEf \
-	  PublicKeySet=public-keys AdminRequireMfa=true ProtectedSessionCheck=true
+	  PublicKeySet=public-keys AdminRequireMfa=true ProtectedSessionCheck=true \
+	  MailFrom=no-reply@example.com PublicBaseUrl=https://auth.example.com RequireEmail=true
 	openapi-spec-validator openapi.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 

@@ -4,19 +4,27 @@ served with RUST_LOG=trace, after the end-to-end tests ran against it and it was
 every line is written).
 
 Usage: check_logs.py LOG --secrets FILE [--key-file FILE ...] [--secret-file FILE ...]
-                     [--expect-level LEVEL]
+                     [--mails SERVER] [--expect-level LEVEL]
 
 Looks in LOG for every line of the secrets file (each password the tests sent and each access
 and refresh token they received), for any argon2 hash, for the private parts of each key
 file (every key's `d`, the `refresh_secret`), and for the whole content of each secret file
-(the key material that seals TOTP secrets, `MFA_KEY_FILE`). `--expect-level DEBUG` also requires a line at
-that level, which shows that the verbose setting reached the functions.
+(the key material that seals TOTP secrets, `MFA_KEY_FILE`). With `--mails SERVER` (the local
+SES v2, `AWS_ENDPOINT_URL_SESV2`), also for the token of every link in every mail that server
+accepted (verification and reset links: they reach a function as a body field, and must never
+reach a log). `--expect-level DEBUG` also requires a line at that level, which shows that the
+verbose setting reached the functions.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import urllib.request
+
+# A link's token, in its fragment (`#token=...`) or, should a link ever carry it so, its query.
+LINK_TOKEN = re.compile(r"[#?&]token=([A-Za-z0-9._~%-]+)")
 
 
 def private_parts(path: str) -> list[str]:
@@ -29,12 +37,32 @@ def private_parts(path: str) -> list[str]:
     return parts
 
 
+def mailed_tokens(server: str) -> list[str]:
+    """The token of every link in every mail the local SES v2 at `server` accepted, read from
+    moto's record of them (`/moto-api/data.json`, `ses.Message`)."""
+    url = server.rstrip("/") + "/moto-api/data.json"
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - a loopback URL
+        data = json.load(response)
+    tokens: list[str] = []
+    stack = [data.get("ses", {}).get("Message", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict) and "destinations" in node:
+            tokens.extend(LINK_TOKEN.findall(str(node.get("body", ""))))
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return tokens
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("log")
     parser.add_argument("--secrets", required=True)
     parser.add_argument("--key-file", action="append", default=[])
     parser.add_argument("--secret-file", action="append", default=[])
+    parser.add_argument("--mails", metavar="SERVER", help="the local SES v2 whose mails' link tokens to look for")
     parser.add_argument("--expect-level")
     args = parser.parse_args()
 
@@ -45,6 +73,7 @@ def main() -> int:
     kinds = {"a password or token the tests used": secrets}
     kinds["a private key part"] = [p for path in args.key_file for p in private_parts(path)]
     kinds["a secret key's material"] = []
+    kinds["a link token mailed"] = mailed_tokens(args.mails) if args.mails else []
     for path in args.secret_file:
         with open(path, encoding="utf-8") as f:
             kinds["a secret key's material"].append(f.read().strip())
@@ -70,7 +99,8 @@ def main() -> int:
         print(f"log check: 0 passed, {len(problems)} failed ({lines} lines)")
         return 1
     keys = len(kinds["a private key part"]) + len(kinds["a secret key's material"])
-    print(f"log check: {len(secrets)} secrets and {keys} key parts absent from {lines} lines")
+    links = len(kinds["a link token mailed"])
+    print(f"log check: {len(secrets)} secrets, {links} link tokens and {keys} key parts absent from {lines} lines")
     print("log check: 1 passed, 0 failed")
     return 0
 

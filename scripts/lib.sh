@@ -71,14 +71,27 @@ write_env_file() {
   done < "$ROOT/dev.env" > "$1"
 }
 
-# start_dynamo PORT LOGFILE: local DynamoDB-compatible server with the template's tables.
+# The sender the Rust tests mail as (shared::testing::mail::TEST_MAIL_FROM): verified on every
+# local server, beside dev.env's MAIL_FROM.
+TEST_MAIL_FROM="no-reply@auth-api.test"
+
+# start_dynamo PORT LOGFILE [print-mail]: local DynamoDB-compatible server with the template's
+# tables. The same server is the local SES v2: AWS_ENDPOINT_URL_SESV2 is pointed at it, and
+# MAIL_FROM (dev.env) and TEST_MAIL_FROM are verified senders there (SES refuses any other, as
+# its sandbox does). With print-mail (`make dev`), every mail it accepts is printed on this
+# script's standard output: recipient, subject and link.
 start_dynamo() {
-  local port="$1" log="$2" ready="$STATE/dynamo-$1.ready"
+  local port="$1" log="$2" print="${3:-}" ready="$STATE/dynamo-$1.ready"
+  local args=(--verify-sender "$TEST_MAIL_FROM")
+  if [ -n "${MAIL_FROM:-}" ]; then args+=(--verify-sender "$MAIL_FROM"); fi
+  # fd 3 is this script's standard output, kept apart from the server's log below.
+  if [ "$print" = print-mail ]; then args+=(--print-mail /dev/fd/3); fi
   rm -f "$ready"
+  export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$port"
   setsid python3 "$ROOT/scripts/local_dynamo.py" --port "$port" \
     --table "UsersTable=$USERS_TABLE" --table "RateLimitTable=$RATE_LIMIT_TABLE" \
-    --table "SessionsTable=$SESSIONS_TABLE" \
-    --ready-file "$ready" >"$log" 2>&1 &
+    --table "SessionsTable=$SESSIONS_TABLE" "${args[@]}" \
+    --ready-file "$ready" 3>&1 >"$log" 2>&1 &
   PIDS+=("$!")
   local pid=$! _
   for _ in $(seq 1 300); do
@@ -92,7 +105,7 @@ start_dynamo() {
 }
 
 # start_test_dynamo LOGFILE: start_dynamo on a free port, exported as AWS_ENDPOINT_URL_DYNAMODB
-# (dev.env must be loaded first, for the table names).
+# and AWS_ENDPOINT_URL_SESV2 (dev.env must be loaded first, for the table names).
 start_test_dynamo() {
   local port
   port="$(free_port)"
@@ -110,8 +123,9 @@ start_test_api() {
   env_file="$STATE/test-$$-$port.env"
   API_URL="http://127.0.0.1:$port"
   TEMP_FILES+=("$env_file")
-  # The issuer is this stack's base URL, so its discovery document resolves.
-  export JWT_ISSUER="$API_URL"
+  # The issuer is this stack's base URL, so its discovery document resolves; the links in its
+  # mails open its own pages.
+  export JWT_ISSUER="$API_URL" PUBLIC_BASE_URL="$API_URL"
   write_env_file "$env_file"
   # Every request through `cargo lambda watch` comes from 127.0.0.1, and each end-to-end test
   # logs in on its own: more than the default 5 logins and 30 refreshes per minute per IP. The
@@ -120,6 +134,7 @@ start_test_api() {
   # per-IP limits are the largest allowed here (dev.env wins if it sets one).
   grep -q '^LOGIN_IP_LIMIT=' "$env_file" || echo "LOGIN_IP_LIMIT=1000" >> "$env_file"
   grep -q '^REFRESH_IP_LIMIT=' "$env_file" || echo "REFRESH_IP_LIMIT=1000" >> "$env_file"
+  grep -q '^FORGOT_IP_LIMIT=' "$env_file" || echo "FORGOT_IP_LIMIT=1000" >> "$env_file"
   # JWT_ALG=RS256 (with ensure_dev_keys' RSA key file) is passed on when set.
   if [ -n "${JWT_ALG:-}" ]; then echo "JWT_ALG=$JWT_ALG" >> "$env_file"; fi
   # FUNCTION_RUST_LOG sets the functions' RUST_LOG alone (cargo lambda's own stays as it is).

@@ -3,11 +3,21 @@
 
     python scripts/local_dynamo.py --port 8000 \
         --table UsersTable=auth-api-users --table RateLimitTable=auth-api-rate-limits \
+        [--verify-sender no-reply@auth-api.local] [--print-mail PATH] \
         [--host 127.0.0.1] [--template template.yaml] [--ready-file PATH]
 
 Each --table LogicalId=name creates table `name` exactly as resource `LogicalId`
 is defined in the SAM template (key schema, attribute definitions, billing
 mode, secondary indexes, TTL), so local runs cannot drift from the deployment.
+
+The same server is the local Amazon SES v2 (`AWS_ENDPOINT_URL_SESV2`): each
+--verify-sender address is made a verified identity (SES v2 CreateEmailIdentity)
+before the server reports ready; a message from any other sender is refused
+(MessageRejected), as SES's sandbox refuses an unverified one. Every message
+accepted is kept in memory and listed by `GET /moto-api/data.json` under
+`ses.Message`. With --print-mail PATH (`make dev` passes its terminal), each one is
+also printed there as it is sent: its recipient, its subject and its link lines,
+so that a reset or verification can be finished from the terminal.
 
 moto is served single-threaded on purpose: its default threaded server loses
 concurrent conditional updates (50 racing `ADD c :one IF c < :five` let 7-9
@@ -166,19 +176,30 @@ def wait_for_port(host: str, port: int, deadline: float) -> None:
             time.sleep(0.05)
 
 
-def seed(endpoint: str, host: str, port: int, tables: list[dict[str, Any]], ready_file: Path | None) -> None:
+def local_client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10),
+    )
+
+
+def seed(
+    endpoint: str,
+    host: str,
+    port: int,
+    tables: list[dict[str, Any]],
+    senders: list[str],
+    ready_file: Path | None,
+) -> None:
     """Runs in a background thread once run_simple is (about to be) serving."""
     try:
         deadline = time.monotonic() + SEED_TIMEOUT_SECONDS
         wait_for_port(host, port, deadline)
-        client = boto3.client(
-            "dynamodb",
-            region_name=REGION,
-            endpoint_url=endpoint,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10),
-        )
+        client = local_client("dynamodb", endpoint)
         for table in tables:
             name = table["create"]["TableName"]
             client.create_table(**table["create"])
@@ -191,15 +212,55 @@ def seed(endpoint: str, host: str, port: int, tables: list[dict[str, Any]], read
                     TableName=name,
                     TimeToLiveSpecification={"AttributeName": table["ttl_attribute"], "Enabled": True},
                 )
+        # The senders, verified as SES would verify them (an identity per address).
+        ses = local_client("sesv2", endpoint)
+        for sender in senders:
+            ses.create_email_identity(EmailIdentity=sender)
         names = ", ".join(t["create"]["TableName"] for t in tables) or "none"
         if ready_file is not None:
             tmp = ready_file.with_name(ready_file.name + ".tmp")
             tmp.write_text(endpoint + "\n", encoding="utf-8")
             os.replace(tmp, ready_file)
-        print(f"local dynamodb ready on {endpoint} (tables: {names})", flush=True)
+        verified = ", ".join(senders) or "none"
+        print(f"local dynamodb ready on {endpoint} (tables: {names}; verified senders: {verified})", flush=True)
     except Exception as exc:  # noqa: BLE001 - any failure must take the server down
         print(f"local_dynamo: seeding failed: {exc}", file=sys.stderr, flush=True)
         os._exit(1)
+
+
+def link_lines(body: str) -> list[str]:
+    """The lines of a mail's body that hold a link."""
+    return [line.strip() for line in body.splitlines() if "://" in line]
+
+
+def print_mail(path: Path, stop: threading.Event) -> None:
+    """Runs in a background thread (`--print-mail`): prints each message the local SES accepts,
+    as it is sent, until `stop` is set.
+
+    Reads moto's in-memory record of sent messages in this process (the server and this thread
+    share it), so the single-threaded server serves no extra request for it. A message is
+    printed once: its recipient, its subject and its link lines, never anything else of it.
+    """
+    from moto.ses.models import ses_backends
+
+    printed: dict[tuple[str, str], int] = {}
+    with path.open("w", encoding="utf-8") as out:
+        while not stop.wait(0.5):
+            for account_id in list(ses_backends.keys()):
+                regions = ses_backends[account_id]
+                for region in list(regions.keys()):
+                    messages = list(getattr(regions[region], "sent_messages", []))
+                    done = printed.get((account_id, region), 0)
+                    for message in messages[done:]:
+                        destinations = getattr(message, "destinations", {}) or {}
+                        to = ", ".join(a for addresses in destinations.values() for a in addresses)
+                        subject = getattr(message, "subject", "") or "(no subject)"
+                        out.write(f"\n  mail to {to or '(nobody)'}: {subject}\n")
+                        for line in link_lines(getattr(message, "body", "") or ""):
+                            out.write(f"    {line}\n")
+                        out.write("\n")
+                    printed[(account_id, region)] = len(messages)
+            out.flush()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,6 +276,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: repo template.yaml)")
     parser.add_argument("--ready-file", type=Path, help="file written once the tables exist")
+    parser.add_argument(
+        "--verify-sender",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="make ADDRESS a verified SES identity before reporting ready (repeatable)",
+    )
+    parser.add_argument(
+        "--print-mail",
+        type=Path,
+        metavar="PATH",
+        help="print each mail sent (recipient, subject, link lines) to PATH (make dev: its terminal)",
+    )
     args = parser.parse_args(argv)
 
     if not 1 <= args.port <= 65535:
@@ -236,6 +310,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--table {spec!r} repeats a logical id or table name")
         wanted[logical_id] = name
     args.tables = wanted
+    for sender in args.verify_sender:
+        local, at, domain = sender.partition("@")
+        if not at or not local or "." not in domain or any(c.isspace() for c in sender):
+            parser.error(f"--verify-sender expects an email address, got {sender!r}")
     return args
 
 
@@ -273,10 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{url_host}:{args.port}"
     threading.Thread(
         target=seed,
-        args=(endpoint, args.host, args.port, tables, args.ready_file),
+        args=(endpoint, args.host, args.port, tables, args.verify_sender, args.ready_file),
         name="seed-tables",
         daemon=True,
     ).start()
+    stop_printing = threading.Event()
+    if args.print_mail is not None:
+        threading.Thread(
+            target=print_mail, args=(args.print_mail, stop_printing), name="print-mail", daemon=True
+        ).start()
     try:
         run_simple(
             args.host,
@@ -288,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop_printing.set()
         if args.ready_file is not None:
             args.ready_file.unlink(missing_ok=True)
     return 0

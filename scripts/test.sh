@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# `make test` and its narrower loops. Usage: scripts/test.sh [rust|e2e|fuzz|all] (default all)
-#   rust  (`make test-rust`) local DynamoDB-compatible server on a free port, every Rust test
-#         against it, then the OpenAPI contract check over the responses those tests recorded
-#   e2e   (`make e2e`)       local DynamoDB + `cargo lambda watch`, the HTTP tests in tests/e2e.py
-#   fuzz  (`make fuzz`)      local DynamoDB + `cargo lambda watch`, schemathesis against openapi.yaml
-#   all   (`make test`)      rust, then e2e and fuzz against one served stack; one DynamoDB for all
-# Stops everything it started, pass or fail.
+# `make test` and its narrower loops. Usage: scripts/test.sh [rust|e2e|browser|fuzz|all]
+# (default all)
+#   rust    (`make test-rust`)   local DynamoDB-compatible server on a free port, every Rust test
+#           against it, then the OpenAPI contract check over the responses those tests recorded
+#   e2e     (`make e2e`)         local DynamoDB + `cargo lambda watch`, the HTTP tests in
+#           tests/e2e.py
+#   browser (`make e2e-browser`) local DynamoDB + `cargo lambda watch`, headless Chromium through
+#           the pages a mail's link opens (tests/browser.py; installs chromium when missing)
+#   fuzz    (`make fuzz`)        local DynamoDB + `cargo lambda watch`, schemathesis against
+#           openapi.yaml
+#   all     (`make test`)        rust, then e2e and fuzz against one served stack, then the
+#           trace-level stack (e2e and the browser tier, then the log check); one DynamoDB for all
+# The local DynamoDB is the local SES v2 too (AWS_ENDPOINT_URL_SESV2): the tests read the mails
+# it accepted back from it. Stops everything it started, pass or fail.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 TIER="${1:-all}"
 case "$TIER" in
-  rust|e2e|fuzz|all) ;;
-  *) echo "usage: scripts/test.sh [rust|e2e|fuzz|all]   (default all)" >&2; exit 2 ;;
+  rust|e2e|browser|fuzz|all) ;;
+  *) echo "usage: scripts/test.sh [rust|e2e|browser|fuzz|all]   (default all)" >&2; exit 2 ;;
 esac
 # `make test` keeps its log names (.dev/dynamo-test.log, ...); a narrow tier adds its name, so
 # e.g. `make e2e` and `make fuzz` can run side by side.
@@ -47,13 +54,43 @@ run_e2e() {
   fi
 }
 
+# Debian's chromium and chromium-driver for the browser tier, installed when missing (apt-get,
+# through sudo when not root): Playwright's own browser download needs the internet, selenium
+# drives Debian's (/work/shared/TOOLING.md, "A real browser here").
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return 0
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  echo "==> installing Debian's chromium and chromium-driver (the browser tier)"
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+}
+
+# The browser tier against the served stack (start_test_api first): headless Chromium opens the
+# links of mails the local SES v2 accepted (tests/browser.py reads them from
+# AWS_ENDPOINT_URL_DYNAMODB's /moto-api/data.json), types, submits, and checks the console for
+# CSP violations.
+run_browser() {
+  ensure_browser
+  echo "==> the pages a mail's link opens, in headless Chromium (tests/browser.py)"
+  if ! python3 tests/browser.py "$API_URL"; then
+    echo "--- cargo lambda watch log (last 50 lines) ---" >&2
+    tail -n 50 "$1" >&2
+    exit 1
+  fi
+}
+
 # The same verifier's view with RS256 tokens: a second stack with JWT_ALG=RS256 and a local RSA
 # key set, where PyJWT verifies a login token from the discovery document as API Gateway's JWT
 # authorizer does.
 #
 # Its functions log at RUST_LOG=trace, and the tests that send passwords and receive tokens run
-# there too: once the stack is stopped, scripts/check_logs.py finds none of those passwords,
-# tokens, hashes or private key parts in what the functions printed.
+# there too, and with `make test` the browser tier (every link token of a mail passes through
+# its functions): once the stack is stopped, scripts/check_logs.py finds none of those
+# passwords, tokens, link tokens mailed, hashes or private key parts in what the functions
+# printed.
 run_e2e_rs256() {
   echo "==> end-to-end with JWT_ALG=RS256 and RUST_LOG=trace (a second stack)"
   export JWT_ALG=RS256 FUNCTION_RUST_LOG=trace
@@ -69,10 +106,12 @@ run_e2e_rs256() {
     tail -n 50 "$log" >&2
     exit 1
   fi
+  if [ "$TIER" = all ]; then run_browser "$log"; fi
   stop_test_api
-  echo "==> the functions' trace-level output holds no password, token, hash or key"
+  echo "==> the functions' trace-level output holds no password, token, link token, hash or key"
   python3 scripts/check_logs.py "$log" --secrets "$E2E_SECRETS_FILE" \
-    --key-file "$JWT_KEYS_FILE" --secret-file "$MFA_KEY_FILE" --expect-level DEBUG
+    --key-file "$JWT_KEYS_FILE" --secret-file "$MFA_KEY_FILE" --expect-level DEBUG \
+    --mails "$AWS_ENDPOINT_URL_SESV2"
 }
 
 # schemathesis against the served stack (start_test_api first).
@@ -120,8 +159,9 @@ ensure_dev_keys
 start_test_dynamo "$STATE/dynamo-$TAG.log"
 
 case "$TIER" in
-  rust) run_rust ;;
-  e2e)  start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_e2e_rs256 ;;
-  fuzz) start_test_api "$STATE/watch-$TAG.log"; run_fuzz ;;
-  all)  run_rust; start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_fuzz; run_e2e_rs256 ;;
+  rust)    run_rust ;;
+  e2e)     start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_e2e_rs256 ;;
+  browser) start_test_api "$STATE/watch-$TAG.log"; run_browser "$STATE/watch-$TAG.log" ;;
+  fuzz)    start_test_api "$STATE/watch-$TAG.log"; run_fuzz ;;
+  all)     run_rust; start_test_api "$STATE/watch-$TAG.log"; run_e2e; run_fuzz; run_e2e_rs256 ;;
 esac

@@ -162,6 +162,8 @@ def test_every_answer_carries_the_security_headers():
         ("POST", "/login", {"username": username, "password": "not the password"}, 401),
         ("GET", "/protected", None, 401),
         ("GET", "/.well-known/jwks.json", None, 200),
+        ("GET", "/reset-password", None, 200),
+        ("POST", "/password/forgot", {"email": "not an address"}, 400),
         ("GET", "/no-such-route", None, 404),
     ]:
         status, headers, _ = call(method, path, body)

@@ -98,6 +98,16 @@ pub enum Action {
     ShowAccount,
     /// `DELETE /admin/users/{username}/mfa`.
     AdminRemoveMfa,
+    /// `POST /email`.
+    EmailChange,
+    /// `POST /email/verify`.
+    EmailVerify,
+    /// `POST /email/resend`.
+    EmailResend,
+    /// `POST /password/forgot`.
+    PasswordForgot,
+    /// `POST /password/reset`.
+    PasswordReset,
 }
 
 impl Action {
@@ -122,6 +132,11 @@ impl Action {
             Self::MfaDisable => "mfa.disable",
             Self::ShowAccount => "show_account",
             Self::AdminRemoveMfa => "admin.remove_mfa",
+            Self::EmailChange => "email.change",
+            Self::EmailVerify => "email.verify",
+            Self::EmailResend => "email.resend",
+            Self::PasswordForgot => "password.forgot",
+            Self::PasswordReset => "password.reset",
         }
     }
 }

@@ -1,10 +1,15 @@
 //! `GET /account`: the caller's id, username, roles and second-factor state, read from the
 //! store (not the token, which may predate a change):
-//! `{"sub", "username", "roles", "mfa": {"totp", "recovery_codes_left"}}`.
+//! `{"sub", "username", "roles", "mfa": {"totp", "recovery_codes_left"}, "email",
+//! "email_verified", "pending_email"}`.
 //!
 //! `roles` are those the caller's next token will carry: the explicit roles and the implicit
 //! `user`, sorted (as `RoleScopes::grant` lists them; a stored role no longer configured is
 //! still named there too).
+//!
+//! `email` is the verified contact address (or `null`), `email_verified` whether there is one,
+//! and `pending_email` an address waiting for its verification link (or `null`); both as the
+//! user typed them.
 
 use std::collections::BTreeSet;
 
@@ -60,6 +65,9 @@ async fn show(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Response
                 "totp": user.mfa.enabled(),
                 "recovery_codes_left": recovery_codes_left,
             },
+            "email": user.email.verified,
+            "email_verified": user.email.verified.is_some(),
+            "pending_email": user.email.pending,
         }),
     ))
 }

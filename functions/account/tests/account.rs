@@ -4,10 +4,10 @@
 use account::Deps;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::store::{SessionStore, UserStore};
+use shared::store::{PendingEmail, SessionStore, UserStore, VerifyOutcome};
 use shared::testing::{
     Event, Fixture, SignedIn, account_deps, body_json, call, enroll_pending, set_disabled,
-    set_roles, signed_in, signed_in_with_mfa, use_recovery_code, user_id_of,
+    set_roles, signed_in, signed_in_with_mfa, unique, use_recovery_code, user_id_of,
 };
 
 async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -36,8 +36,67 @@ async fn the_sample_shows_id_name_roles_with_the_implicit_one_and_mfa_off() {
             "username": me.name,
             "roles": ["admin", "support", "user"],
             "mfa": {"totp": false, "recovery_codes_left": 0},
+            "email": null,
+            "email_verified": false,
+            "pending_email": null,
         })
     );
+}
+
+/// Gives the user `name` the pending address `address`, as `POST /email` would: the link's
+/// token hash.
+async fn pend(f: &Fixture, name: &str, address: &str) -> String {
+    let key = name.to_lowercase();
+    let (_, hash) = shared::keyed_token::new(&key).unwrap();
+    let pending = PendingEmail {
+        address: address.to_owned(),
+        token: hash.clone(),
+        expires_at: f.now() + 600,
+    };
+    let written = f
+        .store()
+        .set_pending_email(&key, &user_id_of(name), &pending)
+        .await
+        .unwrap();
+    assert!(written);
+    hash
+}
+
+#[tokio::test]
+async fn it_shows_the_verified_and_the_pending_address_as_typed() {
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let me = signed_in(f.store(), f.now()).await;
+    let (old, new) = (
+        format!("{}@Example.com", unique("Old.")),
+        format!("{}@Example.com", unique("New.")),
+    );
+    let email_of = |body: &serde_json::Value| {
+        json!([body["email"], body["email_verified"], body["pending_email"]])
+    };
+
+    let hash = pend(&f, &me.name, &old).await;
+    let body = body_json(&handle(&deps, show(&me)).await);
+    assert_eq!(email_of(&body), json!([null, false, old]), "pending only");
+
+    let user = f
+        .store()
+        .find(&me.name.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = f
+        .store()
+        .verify_email(&me.name.to_lowercase(), &user, &hash, f.now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, VerifyOutcome::Verified(old.clone()));
+    let body = body_json(&handle(&deps, show(&me)).await);
+    assert_eq!(email_of(&body), json!([old, true, null]), "verified");
+
+    pend(&f, &me.name, &new).await;
+    let body = body_json(&handle(&deps, show(&me)).await);
+    assert_eq!(email_of(&body), json!([old, true, new]), "a change waiting");
 }
 
 #[tokio::test]

@@ -9,12 +9,13 @@
 //! replaced by one conditional write on the old hash, so of two concurrent changes one wins
 //! (the other is `409 password_changed`). The write comes before the revocation: a failure
 //! before it leaves the old password working, and a retry after a failed revocation (the new
-//! hash stored, noted as this session's change) completes it.
+//! hash stored, noted as this session's change) completes it. Once done, the user is told
+//! (`Notice::PasswordChanged`: a mail to their verified address, if they have one).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, code_field, new_password_field, only_fields, password_field};
-use shared::audit::{Action, Outcome, Who};
+use shared::audit::{Action, Notice, Outcome, Who};
 use shared::error::FieldErrors;
 use shared::http::empty_response;
 use shared::{ApiError, RequestMeta};
@@ -63,7 +64,7 @@ async fn change(
     let action = Action::ChangePassword;
     let key = caller.key();
     let user_id = caller.claims.sub.as_str();
-    match deps
+    let user = match deps
         .check_password_and_code(&caller, &current, code, action, meta)
         .await?
     {
@@ -82,6 +83,7 @@ async fn change(
             if !changed {
                 return Err(ApiError::PasswordChanged);
             }
+            user
         }
         // This session's own change, stored by an earlier try whose revocation failed: the
         // new password proves it, and the revocation is completed below.
@@ -90,20 +92,22 @@ async fn change(
                 && deps
                     .passwords
                     .verify(&new, Some(&user.password_hash))
-                    .await? => {}
+                    .await? =>
+        {
+            user
+        }
         Checked::Wrong(_) | Checked::Gone => {
             return Err(deps.wrong_password(meta, action, &caller));
         }
-    }
+    };
     deps.sessions
         .revoke_all(user_id, Some(&caller.session.id), (deps.clock)())
         .await?;
-    deps.audit.record(
-        meta,
-        action,
-        Outcome::Success,
-        "password_changed",
-        Who::of(&caller.claims),
-    );
+    let who = Who::of(&caller.claims);
+    deps.audit
+        .record(meta, action, Outcome::Success, "password_changed", who);
+    deps.notifier()
+        .notify(meta, &user, Notice::PasswordChanged, who)
+        .await;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

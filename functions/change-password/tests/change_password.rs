@@ -1,6 +1,8 @@
 //! `POST /password`, against the local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use shared::testing::{assert_one_notice, give_verified};
+
 use change_password::Deps;
 use serde_json::{Value, json};
 use shared::store::{SessionStore, UserStore};
@@ -392,4 +394,25 @@ async fn a_failed_user_read_is_a_503_that_gives_the_failure_slot_back() {
     assert_eq!(failed.status(), 503);
     // With the limit at 1, a slot kept by the failed read would refuse this one (429).
     assert_eq!(retried.status(), 204, "{}", body_json(&retried));
+}
+
+#[tokio::test]
+async fn with_a_verified_address_a_change_mails_your_password_was_changed() {
+    shared::testing::local_mailer().await;
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let address = give_verified(&f, &me.name).await;
+
+    let response = handle(&account_deps(&f), change(&me, PASSWORD, NEW)).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert_one_notice(&address, "Your password was changed").await;
+    // A refused change tells nothing.
+    let refused = handle(
+        &account_deps(&f),
+        change(&me, PASSWORD, "yet another passphrase"),
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+    assert_one_notice(&address, "Your password was changed").await;
 }

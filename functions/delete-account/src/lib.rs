@@ -11,11 +11,15 @@
 //! same token completes the job (its session is still live until the last step); a retry that
 //! finds the user already gone only deletes the sessions that are left. Like every account
 //! route, a token of a revoked session or of a disabled user is refused (401).
+//!
+//! Once the user item is deleted, the user is told (`Notice::AccountDeleted`: a mail to the
+//! verified address as read before the deletion, if there was one). A retry that finds the user
+//! gone sends nothing again.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, password_and_code};
-use shared::audit::{Action, Outcome, Who};
+use shared::audit::{Action, Notice, Outcome, Who};
 use shared::http::empty_response;
 use shared::{ApiError, RequestMeta};
 
@@ -39,11 +43,12 @@ async fn delete(
 
     let action = Action::DeleteAccount;
     let user_id = caller.claims.sub.as_str();
+    let who = Who::of(&caller.claims);
     match deps
         .check_password_and_code(&caller, &password, code, action, meta)
         .await?
     {
-        Checked::Matched(_) => {
+        Checked::Matched(user) => {
             // Every other session first, so none stays usable whatever happens next; the
             // calling one stays live until the sessions are deleted, so that a retry after a
             // failure midway gets through with the same token.
@@ -51,18 +56,16 @@ async fn delete(
                 .revoke_all(user_id, Some(&caller.session.id), (deps.clock)())
                 .await?;
             deps.users.delete_user(&caller.key(), user_id).await?;
+            deps.notifier()
+                .notify(meta, &user, Notice::AccountDeleted, who)
+                .await;
         }
         // A retry after the user was deleted but not every session: only sessions are left.
         Checked::Gone => {}
         Checked::Wrong(_) => return Err(deps.wrong_password(meta, action, &caller)),
     }
     deps.sessions.delete_all(user_id, None).await?;
-    deps.audit.record(
-        meta,
-        action,
-        Outcome::Success,
-        "account_deleted",
-        Who::of(&caller.claims),
-    );
+    deps.audit
+        .record(meta, action, Outcome::Success, "account_deleted", who);
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -1,6 +1,8 @@
 //! `DELETE /account`, against the local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use shared::testing::{assert_one_notice, give_verified};
+
 use delete_account::Deps;
 use serde_json::json;
 use shared::store::{SessionStore, UserStore};
@@ -310,4 +312,18 @@ async fn without_mfa_a_code_is_not_needed_and_a_malformed_one_is_400() {
     let response = handle(&deps, delete_with_code(&me, PASSWORD, "123456")).await;
     assert_eq!(response.status(), 204, "{:?}", response.body());
     assert!(f.store().find(&me.name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn with_a_verified_address_a_deletion_mails_your_account_was_deleted() {
+    shared::testing::local_mailer().await;
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let address = give_verified(&f, &me.name).await;
+
+    let response = handle(&account_deps(&f), delete(&me, PASSWORD)).await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert!(f.store().find(&me.name).await.unwrap().is_none());
+    assert_one_notice(&address, "Your account was deleted").await;
 }

@@ -42,15 +42,18 @@ async fn confirm(
     let code = totp_code_body(&body, "must be 6 digits")?;
 
     let action = Action::MfaConfirm;
-    let codes = deps
+    let (codes, user) = deps
         .check_code(&caller, action, meta, async |user, now| {
-            turn_on(deps, &caller, user, code, now).await
+            let codes = turn_on(deps, &caller, &user, code, now).await?;
+            Ok((codes, user))
         })
         .await?;
     let who = Who::of(&caller.claims);
     deps.audit
         .record(meta, action, Outcome::Success, "mfa_enabled", who);
-    deps.audit.notify(meta, Notice::MfaEnabled, who);
+    deps.notifier()
+        .notify(meta, &user, Notice::MfaEnabled, who)
+        .await;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "recovery_codes": codes }),
@@ -62,14 +65,14 @@ async fn confirm(
 async fn turn_on(
     deps: &Deps,
     caller: &Caller,
-    user: UserRecord,
+    user: &UserRecord,
     code: &str,
     now: u64,
 ) -> Result<Vec<String>, ApiError> {
     if user.mfa.enabled() {
         return Err(ApiError::MfaAlreadyEnabled);
     }
-    let Some(pending) = user.mfa.pending else {
+    let Some(pending) = user.mfa.pending.clone() else {
         return Err(ApiError::NoPendingEnrollment);
     };
     let user_id = caller.claims.sub.as_str();

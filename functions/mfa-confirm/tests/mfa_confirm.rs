@@ -1,6 +1,8 @@
 //! `POST /mfa/totp/confirm`, against the local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use shared::testing::{assert_one_notice, give_verified};
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request, Response};
 use mfa_confirm::Deps;
@@ -258,4 +260,22 @@ async fn a_failed_user_read_is_a_503_that_gives_the_failure_slot_back() {
     // With the limit at 1, a slot kept by the failed read would refuse this one (429) before
     // it finds no pending enrollment.
     assert_eq!(retried.status(), 409, "{}", body_json(&retried));
+}
+
+#[tokio::test]
+async fn with_a_verified_address_turning_mfa_on_mails_a_notice() {
+    shared::testing::local_mailer().await;
+    let f = Fixture::local().await;
+    let me = signed_in(f.store(), f.now()).await;
+    let address = give_verified(&f, &me.name).await;
+    let secret = enroll_pending(f.store().as_ref(), &me.name).await;
+
+    let response = handle(
+        &account_deps(&f),
+        confirm(&me, &totp_code(&secret, f.now())),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_one_notice(&address, "Two-factor authentication is on").await;
 }

@@ -64,6 +64,8 @@ async fn disable(
     }
     deps.audit
         .record(meta, action, Outcome::Success, "mfa_disabled", who);
-    deps.audit.notify(meta, Notice::MfaDisabled, who);
+    deps.notifier()
+        .notify(meta, &user, Notice::MfaDisabled, who)
+        .await;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

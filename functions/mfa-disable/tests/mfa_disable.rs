@@ -1,6 +1,8 @@
 //! `DELETE /mfa/totp`, against the local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use shared::testing::{assert_one_notice, give_verified};
+
 use lambda_http::{Body, Request, Response};
 use mfa_disable::Deps;
 use serde_json::{Value, json};
@@ -228,4 +230,24 @@ async fn the_sample_without_a_real_token_is_401_and_a_bad_body_400() {
         let response = handle(&deps, disable(&me, body.clone())).await;
         assert_invalid(&response, field, &body.to_string());
     }
+}
+
+#[tokio::test]
+async fn with_a_verified_address_turning_mfa_off_mails_a_notice() {
+    shared::testing::local_mailer().await;
+    let f = Fixture::local().await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
+    let address = give_verified(&f, &me.name).await;
+
+    let response = handle(
+        &account_deps(&f),
+        disable(
+            &me,
+            json!({"password": PASSWORD, "code": mfa.code(f.now())}),
+        ),
+    )
+    .await;
+
+    assert_eq!(response.status(), 204, "{:?}", response.body());
+    assert_one_notice(&address, "Two-factor authentication is off").await;
 }

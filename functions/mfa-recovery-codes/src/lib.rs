@@ -35,9 +35,10 @@ async fn regenerate(
     let code = totp_code_body(&body, "must be the 6 digits of the authenticator app")?;
 
     let action = Action::MfaRecoveryCodes;
-    let codes = deps
+    let (codes, user) = deps
         .check_code(&caller, action, meta, async |user, now| {
-            replace_codes(deps, &caller, user, code, now).await
+            let codes = replace_codes(deps, &caller, &user, code, now).await?;
+            Ok((codes, user))
         })
         .await?;
     let who = Who::of(&caller.claims);
@@ -48,8 +49,9 @@ async fn regenerate(
         "recovery_codes_replaced",
         who,
     );
-    deps.audit
-        .notify(meta, Notice::RecoveryCodesRegenerated, who);
+    deps.notifier()
+        .notify(meta, &user, Notice::RecoveryCodesRegenerated, who)
+        .await;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "recovery_codes": codes }),
@@ -62,7 +64,7 @@ async fn regenerate(
 async fn replace_codes(
     deps: &Deps,
     caller: &Caller,
-    user: UserRecord,
+    user: &UserRecord,
     code: &str,
     now: u64,
 ) -> Result<Vec<String>, ApiError> {
@@ -70,7 +72,7 @@ async fn replace_codes(
         return Err(ApiError::MfaNotEnabled);
     }
     let user_id = caller.claims.sub.as_str();
-    let step = match deps.proof(&user, code, now)? {
+    let step = match deps.proof(user, code, now)? {
         Some((MfaProof::Step(step), _)) => step,
         _ => return Err(ApiError::InvalidCode),
     };

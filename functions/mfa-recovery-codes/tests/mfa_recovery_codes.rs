@@ -1,6 +1,8 @@
 //! `POST /mfa/recovery-codes`, against the local DynamoDB-compatible server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use shared::testing::{assert_one_notice, give_verified};
+
 use lambda_http::{Body, Request, Response};
 use mfa_recovery_codes::Deps;
 use serde_json::json;
@@ -154,4 +156,21 @@ async fn the_sample_without_a_real_token_is_401_and_a_revoked_session_too() {
     let response = handle(&deps, regenerate(&me, &mfa.code(f.now()))).await;
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn with_a_verified_address_new_codes_mail_a_notice_without_them() {
+    shared::testing::local_mailer().await;
+    let f = Fixture::local().await;
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
+    let address = give_verified(&f, &me.name).await;
+
+    let response = handle(&account_deps(&f), regenerate(&me, &mfa.code(f.now()))).await;
+
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_one_notice(&address, "New recovery codes").await;
+    let mail = &shared::testing::mails_to(&address).await[0];
+    for code in recovery_codes_of(&body_json(&response)) {
+        assert!(!mail.body.contains(&code), "no recovery code in the mail");
+    }
 }

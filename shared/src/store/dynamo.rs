@@ -513,6 +513,11 @@ impl UserStore for DynamoStore {
 
     #[tracing::instrument(name = "users.find", skip_all)]
     async fn find(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
+        // A user's key is a username, which never holds `#`: the users table's other items
+        // (`email#<address>` claims) are no user, whatever key a forged token names.
+        if key.contains('#') {
+            return Ok(None);
+        }
         let user: Option<UserItem> = self.get(&self.tables.users, key, "reading user").await?;
         Ok(user.map(UserItem::into_record))
     }
@@ -739,20 +744,59 @@ impl UserStore for DynamoStore {
 
     #[tracing::instrument(name = "users.delete", skip_all)]
     async fn delete_user(&self, key: &str, user_id: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
+        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+        const OP: &str = "deleting user";
+        // A user with a verified address gives its claim back in the same transaction, so the
+        // address can be verified again by anyone (the deleted account never holds it).
+        let verified = self
+            .find(key)
+            .await?
+            .filter(|u| u.user_id.as_deref() == Some(user_id))
+            .and_then(|u| u.email.verified);
+        let id = AttributeValue::S(user_id.to_owned());
+        let Some(address) = verified else {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.tables.users)
+                .key("pk", AttributeValue::S(key.to_owned()))
+                .condition_expression("user_id = :id")
+                .expression_attribute_values(":id", id)
+                .send()
+                .await;
+            // Gone already, or the name belongs to a new user now: not ours to delete.
+            return written(result, OP).map(drop);
+        };
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed {
+            op: OP,
+            source: Box::new(e),
+        };
+        let user = Delete::builder()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
             .condition_expression("user_id = :id")
-            .expression_attribute_values(":id", AttributeValue::S(user_id.to_owned()))
+            .expression_attribute_values(":id", id.clone())
+            .build()
+            .map_err(invalid)?;
+        let claim = Delete::builder()
+            .table_name(&self.tables.users)
+            .key("pk", AttributeValue::S(email_claim_key(&address)))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :id")
+            .expression_attribute_values(":id", id)
+            .build()
+            .map_err(invalid)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(user).build())
+            .transact_items(TransactWriteItem::builder().delete(claim).build())
             .send()
             .await;
         match result {
-            // Gone already, or the name belongs to a new user now: not ours to delete.
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(classify("deleting user", e)),
+            // The user changed meanwhile (gone, or a new user of the name): not ours.
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.iter().any(|c| *c)) => Ok(()),
+            Err(e) => Err(classify(OP, e)),
         }
     }
 

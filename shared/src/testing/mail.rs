@@ -112,3 +112,49 @@ pub async fn mails_to(address: &str) -> Vec<SentMail> {
         .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)))
         .collect()
 }
+
+/// Gives the user `name` a verified address straight in the store, as `POST /email` and its link
+/// would: the address.
+pub async fn give_verified(f: &super::Fixture, name: &str) -> String {
+    use crate::store::{PendingEmail, UserStore, VerifyOutcome};
+    let address = format!("{}@example.com", super::unique("x"));
+    let key = name.to_lowercase();
+    let (_, hash) = crate::keyed_token::new(&key).unwrap();
+    let pending = PendingEmail {
+        address: address.clone(),
+        token: hash.clone(),
+        expires_at: f.now() + 600,
+    };
+    let store = f.store();
+    let user_id = super::user_id_of(name);
+    assert!(
+        store
+            .set_pending_email(&key, &user_id, &pending)
+            .await
+            .unwrap()
+    );
+    let user = store.find(&key).await.unwrap().unwrap();
+    let outcome = store
+        .verify_email(&key, &user, &hash, f.now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, VerifyOutcome::Verified(address.clone()));
+    address
+}
+
+/// The one mail sent to `address`, which must be the notice `subject` (and hold no link).
+pub async fn assert_one_notice(address: &str, subject: &str) {
+    let mails = mails_to(address).await;
+    assert_eq!(mails.len(), 1, "one mail, {subject:?}: {mails:?}");
+    assert_eq!(mails[0].subject, subject);
+    assert!(
+        mails[0].body.contains("If this was not you"),
+        "{:?}",
+        mails[0].body
+    );
+    assert!(
+        !mails[0].body.contains("token"),
+        "no link or secret: {:?}",
+        mails[0].body
+    );
+}

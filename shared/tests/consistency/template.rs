@@ -55,6 +55,11 @@ fn the_log_groups_of_audit_events_and_the_access_log_outlive_the_stack() {
         "MfaRecoveryCodesLogGroup",
         "MfaDisableLogGroup",
         "AdminRemoveMfaLogGroup",
+        "EmailChangeLogGroup",
+        "EmailVerifyLogGroup",
+        "EmailResendLogGroup",
+        "PasswordForgotLogGroup",
+        "PasswordResetLogGroup",
         "ApiAccessLogGroup",
     ] {
         for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
@@ -88,15 +93,26 @@ fn the_access_log_is_json_without_any_header_value() {
     }
 }
 
-/// The attributes a function's writes to the users table are limited to (`dynamodb:Attributes`),
-/// or `None` for a function whose policy does not write it.
-fn users_write_attributes(doc: &serde_norway::Value, function: &str) -> Option<Vec<String>> {
-    // A function without a policy document of its own writes nothing.
-    let statements =
-        doc["Resources"][function]["Properties"]["Policies"][0]["Statement"].as_sequence()?;
-    let writes: Vec<_> = statements
-        .iter()
+/// The statements of a function's own policy document on the users table.
+fn users_statements<'d>(
+    doc: &'d serde_norway::Value,
+    function: &str,
+) -> Vec<&'d serde_norway::Value> {
+    // A function without a policy document of its own has none.
+    doc["Resources"][function]["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
         .filter(|st| format!("{:?}", st["Resource"]).contains("UsersTable"))
+        .collect()
+}
+
+/// The attributes a function's writes to the users table are limited to (`dynamodb:Attributes`;
+/// with several write statements, such as a transaction's update and put, all of theirs), or
+/// `None` for a function whose policy does not write it.
+fn users_write_attributes(doc: &serde_norway::Value, function: &str) -> Option<Vec<String>> {
+    let writes: Vec<_> = users_statements(doc, function)
+        .into_iter()
         .filter(|st| {
             let actions = format!("{:?}", st["Action"]);
             actions.contains("UpdateItem") || actions.contains("PutItem")
@@ -105,20 +121,20 @@ fn users_write_attributes(doc: &serde_norway::Value, function: &str) -> Option<V
     if writes.is_empty() {
         return None;
     }
-    assert_eq!(writes.len(), 1, "{function}: one write statement on users");
-    // Alone in its statement, so that the condition limits the write and nothing else.
-    assert!(
-        writes[0]["Action"].as_str().is_some(),
-        "{function}: the write is its statement's only action"
-    );
-    let attributes = writes[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
-        .as_sequence()
-        .unwrap_or_else(|| {
-            panic!("{function}: its write to users is not limited by dynamodb:Attributes")
-        })
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let mut attributes = Vec::new();
+    for write in writes {
+        // Alone in its statement, so that the condition limits the write and nothing else.
+        let action = write["Action"].as_str().unwrap_or_else(|| {
+            panic!("{function}: a write to users is not its statement's only action")
+        });
+        let names = write["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            .as_sequence()
+            .unwrap_or_else(|| {
+                panic!("{function}: its {action} on users is not limited by dynamodb:Attributes")
+            });
+        attributes.extend(names.iter().map(|v| v.as_str().unwrap().to_owned()));
+    }
+    attributes.dedup();
     Some(attributes)
 }
 
@@ -146,7 +162,30 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
     assert_eq!(of("LoginFunction"), "pk password_hash user_id");
     assert_eq!(
         of("RegisterFunction"),
-        "pk user_id username password_hash created_at"
+        "pk user_id username password_hash created_at email_pending email_token \
+         email_token_expires"
+    );
+    assert_eq!(
+        of("EmailChangeFunction"),
+        "pk user_id email_pending email_token email_token_expires"
+    );
+    assert_eq!(
+        of("EmailResendFunction"),
+        "pk user_id email_pending email_token email_token_expires"
+    );
+    // The verification's transaction: the user's update, then the address's claim.
+    assert_eq!(
+        of("EmailVerifyFunction"),
+        "pk user_id email email_pending email_token email_token_expires email_write pk \
+         user_id user_key"
+    );
+    assert_eq!(
+        of("PasswordForgotFunction"),
+        "pk user_id reset_token reset_expires"
+    );
+    assert_eq!(
+        of("PasswordResetFunction"),
+        "pk password_hash sources_epoch reset_token reset_expires password_changed_by"
     );
     assert_eq!(
         of("AdminUpdateUserFunction"),
@@ -203,11 +242,95 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
                 [
                     "LoginFunction",
                     "RegisterFunction",
-                    "ChangePasswordFunction"
+                    "ChangePasswordFunction",
+                    "PasswordResetFunction",
                 ]
                 .contains(&function.as_str()),
                 "{function}"
             );
+        }
+        // A verified address, and the claim that makes it the account's, come only from its
+        // link: no other function can point reset links somewhere else.
+        if has("email") || has("email_write") || has("user_key") {
+            assert_eq!(function, "EmailVerifyFunction", "writes a verified address");
+        }
+        // A pending address and its link: given at registration or by the account's owner
+        // (password checked), sent again, or spent by the verification.
+        if has("email_pending") || has("email_token") || has("email_token_expires") {
+            assert!(
+                [
+                    "RegisterFunction",
+                    "EmailChangeFunction",
+                    "EmailResendFunction",
+                    "EmailVerifyFunction",
+                ]
+                .contains(&function.as_str()),
+                "{function} writes a pending address"
+            );
+        }
+        // A reset link: made by the forgotten-password route, spent by a reset, ended by a
+        // password change.
+        if has("reset_token") || has("reset_expires") {
+            assert!(
+                [
+                    "PasswordForgotFunction",
+                    "PasswordResetFunction",
+                    "ChangePasswordFunction",
+                ]
+                .contains(&function.as_str()),
+                "{function} writes a reset link"
+            );
+        }
+    }
+}
+
+/// The `dynamodb:LeadingKeys` patterns a statement is limited to, if any.
+fn leading_keys(statement: &serde_norway::Value) -> Option<Vec<String>> {
+    let keys =
+        statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"].as_sequence()?;
+    Some(
+        keys.iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+/// The claims of verified addresses (`email#<address>` items of the users table) are put and
+/// deleted by the verification (and released by an account's deletion, whose `DeleteItem` on
+/// the users table deletes the user anyway), the verification through statements that reach no
+/// other item: a
+/// `PutItem` or `DeleteItem` limited to those keys by `dynamodb:LeadingKeys`, so that the
+/// verification can neither overwrite nor delete a user.
+#[test]
+fn only_the_verification_writes_address_claims_and_only_claims() {
+    let doc = doc();
+    let mut claim_writers = Vec::new();
+    for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        for statement in users_statements(&doc, name) {
+            if let Some(keys) = leading_keys(statement) {
+                assert_eq!(keys, ["email#*"], "{name}: {statement:?}");
+                claim_writers.push((name.to_owned(), statement["Action"].as_str().unwrap()));
+            }
+        }
+    }
+    claim_writers.sort();
+    assert_eq!(
+        claim_writers,
+        [
+            ("EmailVerifyFunction".to_owned(), "dynamodb:DeleteItem"),
+            ("EmailVerifyFunction".to_owned(), "dynamodb:PutItem"),
+        ],
+        "the claims' writers"
+    );
+    // Every put and delete of the verification is one of those.
+    for statement in users_statements(&doc, "EmailVerifyFunction") {
+        let action = statement["Action"].as_str().unwrap_or_default();
+        if action.ends_with("PutItem") || action.ends_with("DeleteItem") {
+            assert!(leading_keys(statement).is_some(), "{statement:?}");
         }
     }
 }
@@ -268,7 +391,8 @@ fn reads_only_the_mfa_key(statement: &serde_norway::Value) -> bool {
 
 /// Whether the function deployed from `code_uri` verifies access tokens: its source (or that of
 /// a function whose handler it builds, a `path` dependency) loads the public keys itself or
-/// through the account or admin dependencies. Read from the source, so a function added later
+/// through the account or admin dependencies (`shared::account::Deps`: a function that only
+/// borrows a helper of `shared::account` verifies nothing). Read from the source, so a function added later
 /// is covered without being listed here.
 fn verifies_tokens(code_uri: &str) -> bool {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -290,9 +414,14 @@ fn verifies_tokens(code_uri: &str) -> bool {
                 .collect::<Vec<_>>()
         })
         .any(|text| {
-            ["load_public", "shared::account", "shared::admin"]
-                .iter()
-                .any(|needle| text.contains(needle))
+            [
+                "load_public",
+                "shared::account::{Deps",
+                "shared::account::Deps",
+                "shared::admin",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
         })
 }
 
@@ -404,32 +533,207 @@ fn only_the_functions_that_open_a_totp_secret_get_the_mfa_key() {
     assert_eq!(holders_seen, stacks.len() * MFA_KEY_HOLDERS.len());
 }
 
+/// The crate deployed from `code_uri` as `sam build` builds it, alone: the shared crate's
+/// features on in its own `[dependencies]` (not its dev-dependencies'), and the text of its
+/// sources.
+struct DeployedCrate {
+    shared_features: String,
+    sources: Vec<String>,
+}
+
+impl DeployedCrate {
+    fn read(code_uri: &str) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(code_uri);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let deployed = manifest
+            .split("[dev-dependencies]")
+            .next()
+            .unwrap_or_default();
+        let shared_features = deployed
+            .lines()
+            .filter(|l| l.trim_start().starts_with("shared"))
+            .collect();
+        let src = dir.join("src");
+        let sources = std::fs::read_dir(&src)
+            .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .collect();
+        Self {
+            shared_features,
+            sources,
+        }
+    }
+
+    fn has_feature(&self, feature: &str) -> bool {
+        self.shared_features.contains(&format!("\"{feature}\""))
+    }
+
+    fn mentions(&self, needle: &str) -> bool {
+        self.sources.iter().any(|t| t.contains(needle))
+    }
+
+    /// Runs on the account dependencies (`shared::account::Deps`), whose `from_env` loads the
+    /// MFA key under the `mfa` feature and the contact channel under `mail`.
+    fn on_account_deps(&self) -> bool {
+        self.mentions("shared::account::{Deps") || self.mentions("shared::account::Deps")
+    }
+}
+
 /// Whether the function deployed from `code_uri` loads the MFA key when it starts: its source
-/// calls `MfaKey::load`, or it runs on the account dependencies (`shared::account::Deps`,
-/// whose `from_env` loads the key) with the shared crate's `mfa` feature on in its own
-/// `[dependencies]` (as `sam build` builds it, alone).
+/// calls `MfaKey::load`, or it runs on the account dependencies with the shared crate's `mfa`
+/// feature on in its own `[dependencies]` (as `sam build` builds it, alone).
 fn loads_mfa_key(code_uri: &str) -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(code_uri);
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    let deployed = manifest
-        .split("[dev-dependencies]")
-        .next()
-        .unwrap_or_default();
-    let mfa_feature = deployed
-        .lines()
-        .any(|l| l.trim_start().starts_with("shared") && l.contains("\"mfa\""));
-    let src = dir.join("src");
-    let texts: Vec<String> = std::fs::read_dir(&src)
-        .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
-        .collect();
-    let loads = texts.iter().any(|t| t.contains("MfaKey::load"));
-    let account_deps = texts
-        .iter()
-        .any(|t| t.contains("shared::account::{Deps") || t.contains("shared::account::Deps"));
-    loads || (mfa_feature && account_deps)
+    let krate = DeployedCrate::read(code_uri);
+    krate.mentions("MfaKey::load") || (krate.has_feature("mfa") && krate.on_account_deps())
+}
+
+/// Whether the function deployed from `code_uri` sends mail: built with the shared crate's
+/// `mail` feature, it connects the contact channel when it starts (`Contact::from_env` in its
+/// source, or the account dependencies, whose `from_env` does under that feature). The feature
+/// alone is not enough: the verification borrows `shared::email`'s link-token reader from it
+/// and sends nothing.
+fn sends_mail(code_uri: &str) -> bool {
+    let krate = DeployedCrate::read(code_uri);
+    krate.has_feature("mail") && (krate.mentions("Contact::from_env") || krate.on_account_deps())
+}
+
+/// Every statement of a function's (resolved) policies.
+fn statements(props: &serde_norway::Value) -> Vec<&serde_norway::Value> {
+    props["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .collect()
+}
+
+/// Least privilege for mail (issue 27): in every branch of every condition, exactly the
+/// functions that send mail (read from their crates, as `sends_mail` says) may call
+/// `ses:SendEmail`, only as `MailFrom`, and only in a stack given one; each gets `MAIL_FROM`
+/// (absent without one: no mail) and `PUBLIC_BASE_URL` (`PublicBaseUrl`, else `JwtIssuer`). No
+/// other function names SES or the mail settings, and only registration reads `REQUIRE_EMAIL`.
+#[test]
+fn only_the_functions_that_send_mail_may_send_it_and_only_as_mail_from() {
+    use std::collections::BTreeSet;
+    let doc = doc();
+    let other = |name: &str| match name {
+        "MailFrom" => "no-reply@example.com".to_owned(),
+        "PublicBaseUrl" => "https://auth.example.com".to_owned(),
+        _ => format!("given-{name}"),
+    };
+    let stacks = crate::stack::Stack::every_choice(&doc, &other);
+    let mut senders = BTreeSet::new();
+    for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function")
+            && sends_mail(resource["Properties"]["CodeUri"].as_str().unwrap())
+        {
+            senders.insert(name.as_str().unwrap().to_owned());
+        }
+    }
+    for sender in [
+        "RegisterFunction",
+        "ChangePasswordFunction",
+        "EmailChangeFunction",
+        "PasswordForgotFunction",
+        "PasswordResetFunction",
+    ] {
+        assert!(senders.contains(sender), "{sender} sends mail: {senders:?}");
+    }
+    assert!(
+        !senders.contains("EmailVerifyFunction"),
+        "the verification sends no mail"
+    );
+    let mut mail_stacks = 0;
+    for stack in &stacks {
+        let mail_from = stack.param("MailFrom");
+        let base = match stack.param("PublicBaseUrl") {
+            "" => stack.param("JwtIssuer"),
+            given => given,
+        };
+        let mut granted = BTreeSet::new();
+        for (name, props) in stack.functions() {
+            let at = || format!("{name} with {}", stack.describe());
+            let env = &props["Environment"]["Variables"];
+            let ses: Vec<_> = statements(&props)
+                .into_iter()
+                .filter(|s| format!("{:?}", s["Action"]).contains("ses:"))
+                .collect();
+            assert_eq!(
+                env["REQUIRE_EMAIL"].is_null(),
+                name != "RegisterFunction",
+                "{}",
+                at()
+            );
+            if !senders.contains(&name) {
+                assert!(ses.is_empty(), "{}: {ses:?}", at());
+                for var in ["MAIL_FROM", "PUBLIC_BASE_URL"] {
+                    assert!(env[var].is_null(), "{}: {var}", at());
+                }
+                continue;
+            }
+            assert_eq!(env["PUBLIC_BASE_URL"].as_str(), Some(base), "{}", at());
+            if mail_from.is_empty() {
+                assert!(env["MAIL_FROM"].is_null(), "{}: no mail", at());
+                assert!(ses.is_empty(), "{}: no mail, no SES", at());
+                continue;
+            }
+            assert_eq!(env["MAIL_FROM"].as_str(), Some(mail_from), "{}", at());
+            assert_eq!(ses.len(), 1, "{}: one SES statement", at());
+            let statement = ses[0];
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{}", at());
+            assert_eq!(
+                statement["Action"].as_str(),
+                Some("ses:SendEmail"),
+                "{}",
+                at()
+            );
+            let resource = format!("{:?}", statement["Resource"]);
+            assert!(
+                resource.contains(":ses:${AWS::Region}:${AWS::AccountId}:identity/*"),
+                "{}: {resource}",
+                at()
+            );
+            let from = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+            assert_eq!(
+                from.as_str(),
+                Some(mail_from),
+                "{}: sends as MailFrom only",
+                at()
+            );
+            granted.insert(name.clone());
+        }
+        if !mail_from.is_empty() {
+            mail_stacks += 1;
+            assert_eq!(
+                granted,
+                senders,
+                "every sender deployed: {}",
+                stack.describe()
+            );
+        }
+    }
+    assert!(
+        mail_stacks > 0 && mail_stacks < stacks.len(),
+        "{mail_stacks}"
+    );
+}
+
+/// The cycle trap (/work/shared/TOOLING.md): SAM writes every routed function's ARN into the
+/// HttpApi's body, so a function variable naming the API closes a cycle that CloudFormation
+/// refuses at deploy time and `cfn-lint` does not see. The links' base (`PUBLIC_BASE_URL`)
+/// therefore comes from the parameters, never from the API's generated URL.
+#[test]
+fn no_function_environment_names_the_http_api() {
+    let doc = doc();
+    for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let env = format!("{:?}", resource["Properties"]["Environment"]);
+        assert!(!env.contains("HttpApi"), "{name:?}: {env}");
+    }
 }
 
 /// A function that loads the MFA key at start without `MFA_KEY_SECRET_ARN` refuses to start

@@ -3,6 +3,7 @@
 //! file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod email;
 mod handler;
 mod helpers;
 mod hostile_input;

@@ -196,3 +196,30 @@ async fn a_mail_sent_through_ses_is_read_back_from_the_local_server() {
         "a mail's Debug shows no link"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_account_gives_its_address_back() {
+    let f = Fixture::local().await;
+    let name = user(&f).await;
+    let address = address();
+    let token = pending(&f, &name, &address, 600).await;
+    assert_eq!(
+        verify(&f, &token, f.now()).await,
+        VerifyOutcome::Verified(address.clone())
+    );
+    assert!(f.store().email_owner(&address).await.unwrap().is_some());
+
+    f.store()
+        .delete_user(&name.to_lowercase(), &user_id_of(&name))
+        .await
+        .unwrap();
+
+    assert_eq!(f.store().email_owner(&address).await.unwrap(), None);
+    // Another account can verify it now.
+    let other = user(&f).await;
+    let token = pending(&f, &other, &address, 600).await;
+    assert_eq!(
+        verify(&f, &token, f.now()).await,
+        VerifyOutcome::Verified(address)
+    );
+}

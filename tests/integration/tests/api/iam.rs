@@ -12,7 +12,8 @@ use shared::store::SessionStore;
 use shared::testing::faults::{Call, FaultProxy};
 use shared::testing::{
     Event, Fixture, account_deps, body_json, call, create_user, enable_mfa, local_endpoint,
-    set_disabled, sign_in, signed_in, totp_code, unique, unique_ip,
+    local_mailer, mails_to, set_disabled, sign_in, signed_in, stored, test_contact, totp_code,
+    unique, unique_ip,
 };
 
 use crate::helpers::{self, functions, template};
@@ -43,6 +44,23 @@ fn wrong_code(right: &str) -> &'static str {
     } else {
         "000000"
     }
+}
+
+/// The token of the link to `page` (`verify-email`, `reset-password`) mailed to `address`
+/// that is the current one, whose hash is `current` (the local server's list of the mails it
+/// accepted keeps no order to rely on).
+async fn mailed_link(address: &str, page: &str, current: Option<&str>) -> String {
+    let marker = format!("/{page}#token=");
+    let mails = mails_to(address).await;
+    mails
+        .iter()
+        .filter_map(|mail| mail.body.split_once(&marker))
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_owned())
+        .find(|token| {
+            shared::keyed_token::parse(token, 512)
+                .is_some_and(|(_, hash)| Some(hash.as_str()) == current)
+        })
+        .unwrap_or_else(|| panic!("no current {page} link mailed to {address}: {mails:?}"))
 }
 
 /// A grant: "dynamodb:<Action>" and the resource.
@@ -449,6 +467,127 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     assert_eq!(removed.status(), 204, "{:?}", removed.body());
     r.note("admin-remove-mfa");
 
+    // The contact channel: a registration with an address (its link mailed); a new address
+    // given with the password (a wrong one, then the right one); its link sent again; the link
+    // used (the address claimed), and used again (refused); a second address verified (the
+    // first one's claim released in the same transaction); a forgotten password, for that
+    // address and for an unknown one; the reset through its link (every session revoked), and
+    // the link again (refused). The mails go to the local SES v2, not through the proxy.
+    local_mailer().await;
+    let address = |tag: &str| format!("{}@example.com", unique(tag));
+    let deps = helpers::register(&f).with_contact(test_contact());
+    let e = Event::load("register")
+        .json(json!({"username": unique("iam_mail_"), "password": PASSWORD, "email": address("iam.reg.")}))
+        .source_ip(&unique_ip());
+    let created = call(register::handle, &deps, e.request()).await;
+    assert_eq!(created.status(), 201, "{:?}", created.body());
+    r.note("register");
+    let deps = account_deps(&f);
+    let me = signed_in(direct.store(), direct.now()).await;
+    sign_in(direct.store(), &me.name, direct.now()).await;
+    let (first, second) = (address("iam.first."), address("iam.second."));
+    let give = |email: &str, password: &str| {
+        me.event("email-change")
+            .json(json!({"email": email, "password": password}))
+    };
+    let refused = call(email_change::handle, &deps, give(&first, "wrong").request()).await;
+    assert_eq!(refused.status(), 401, "{:?}", refused.body());
+    let given = call(
+        email_change::handle,
+        &deps,
+        give(&first, PASSWORD).request(),
+    )
+    .await;
+    assert_eq!(given.status(), 202, "{:?}", given.body());
+    r.note("email-change");
+    let resend = email_resend::Deps::build(
+        email_resend::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.keys(),
+        f.clock(),
+    )
+    .unwrap()
+    .with_contact(test_contact());
+    let resent = call(
+        email_resend::handle,
+        &resend,
+        me.event("email-resend").request(),
+    )
+    .await;
+    assert_eq!(resent.status(), 202, "{:?}", resent.body());
+    r.note("email-resend");
+    let verify = email_verify::Deps::build(
+        email_verify::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.clock(),
+    );
+    let with_token = |token: &str| Event::load("email-verify").json(json!({ "token": token }));
+    let now = stored(direct.store().as_ref(), &me.name).await;
+    let token = mailed_link(&first, "verify-email", now.email.token.as_deref()).await;
+    let verified = call(email_verify::handle, &verify, with_token(&token).request()).await;
+    assert_eq!(verified.status(), 200, "{:?}", verified.body());
+    let used = call(email_verify::handle, &verify, with_token(&token).request()).await;
+    assert_eq!(used.status(), 400, "{:?}", used.body());
+    r.note("email-verify");
+    let given = call(
+        email_change::handle,
+        &deps,
+        give(&second, PASSWORD).request(),
+    )
+    .await;
+    assert_eq!(given.status(), 202, "{:?}", given.body());
+    r.note("email-change");
+    let now = stored(direct.store().as_ref(), &me.name).await;
+    let token = mailed_link(&second, "verify-email", now.email.token.as_deref()).await;
+    let verified = call(email_verify::handle, &verify, with_token(&token).request()).await;
+    assert_eq!(verified.status(), 200, "{:?}", verified.body());
+    r.note("email-verify");
+    let forgot = password_forgot::Deps::build(
+        password_forgot::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.clock(),
+    )
+    .unwrap()
+    .with_contact(test_contact());
+    for email in [second.clone(), address("iam.nobody.")] {
+        let e = Event::load("password-forgot")
+            .json(json!({ "email": email }))
+            .source_ip(&unique_ip());
+        let answer = call(password_forgot::handle, &forgot, e.request()).await;
+        assert_eq!(answer.status(), 202, "{:?}", answer.body());
+    }
+    r.note("password-forgot");
+    let reset = password_reset::Deps::build(
+        password_reset::Settings::from_vars(f.vars()).unwrap(),
+        f.store(),
+        f.clock(),
+    )
+    .unwrap()
+    .with_contact(test_contact());
+    let now = stored(direct.store().as_ref(), &me.name).await;
+    let token = mailed_link(&second, "reset-password", now.email.reset_token.as_deref()).await;
+    let with_token = |token: &str| {
+        Event::load("password-reset")
+            .json(json!({"token": token, "new_password": "a brand new passphrase"}))
+    };
+    let done = call(password_reset::handle, &reset, with_token(&token).request()).await;
+    assert_eq!(done.status(), 200, "{:?}", done.body());
+    let used = call(password_reset::handle, &reset, with_token(&token).request()).await;
+    assert_eq!(used.status(), 400, "{:?}", used.body());
+    r.note("password-reset");
+    assert!(
+        direct.store().get(&me.sid).await.unwrap().unwrap().revoked,
+        "the reset revoked the sessions"
+    );
+    // The pages touch no table.
+    let pages = pages::Deps::build(pages::Settings::from_vars(f.vars()).unwrap()).unwrap();
+    for event in ["pages-verify", "pages-reset"] {
+        let page = call(pages::handle, &pages, Event::load(event).request()).await;
+        assert_eq!(page.status(), 200, "{event}");
+    }
+    r.note("pages");
+    assert!(!r.seen.contains_key("pages"), "{:?}", r.seen.get("pages"));
+
     let (allowed, limited) = allowed();
     let mut denied = Vec::new();
     for (function, calls) in &r.seen {
@@ -504,6 +643,11 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
         "mfa-recovery-codes",
         "mfa-disable",
         "admin-remove-mfa",
+        "email-change",
+        "email-resend",
+        "email-verify",
+        "password-forgot",
+        "password-reset",
     ] {
         assert!(
             users_writers.contains(function),
@@ -529,4 +673,13 @@ async fn every_dynamodb_call_of_every_function_is_allowed_by_its_policy() {
     ] {
         assert!(r.seen["login-mfa"].contains(&grant), "{grant:?}");
     }
+    // A verification is one transaction of the user's update, the claim's put and, for a
+    // replaced address, the old claim's delete.
+    let delete = ("dynamodb:DeleteItem".to_owned(), "UsersTable".to_owned());
+    for grant in [update("UsersTable"), put("UsersTable"), delete] {
+        assert!(r.seen["email-verify"].contains(&grant), "{grant:?}");
+    }
+    // The register write with an address names its pending address and link.
+    let registered = &r.written[&("register", put("UsersTable"))];
+    assert!(registered.contains("email_pending"), "{registered:?}");
 }
