@@ -76,32 +76,50 @@ write_env_file() {
 TEST_MAIL_FROM="no-reply@auth-api.test"
 
 # start_dynamo PORT LOGFILE [print-mail]: local DynamoDB-compatible server with the template's
-# tables. The same server is the local SES v2: AWS_ENDPOINT_URL_SESV2 is pointed at it, and
-# MAIL_FROM (dev.env) and TEST_MAIL_FROM are verified senders there (SES refuses any other, as
-# its sandbox does). With print-mail (`make dev`), every mail it accepts is printed on this
-# script's standard output: recipient, subject and link.
+# tables, and beside it a second local server that is the local SES v2 (AWS_ENDPOINT_URL_SESV2
+# is pointed at it): MAIL_FROM (dev.env) and TEST_MAIL_FROM are verified senders there (SES
+# refuses any other, as its sandbox does). Two servers, because reading the mails back
+# (moto's /moto-api/data.json) dumps the whole server's state: on the DynamoDB server, with a
+# test run's thousands of items, that held the single-threaded server for seconds and timed out
+# every request behind it. With print-mail (`make dev`), every mail the SES server accepts is
+# printed on this script's standard output: recipient, subject and link.
 start_dynamo() {
-  local port="$1" log="$2" print="${3:-}" ready="$STATE/dynamo-$1.ready"
+  local port="$1" log="$2" print="${3:-}" mail_port
+  start_local_server "$port" "$log" || return 1
+  # `make dev` keeps dev.env's SES port (its functions read dev.env); tests take a free one.
+  mail_port="${AWS_ENDPOINT_URL_SESV2##*:}"
+  if [ -z "${AWS_ENDPOINT_URL_SESV2:-}" ] || [ "$mail_port" = "$port" ] || port_in_use "$mail_port"; then
+    mail_port="$(free_port)"
+    while [ "$mail_port" = "$port" ]; do mail_port="$(free_port)"; done
+  fi
   local args=(--verify-sender "$TEST_MAIL_FROM")
   if [ -n "${MAIL_FROM:-}" ]; then args+=(--verify-sender "$MAIL_FROM"); fi
   # fd 3 is this script's standard output, kept apart from the server's log below.
   if [ "$print" = print-mail ]; then args+=(--print-mail /dev/fd/3); fi
+  start_local_server "$mail_port" "${log%.log}-ses.log" "${args[@]}" || return 1
+  export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$mail_port"
+}
+
+# start_local_server PORT LOGFILE [ARGS...]: one local server (scripts/local_dynamo.py) with the
+# template's tables and ARGS, its PID added to PIDS; returns once it is ready.
+start_local_server() {
+  local port="$1" log="$2" ready="$STATE/dynamo-$1.ready"
+  shift 2
   rm -f "$ready"
-  export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$port"
   setsid python3 "$ROOT/scripts/local_dynamo.py" --port "$port" \
     --table "UsersTable=$USERS_TABLE" --table "RateLimitTable=$RATE_LIMIT_TABLE" \
-    --table "SessionsTable=$SESSIONS_TABLE" "${args[@]}" \
+    --table "SessionsTable=$SESSIONS_TABLE" "$@" \
     --ready-file "$ready" 3>&1 >"$log" 2>&1 &
   PIDS+=("$!")
   local pid=$! _
   for _ in $(seq 1 300); do
     [ -f "$ready" ] && return 0
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "local DynamoDB server failed to start:" >&2; cat "$log" >&2; return 1
+      echo "local server failed to start:" >&2; cat "$log" >&2; return 1
     fi
     sleep 0.1
   done
-  echo "local DynamoDB server did not become ready in 30 s:" >&2; cat "$log" >&2; return 1
+  echo "local server did not become ready in 30 s:" >&2; cat "$log" >&2; return 1
 }
 
 # start_test_dynamo LOGFILE: start_dynamo on a free port, exported as AWS_ENDPOINT_URL_DYNAMODB
@@ -111,7 +129,10 @@ start_test_dynamo() {
   port="$(free_port)"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   echo "==> local DynamoDB on $AWS_ENDPOINT_URL_DYNAMODB"
+  # A free port for the local SES v2 too, not dev.env's (a `make dev` may hold it).
+  unset AWS_ENDPOINT_URL_SESV2
   start_dynamo "$port" "$1"
+  echo "==> local SES v2 on $AWS_ENDPOINT_URL_SESV2"
 }
 
 # start_test_api LOGFILE: builds the functions and serves them with `cargo lambda watch` on a free

@@ -11,8 +11,8 @@
 #           openapi.yaml
 #   all     (`make test`)        rust, then e2e and fuzz against one served stack, then the
 #           trace-level stack (e2e and the browser tier, then the log check); one DynamoDB for all
-# The local DynamoDB is the local SES v2 too (AWS_ENDPOINT_URL_SESV2): the tests read the mails
-# it accepted back from it. Stops everything it started, pass or fail.
+# Beside the local DynamoDB runs the local SES v2 (AWS_ENDPOINT_URL_SESV2, a server of its own):
+# the tests read the mails it accepted back from it. Stops everything it started, pass or fail.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"

@@ -71,7 +71,9 @@ pub async fn sent_mails() -> Vec<SentMail> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
     let url = format!(
         "{}/moto-api/data.json",
-        local_endpoint().trim_end_matches('/')
+        std::env::var("AWS_ENDPOINT_URL_SESV2")
+            .unwrap_or_else(|_| local_endpoint())
+            .trim_end_matches('/')
     );
     let response = client.get(url.parse().unwrap()).await.unwrap();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
