@@ -87,7 +87,7 @@ start_dynamo() {
   local port="$1" log="$2" print="${3:-}" mail_port
   start_local_server "$port" "$log" || return 1
   # `make dev` keeps dev.env's SES port (its functions read dev.env); tests take a free one.
-  mail_port="${AWS_ENDPOINT_URL_SESV2##*:}"
+  mail_port="${AWS_ENDPOINT_URL_SESV2:-}"; mail_port="${mail_port##*:}"
   if [ -z "${AWS_ENDPOINT_URL_SESV2:-}" ] || [ "$mail_port" = "$port" ] || port_in_use "$mail_port"; then
     mail_port="$(free_port)"
     while [ "$mail_port" = "$port" ]; do mail_port="$(free_port)"; done
