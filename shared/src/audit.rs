@@ -295,10 +295,9 @@ impl Audit {
         );
     }
 
-    /// The one place a security notification to the user is sent (MFA turned on or off, a
-    /// recovery code used, a new set of them, an admin removing the second factor). Until the
-    /// account has a contact channel it is an audit event of its own (`notify`), so the mail can
-    /// be added here alone.
+    /// The audit event of a security notification (`notify`): `shared::email::Notifier` records it
+    /// for every notice and also mails the user's verified address when the function has a
+    /// contact channel; functions without one (admin-remove-mfa, login-mfa) record it alone.
     pub fn notify(&self, meta: &RequestMeta, notice: Notice, who: Who<'_>) {
         tracing::info!(
             target: "audit",
