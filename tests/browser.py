@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
 import urllib.request
 import uuid
 
@@ -44,30 +43,10 @@ WAIT_SECONDS = 30
 SECRETS: set[str] = set()
 
 
-# --- HTTP, as in tests/e2e.py ---------------------------------------------------------------
+# --- HTTP: tests/e2e.py's helpers (the same BASE, from the same first argument) -------------
 
-
-def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(BASE + path, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def header(headers: dict, name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-
-
-def expect(cond: bool, what: str):
-    if not cond:
-        raise AssertionError(what)
-
+from e2e import expect, header  # noqa: E402 - after BASE, which e2e.py reads the same way
+from e2e import send as call  # noqa: E402
 
 # --- users, mails and links -------------------------------------------------------------------
 

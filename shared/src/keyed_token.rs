@@ -41,11 +41,12 @@ pub fn parse(token: &str, max_chars: usize) -> Option<(String, String)> {
 
 /// The stored form of a token: SHA-256, hex.
 fn hash(token: &str) -> String {
-    digest::digest(&digest::SHA256, token.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// Lower-case hex of `bytes` (the stored form of every hash here and in `mfa`).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

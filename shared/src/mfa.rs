@@ -229,7 +229,7 @@ pub fn recovery_code_hash(user_id: &str, input: &str) -> Option<String> {
     context.update(user_id.as_bytes());
     context.update(b"\0");
     context.update(&bytes);
-    Some(hex(context.finish().as_ref()))
+    Some(crate::keyed_token::hex(context.finish().as_ref()))
 }
 
 /// The hashes of `codes` (as [`new_recovery_codes`] made them).
@@ -238,10 +238,6 @@ pub fn recovery_code_hashes(user_id: &str, codes: &[String]) -> Result<Vec<Strin
         .iter()
         .map(|c| recovery_code_hash(user_id, c).ok_or_else(|| unavailable("a recovery code")))
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new `mfa_token` for the user `key`: the token (given to the client once) and its id (the
