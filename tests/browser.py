@@ -45,8 +45,12 @@ SECRETS: set[str] = set()
 
 # --- HTTP: tests/e2e.py's helpers (the same BASE, from the same first argument) -------------
 
-from e2e import expect, header  # noqa: E402 - after BASE, which e2e.py reads the same way
-from e2e import send as call  # noqa: E402
+from e2e import expect, header, send  # noqa: E402 - after BASE, which e2e.py reads the same way
+
+
+def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
+    """`send` with the body and headers optional."""
+    return send(method, path, body, headers)
 
 # --- users, mails and links -------------------------------------------------------------------
 
