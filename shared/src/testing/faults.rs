@@ -214,7 +214,8 @@ impl FaultProxy {
         self.plan(move |_, _| action);
     }
 
-    /// The requests seen so far (each once, in order of arrival), and forgets them.
+    /// The calls seen so far (each once, in order of arrival, retries not counted again), and
+    /// forgets them.
     pub fn take_calls(&self) -> Vec<Call> {
         std::mem::take(&mut *self.calls.lock().unwrap())
     }
@@ -243,7 +244,11 @@ async fn handle(
         .unwrap_or_default();
     let fields: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let these = calls_in(&operation, &fields);
-    calls.lock().unwrap().extend(these.iter().cloned());
+    // A retry is the same call again (the SDK retries a 5xx, a throttle or a dropped
+    // connection on its own): the calls are what the code asked for, once each.
+    if attempt(&parts.headers) <= 1 {
+        calls.lock().unwrap().extend(these.iter().cloned());
+    }
     let mut req = Request::from_parts(parts, Full::new(body));
     let action = {
         let mut guard = plan.lock().unwrap();
@@ -297,6 +302,20 @@ async fn handle(
             }
         }
     }
+}
+
+/// Which attempt of its call a request is, from the SDK's `amz-sdk-request: attempt=N; max=M`
+/// header (1 without one).
+fn attempt(headers: &hyper::HeaderMap) -> u32 {
+    headers
+        .get("amz-sdk-request")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(';')
+                .find_map(|part| part.trim().strip_prefix("attempt="))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// An error answer in DynamoDB's JSON protocol shape, which the SDK parses into its error types.

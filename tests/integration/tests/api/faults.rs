@@ -270,3 +270,26 @@ async fn a_login_whose_session_write_answer_was_lost_still_succeeds() {
     .await;
     assert_eq!(rotated.status(), 200, "the session really exists");
 }
+
+#[tokio::test]
+async fn the_proxy_records_a_call_the_sdk_retried_once() {
+    // A 500 is retried by the SDK: one call, two requests. Tests that compare the calls of two
+    // paths (password-forgot's `every_address_makes_the_same_store_calls`) must not see a
+    // retry the local server's hiccup caused as a call of the code's.
+    let proxy = FaultProxy::start(&local_endpoint()).await;
+    let f = Fixture::behind(&proxy.endpoint).await;
+    proxy.plan(|n, _| {
+        if n == 0 {
+            Action::ServerError
+        } else {
+            Action::Forward
+        }
+    });
+
+    let found = f.store().find(&unique("nobody_")).await;
+
+    assert!(matches!(found, Ok(None)), "{found:?}");
+    let calls = proxy.take_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].operation, "GetItem");
+}
