@@ -65,7 +65,14 @@ enum Kind {
     /// `POST /login/mfa` with a right TOTP code: a user with MFA on and a challenge, made for
     /// each call (a code is accepted once per step, so each call needs its own user).
     LoginMfa,
+    /// `POST /password/forgot` for a verified address, an unverified one and an unknown one
+    /// in turn (invocation `i % 3`), each address fresh: the timing-parity check of the
+    /// enumeration-safe answer (only the first mails a link).
+    ForgotAlternating,
 }
+
+/// What a `POST /password/forgot` of the alternating row is about (invocation `i % 3`).
+pub const FORGOT_CASES: [&str; 3] = ["verified", "unverified", "unknown"];
 
 pub struct Scenario {
     /// The binary to run.
@@ -102,6 +109,7 @@ pub fn all() -> Vec<Scenario> {
         s("login", Kind::LoginUnknownUser, 1024, 401).labelled("login-unknown"),
         s("login", Kind::LoginRefusedAlternating, 1024, 401).labelled("login-401s"),
         s("login-mfa", Kind::LoginMfa, 128, 200),
+        s("password-forgot", Kind::ForgotAlternating, 128, 202).labelled("forgot-3"),
         s("refresh", Kind::Refresh, 128, 200),
         s("logout", Kind::Logout, 128, 204),
         s("discovery", Kind::Discovery, 128, 200),
@@ -434,6 +442,52 @@ impl Prep {
         Ok((token, code))
     }
 
+    /// The address of invocation `i` of the forgot row: a fresh user's verified address, a
+    /// fresh user's pending one, or one no one gave (`FORGOT_CASES[i % 3]`).
+    async fn forgot_address(&self, i: usize) -> Result<String, String> {
+        use shared::store::PendingEmail;
+        let address = format!("Forgot.{}.{i}@Bench.example", self.run_id);
+        if i % 3 == 2 {
+            return Ok(address);
+        }
+        let (name, _, _) = self.fresh_user("fg", i).await?;
+        let key = name.to_lowercase();
+        let user_id = format!("{name}-id");
+        let (token, hash) = shared::keyed_token::new(&key).map_err(|e| e.to_string())?;
+        let pending = PendingEmail {
+            address: address.clone(),
+            token: hash,
+            expires_at: shared::unix_now() + 600,
+        };
+        let e = |e: shared::store::StoreError| e.to_string();
+        if !self
+            .store
+            .set_pending_email(&key, &user_id, &pending)
+            .await
+            .map_err(e)?
+        {
+            return Err(format!("no pending address for {name}"));
+        }
+        if i.is_multiple_of(3) {
+            let user = self
+                .store
+                .find(&key)
+                .await
+                .map_err(e)?
+                .ok_or(format!("{name} vanished"))?;
+            let (_, hash) = shared::keyed_token::parse(&token, 512).ok_or("token")?;
+            let outcome = self
+                .store
+                .verify_email(&key, &user, &hash, shared::unix_now())
+                .await
+                .map_err(e)?;
+            if !matches!(outcome, shared::store::VerifyOutcome::Verified(_)) {
+                return Err(format!("verifying {address}: {outcome:?}"));
+            }
+        }
+        Ok(address)
+    }
+
     /// An access token (role `user`) of `sid`.
     fn user_token(&self, user_id: &str, name: &str, sid: &str) -> Result<String, String> {
         let grant = RoleScopes::parse(DEFAULT_ROLE_SCOPES)
@@ -598,6 +652,15 @@ impl Prep {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         env.push(("AUDIT_LOG_USERNAMES".into(), "false".into()));
+        if s.kind == Kind::ForgotAlternating {
+            // Mail through the local SES (scripts/bench.sh starts it, dev.env names it and
+            // its verified sender), straight: the proxy counts DynamoDB requests only.
+            for name in ["AWS_ENDPOINT_URL_SESV2", "MAIL_FROM", "PUBLIC_BASE_URL"] {
+                if let Ok(value) = std::env::var(name) {
+                    env.push((name.into(), value));
+                }
+            }
+        }
         if s.kind == Kind::ProtectedSessionCheck {
             env.push(("SESSION_CHECK".into(), "true".into()));
         }
@@ -727,6 +790,11 @@ impl Scenario {
                     json!({"mfa_token": token, "code": code}),
                 )
             }
+            // Each from an address of its own: `forgot-ip` admits 5 per 15 minutes.
+            Kind::ForgotAlternating => with_body(
+                from_stranger(load_event("password-forgot")?, i),
+                json!({"email": prep.forgot_address(i).await?}),
+            ),
             Kind::Register => with_body(
                 load_event("register")?,
                 json!({"username": format!("r{}_{i}", prep.run_id), "password": PASSWORD}),

@@ -1,6 +1,9 @@
 //! The part of a forgot request after the cases are told apart: a reset link written (to the
 //! owner of a verified address, or to [`NO_USER`], where its condition fails) and mailed, and the
-//! audit event. Nothing here changes the answer.
+//! audit event. Nothing here changes the answer, and a request that mails nothing waits as
+//! long as a send would ([`crate::pace`]).
+
+use std::time::{Duration, Instant};
 
 use shared::RequestMeta;
 use shared::account::Contact;
@@ -69,12 +72,6 @@ pub async fn send(
     };
     let stored = store_link(deps, key, user_id, now).await;
     let (outcome, reason) = match (plan, stored) {
-        (Plan::Skip(outcome, reason), _) => (outcome, reason),
-        (Plan::Send { .. }, Ok(None)) => (Outcome::Failure, "user_changed"),
-        (Plan::Send { .. }, Err(e)) => {
-            tracing::warn!(error = %e, "could not store a reset link");
-            (Outcome::Failure, "store_failed")
-        }
         (
             Plan::Send {
                 address, contact, ..
@@ -82,13 +79,32 @@ pub async fn send(
             Ok(Some(token)),
         ) => {
             let mail = reset_mail(&contact.settings, address, &token);
+            let started = Instant::now();
             match contact.mailer.send(&mail).await {
-                Ok(()) => (Outcome::Success, "reset_link_sent"),
+                Ok(()) => {
+                    deps.pace.sent(started.elapsed());
+                    (Outcome::Success, "reset_link_sent")
+                }
                 Err(e) => {
                     // Stored but unsent: the user asks again, and the new link supersedes it.
                     tracing::warn!(error = %e, "could not send a reset mail");
+                    deps.pace.wait_rest(started.elapsed()).await;
                     (Outcome::Failure, "mail_failed")
                 }
+            }
+        }
+        (plan, stored) => {
+            // Without mail configured no request sends, and none needs to wait.
+            if deps.contact.is_some() {
+                deps.pace.wait_rest(Duration::ZERO).await;
+            }
+            match (plan, stored) {
+                (Plan::Skip(outcome, reason), _) => (outcome, reason),
+                (_, Err(e)) => {
+                    tracing::warn!(error = %e, "could not store a reset link");
+                    (Outcome::Failure, "store_failed")
+                }
+                (_, Ok(_)) => (Outcome::Failure, "user_changed"),
             }
         }
     };
