@@ -13,7 +13,9 @@ file (every key's `d`, the `refresh_secret`), and for the whole content of each 
 SES v2, `AWS_ENDPOINT_URL_SESV2`), also for the token of every link in every mail that server
 accepted (verification and reset links: they reach a function as a body field, and must never
 reach a log). `--expect-level DEBUG` also requires a line at that level, which shows that the
-verbose setting reached the functions.
+verbose setting reached the functions. `--expect-metrics` also requires a metric (EMF) line,
+and every metric line must be well-formed EMF whose keys are only its metric and declared
+dimensions (no username, address or id rides along).
 """
 from __future__ import annotations
 
@@ -56,6 +58,28 @@ def mailed_tokens(server: str) -> list[str]:
     return tokens
 
 
+# The only keys a metric document has beside `_aws` and its metric: dimensions, never who.
+EMF_DIMENSIONS = {"Action", "Outcome", "Reason", "Policy", "Dependency"}
+
+
+def emf_problems(line: str) -> list[str]:
+    """What is wrong with one EMF line: not JSON, no namespace or metric, a key that is not a
+    declared dimension or metric."""
+    try:
+        doc = json.loads(line)
+        directive = doc["_aws"]["CloudWatchMetrics"][0]
+        names = {m["Name"] for m in directive["Metrics"]}
+        declared = {d for dims in directive["Dimensions"] for d in dims}
+        assert directive["Namespace"] and isinstance(doc["_aws"]["Timestamp"], int)
+    except (ValueError, KeyError, IndexError, TypeError, AssertionError) as e:
+        return [f"a malformed metric line ({type(e).__name__}): {line[:80]}"]
+    problems = []
+    extra = set(doc) - {"_aws"} - names - declared
+    if extra or not declared <= EMF_DIMENSIONS:
+        problems.append(f"a metric line with keys beyond its dimensions: {sorted(extra | (declared - EMF_DIMENSIONS))}")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("log")
@@ -64,6 +88,7 @@ def main() -> int:
     parser.add_argument("--secret-file", action="append", default=[])
     parser.add_argument("--mails", metavar="SERVER", help="the local SES v2 whose mails' link tokens to look for")
     parser.add_argument("--expect-level")
+    parser.add_argument("--expect-metrics", action="store_true", help="require an EMF line")
     args = parser.parse_args()
 
     with open(args.log, encoding="utf-8", errors="replace") as f:
@@ -92,6 +117,14 @@ def main() -> int:
     if args.expect_level and f'"level":"{args.expect_level}"' not in log:
         problems.append(f"no {args.expect_level} line: the functions did not log at that level")
 
+    # The metric documents (EMF, `shared::metrics`) are lines of the same output, so every check
+    # above covered them; they must also be there, and say nothing of who.
+    metric_lines = [line for line in log.splitlines() if '"_aws":' in line]
+    if args.expect_metrics and not metric_lines:
+        problems.append("no metric (EMF) line: the functions emitted no metric")
+    for line in metric_lines:
+        problems.extend(emf_problems(line))
+
     lines = log.count("\n")
     if problems:
         for p in problems:
@@ -100,7 +133,10 @@ def main() -> int:
         return 1
     keys = len(kinds["a private key part"]) + len(kinds["a secret key's material"])
     links = len(kinds["a link token mailed"])
-    print(f"log check: {len(secrets)} secrets, {links} link tokens and {keys} key parts absent from {lines} lines")
+    print(
+        f"log check: {len(secrets)} secrets, {links} link tokens and {keys} key parts absent from "
+        f"{lines} lines ({len(metric_lines)} of them metrics)"
+    )
     print("log check: 1 passed, 0 failed")
     return 0
 

@@ -110,7 +110,7 @@ run_e2e_rs256() {
   stop_test_api
   echo "==> the functions' trace-level output holds no password, token, link token, hash or key"
   python3 scripts/check_logs.py "$log" --secrets "$E2E_SECRETS_FILE" \
-    --key-file "$JWT_KEYS_FILE" --secret-file "$MFA_KEY_FILE" --expect-level DEBUG \
+    --key-file "$JWT_KEYS_FILE" --secret-file "$MFA_KEY_FILE" --expect-level DEBUG --expect-metrics \
     --mails "$AWS_ENDPOINT_URL_SESV2"
 }
 

@@ -226,6 +226,7 @@ impl Audit {
     ) -> ApiError {
         match error {
             TakeError::Refused(refusal) => {
+                crate::metrics::rate_limited(refusal.policy.name);
                 self.record(meta, action, Outcome::Refused, refusal.policy.name, who);
                 ApiError::RateLimited(refusal)
             }
@@ -262,22 +263,24 @@ impl Audit {
             username = self.username(username),
             "audit"
         );
+        crate::metrics::event(action.as_str(), "success", "admin");
     }
 
     /// Records a refused caller of a protected route, named as far as the token could be
     /// trusted to name them; `reason` is the error code sent.
-    pub fn refused(&self, meta: &RequestMeta, action: Action, reason: &str, who: Who<'_>) {
+    pub fn refused(&self, meta: &RequestMeta, action: Action, reason: &'static str, who: Who<'_>) {
         self.record(meta, action, Outcome::Refused, reason, who);
     }
 
-    /// Records one event; `reason` is a short code (`authenticated`, `invalid_credentials`,
-    /// a rate-limit policy name, a refresh refusal).
+    /// Records one event, and counts it ([`crate::metrics::event`]); `reason` is a short code
+    /// of the code's own (`authenticated`, `invalid_credentials`, a rate-limit policy name, a
+    /// refresh refusal), never request data: it is also a metric's dimension.
     pub fn record(
         &self,
         meta: &RequestMeta,
         action: Action,
         outcome: Outcome,
-        reason: &str,
+        reason: &'static str,
         who: Who<'_>,
     ) {
         tracing::info!(
@@ -293,6 +296,7 @@ impl Audit {
             username = self.username(who.username),
             "audit"
         );
+        crate::metrics::event(action.as_str(), outcome.as_str(), reason);
     }
 
     /// The audit event of a security notification (`notify`): `shared::email::Notifier` records it
@@ -312,6 +316,7 @@ impl Audit {
             username = self.username(who.username),
             "audit"
         );
+        crate::metrics::event("notify", "success", notice.as_str());
     }
 
     /// The `username` field: tracing records nothing for `None`, so without
@@ -329,8 +334,14 @@ mod tests {
     use serde_json::Value;
     use std::sync::{Arc, Mutex};
 
-    /// The JSON lines the functions' subscriber writes while `emit` runs.
+    /// The JSON log lines the functions' subscriber writes while `emit` runs (no metric).
     fn events(emit: impl FnOnce()) -> Vec<Value> {
+        let (logs, _) = written(emit);
+        logs
+    }
+
+    /// The log lines and the metric (EMF) documents written while `emit` runs.
+    fn written(emit: impl FnOnce()) -> (Vec<Value>, Vec<Value>) {
         #[derive(Clone, Default)]
         struct Capture(Arc<Mutex<Vec<u8>>>);
         impl std::io::Write for Capture {
@@ -348,8 +359,114 @@ mod tests {
         tracing::subscriber::with_default(subscriber, emit);
         let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .partition(|line| line.get("_aws").is_none())
+    }
+
+    /// Each metric document's metric name and dimension values.
+    fn counted(docs: &[Value]) -> Vec<(String, Vec<(String, String)>)> {
+        docs.iter()
+            .map(|doc| {
+                let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+                let metric = directive["Metrics"][0]["Name"].as_str().unwrap().to_owned();
+                assert_eq!(doc[&metric], 1, "{doc}");
+                let mut names: Vec<&str> = directive["Dimensions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|set| set.as_array().unwrap())
+                    .map(|name| name.as_str().unwrap())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let values = names
+                    .into_iter()
+                    .map(|n| (n.to_owned(), doc[n].as_str().unwrap().to_owned()))
+                    .collect();
+                (metric, values)
+            })
             .collect()
+    }
+
+    fn pairs(values: &[(&str, &str)]) -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_event_is_counted_once_and_names_no_one() {
+        let audit = Audit {
+            log_usernames: true,
+        };
+        let refusal = crate::rate_limit::Refusal {
+            policy: crate::config::Limit {
+                name: "login-ip",
+                limit: 1,
+                window_seconds: 60,
+            },
+            retry_after: 1,
+        };
+        let (logs, docs) = written(|| {
+            audit.record(
+                &meta(),
+                Action::Refresh,
+                Outcome::Failure,
+                "reuse detected, session revoked",
+                Who::session("user-id", "session-id", "alice"),
+            );
+            audit.record_admin(
+                &meta(),
+                Action::AdminUpdateUser,
+                &actor(),
+                "target-id",
+                "{}",
+                "bob",
+            );
+            audit.notify(
+                &meta(),
+                Notice::PasswordChanged,
+                Who::user(Some("user-id"), "alice"),
+            );
+            let _ = audit.limited(
+                &meta(),
+                Action::Login,
+                TakeError::Refused(refusal),
+                Who::named("alice"),
+            );
+        });
+
+        assert_eq!(logs.len(), 4, "{logs:?}");
+        let events = |action, outcome, reason| {
+            (
+                "Events".to_owned(),
+                pairs(&[("Action", action), ("Outcome", outcome), ("Reason", reason)]),
+            )
+        };
+        assert_eq!(
+            counted(&docs),
+            [
+                events("refresh", "failure", "reuse_detected_session_revoked"),
+                events("admin.update_user", "success", "admin"),
+                events("notify", "success", "password_changed"),
+                ("RateLimited".to_owned(), pairs(&[("Policy", "login_ip")])),
+                events("login", "refused", "login_ip"),
+            ]
+        );
+        let text = serde_json::to_string(&docs).unwrap();
+        for who in [
+            "alice",
+            "bob",
+            "user-id",
+            "session-id",
+            "actor-id",
+            "target-id",
+            "203.0.113.7",
+            "req-1",
+        ] {
+            assert!(!text.contains(who), "{who} in a metric: {text}");
+        }
     }
 
     fn meta() -> RequestMeta {

@@ -23,7 +23,7 @@
 //! | 3 | [`rate_limit`], [`lockout`] | limits on the counter store (the login failure limits with familiar sources); nothing of HTTP |
 //! | 2 | [`store`] (with `store::dynamo`), [`keys`], `mail` | storage behind traits, key material, mail through SES; nothing of HTTP or the API error |
 //! | 1 | `aws` | the AWS SDK settings (features `dynamo`, `secrets`) |
-//! | 0 | [`config`], [`roles`], [`routes`], [`blocklist`], [`telemetry`] | settings, roles and their scopes, the route table, the password blocklist, logging |
+//! | 0 | [`config`], [`roles`], [`routes`], [`blocklist`], [`telemetry`], [`metrics`] | settings, roles and their scopes, the route table, the password blocklist, logging, metrics (EMF) |
 //!
 //! Within a layer a module may use another of the same layer, as long as no cycle forms.
 //! The crate root holds only the [`Clock`].
@@ -51,6 +51,7 @@ pub mod keys;
 pub mod lockout;
 #[cfg(feature = "mail")]
 pub mod mail;
+pub mod metrics;
 #[cfg(feature = "mfa")]
 pub mod mfa;
 pub mod password;
@@ -91,5 +92,13 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Now in epoch milliseconds (the timestamp of a metric document).
+pub fn unix_now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }

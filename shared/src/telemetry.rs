@@ -5,9 +5,11 @@
 //! capped at `info`: with `RUST_LOG=trace` they would put passwords, tokens and hashes in
 //! CloudWatch. Our own code logs none of those at any level.
 
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use std::io::Write;
+
+use tracing_subscriber::filter::{LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Targets capped at `info`, and everything under them (`Targets` matches by prefix at `::`).
@@ -47,7 +49,9 @@ pub const CAPPED_TARGETS: &[&str] = &[
 pub fn filter(spec: Option<&str>) -> Targets {
     // Audit events are a record, not diagnostics: `RUST_LOG=warn` (or `off`, or
     // `audit=off`) silences the logs, never the audit trail.
-    verbosity(spec).with_target(AUDIT_TARGET, LevelFilter::INFO)
+    verbosity(spec)
+        .with_target(AUDIT_TARGET, LevelFilter::INFO)
+        .with_target(crate::metrics::TARGET, LevelFilter::INFO)
 }
 
 /// The target every audit event is written under ([`crate::audit`]).
@@ -98,10 +102,11 @@ fn verbosity(spec: Option<&str>) -> Targets {
     filter
 }
 
-/// The JSON subscriber, writing to `writer`, filtered by [`filter`] of `spec`.
+/// The JSON subscriber, writing to `writer`, filtered by [`filter`] of `spec`; metric documents
+/// ([`crate::metrics`]) are written as they are, each on a line of its own, and are no log line.
 pub fn subscriber<W>(spec: Option<&str>, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
     let json = tracing_subscriber::fmt::layer()
         .json()
@@ -109,8 +114,50 @@ where
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
-        .with_writer(writer);
-    tracing_subscriber::registry().with(json).with(filter(spec))
+        .with_writer(writer.clone())
+        .with_filter(filter_fn(|meta| meta.target() != crate::metrics::TARGET));
+    tracing_subscriber::registry()
+        .with(json)
+        .with(Emf { writer })
+        .with(filter(spec))
+}
+
+/// Writes each metric document as it is: EMF is a JSON object at the top of its line, which
+/// the JSON formatter, nesting fields under its own keys, cannot write.
+struct Emf<W> {
+    writer: W,
+}
+
+impl<S, W> Layer<S> for Emf<W>
+where
+    S: tracing::Subscriber,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != crate::metrics::TARGET {
+            return;
+        }
+        let mut doc = Document(String::new());
+        event.record(&mut doc);
+        if doc.0.is_empty() {
+            return;
+        }
+        doc.0.push('\n');
+        // One write: a line is never interleaved with another.
+        let _ = self.writer.make_writer().write_all(doc.0.as_bytes());
+    }
+}
+
+/// The `emf` field of a metric event.
+struct Document(String);
+
+impl tracing::field::Visit for Document {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "emf" {
+            // `emf = %doc` arrives as its `Display`: the JSON text.
+            self.0 = format!("{value:?}");
+        }
+    }
 }
 
 /// Installs the JSON subscriber on stdout once per cold start, filtered by `RUST_LOG`. Calling

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many recent sends the estimate is the median of.
 const KEPT: usize = 15;
@@ -24,34 +24,56 @@ pub const FIRST_GUESS: Duration = Duration::from_millis(50);
 /// One sample's ceiling: a send slowed by the SDK's retries counts as this long.
 const LONGEST: Duration = Duration::from_secs(1);
 
-/// The recent durations of successful sends.
+/// The recent durations of successful sends, and how late the recent waits ended.
 #[derive(Debug, Default)]
 pub struct Pace {
-    sends: Mutex<VecDeque<Duration>>,
+    sends: Recent,
+    /// Tokio's timer fires on a whole millisecond after a deadline: a wait ends up to about
+    /// a millisecond late, a quarter of a local send. Each wait is shortened by how late the
+    /// recent ones were.
+    lateness: Recent,
+}
+
+/// The last [`KEPT`] durations of something, and their median.
+#[derive(Debug, Default)]
+struct Recent(Mutex<VecDeque<Duration>>);
+
+impl Recent {
+    fn note(&self, took: Duration) {
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(took.min(LONGEST));
+    }
+
+    fn median(&self) -> Option<Duration> {
+        let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sorted: Vec<Duration> = recent.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
 }
 
 impl Pace {
     /// Notes how long a successful send took.
     pub fn sent(&self, took: Duration) {
-        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
-        if sends.len() == KEPT {
-            sends.pop_front();
-        }
-        sends.push_back(took.min(LONGEST));
+        self.sends.note(took);
     }
 
     /// How long a request that sends nothing waits: the median of the recent sends.
     pub fn estimate(&self) -> Duration {
-        let sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sorted: Vec<Duration> = sends.iter().copied().collect();
-        sorted.sort_unstable();
-        sorted.get(sorted.len() / 2).copied().unwrap_or(FIRST_GUESS)
+        self.sends.median().unwrap_or(FIRST_GUESS)
     }
 
     /// Waits for what is left of a send's time once `spent` has passed (a send that failed
     /// fast waits out the rest).
     pub async fn wait_rest(&self, spent: Duration) {
-        tokio::time::sleep(self.estimate().saturating_sub(spent)).await;
+        let wanted = self.estimate().saturating_sub(spent);
+        let asked = wanted.saturating_sub(self.lateness.median().unwrap_or_default());
+        let started = Instant::now();
+        tokio::time::sleep(asked).await;
+        self.lateness.note(started.elapsed().saturating_sub(asked));
     }
 }
 

@@ -71,6 +71,9 @@ impl ApiError {
     pub fn into_response(self, meta: &RequestMeta) -> Response<Body> {
         let status = self.status();
         let server_side = status.is_server_error();
+        if let Self::Unavailable(cause) = &self {
+            crate::metrics::dependency_failure(dependency(cause.as_ref()));
+        }
         if server_side {
             tracing::error!(
                 error.code = self.code(),
@@ -199,6 +202,19 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Which dependency a `503`'s cause is (the `Dependency` of its metric): DynamoDB behind the
+/// store, SES behind the mailer, else `other` (a stack without mail, say).
+fn dependency(cause: &(dyn std::error::Error + 'static)) -> &'static str {
+    if cause.is::<crate::store::StoreError>() {
+        return "dynamodb";
+    }
+    #[cfg(feature = "mail")]
+    if cause.is::<crate::mail::MailError>() {
+        return "ses";
+    }
+    "other"
 }
 
 #[cfg(test)]

@@ -10,7 +10,14 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top; a module may use modules of its own layer or below.
 const LAYERS: &[&[&str]] = &[
-    &["config", "roles", "routes", "blocklist", "telemetry"],
+    &[
+        "config",
+        "roles",
+        "routes",
+        "blocklist",
+        "telemetry",
+        "metrics",
+    ],
     &["aws"],
     &["store", "keys", "mail"],
     &["rate_limit", "lockout"],

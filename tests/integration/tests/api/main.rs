@@ -17,5 +17,6 @@ mod faults;
 mod helpers;
 mod iam;
 mod logs;
+mod metrics;
 mod mfa_store;
 mod sliding_log;
