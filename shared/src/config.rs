@@ -220,7 +220,8 @@ impl TokenConfig {
     }
 }
 
-/// Refresh sessions: absolute lifetime and the optional reuse grace window.
+/// Refresh sessions: absolute lifetime, the optional reuse grace window and how many one user
+/// may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
     /// `SESSION_TTL_SECONDS`: a session ends this long after login, however often it refreshes.
@@ -228,14 +229,38 @@ pub struct SessionConfig {
     /// `REFRESH_GRACE_SECONDS` (0 = off, at most 60): how long the previous refresh token may
     /// still fetch the current generation instead of counting as reuse.
     pub grace_seconds: u64,
+    /// `SESSION_CAP` (1..=1000): the live sessions one user may hold; a login past it ends the
+    /// least recently used ones (`shared::refresh::Sessions::enforce_cap`).
+    pub cap: u32,
+}
+
+/// The default of `SESSION_CAP`.
+pub const SESSION_CAP_DEFAULT: u32 = 100;
+
+impl Default for SessionConfig {
+    /// The settings of an empty environment.
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 30 * 86_400,
+            grace_seconds: 0,
+            cap: SESSION_CAP_DEFAULT,
+        }
+    }
 }
 
 impl SessionConfig {
     /// Reads the session settings.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
         Ok(Self {
-            ttl_seconds: vars.ranged("SESSION_TTL_SECONDS", 30 * 86_400, 300, 365 * 86_400)?,
-            grace_seconds: vars.ranged("REFRESH_GRACE_SECONDS", 0, 0, 60)?,
+            ttl_seconds: vars.ranged(
+                "SESSION_TTL_SECONDS",
+                default.ttl_seconds,
+                300,
+                365 * 86_400,
+            )?,
+            grace_seconds: vars.ranged("REFRESH_GRACE_SECONDS", default.grace_seconds, 0, 60)?,
+            cap: vars.ranged("SESSION_CAP", default.cap, 1, 1000)?,
         })
     }
 }
@@ -591,6 +616,11 @@ mod tests {
             Argon2Config::from_vars(&vars).unwrap(),
             Argon2Config::default()
         );
+        let session = SessionConfig::from_vars(&vars).unwrap();
+        assert_eq!(
+            (session.ttl_seconds, session.grace_seconds, session.cap),
+            (2_592_000, 0, 100)
+        );
     }
 
     #[test]
@@ -605,6 +635,23 @@ mod tests {
                 matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
                 "{name}={value}: {err}"
             );
+        }
+        for value in ["0", "1001", "-1", "many"] {
+            let err = SessionConfig::from_vars(&Vars::from_pairs([("SESSION_CAP", value)]));
+            assert!(
+                matches!(
+                    err,
+                    Err(ConfigError::Invalid {
+                        name: "SESSION_CAP",
+                        ..
+                    })
+                ),
+                "SESSION_CAP={value}"
+            );
+        }
+        for (value, cap) in [("1", 1), ("1000", 1000)] {
+            let vars = Vars::from_pairs([("SESSION_CAP", value)]);
+            assert_eq!(SessionConfig::from_vars(&vars).unwrap().cap, cap);
         }
         let err = LoginLimits::from_vars(&Vars::from_pairs([("LOGIN_USER_LIMIT", "0")]));
         assert!(matches!(

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use aws_lc_rs::{hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use futures_util::StreamExt;
 
 use crate::config::{ConfigError, SessionConfig};
 use crate::error::ApiError;
 use crate::keys::KeySet;
 use crate::store::{
-    Session, SessionStore, StoreError, USER_AGENT_MAX_CHARS, UserRecord, UserStore,
+    Eviction, Session, SessionStore, SessionUse, StoreError, USER_AGENT_MAX_CHARS, UserRecord,
+    UserStore,
 };
 
 const PREFIX: &str = "rt1_";
@@ -217,7 +219,22 @@ pub struct Started {
     pub refresh_token: String,
     /// Its absolute end: no access token of it may outlive this.
     pub expires_at: u64,
+    /// The sessions of the user that starting this one ended to keep within the cap (see
+    /// [`Sessions::enforce_cap`]), for the caller's audit trail.
+    pub evicted: Vec<String>,
 }
+
+/// What the session cap saw of the user's other live sessions while a new one was being
+/// stored ([`Sessions::survey`]); nothing when that look failed.
+#[derive(Debug)]
+pub struct Survey(Option<Vec<SessionUse>>);
+
+/// Evictions written at once when a login ends sessions past the cap (many only after the
+/// cap was lowered).
+const EVICTIONS_IN_FLIGHT: usize = 16;
+/// Rounds of evictions: a session refreshed meanwhile is skipped, and the next one in line is
+/// tried in the following round.
+const EVICTION_ROUNDS: usize = 3;
 
 /// Session lifecycle: start at login, rotate on refresh, revoke on reuse or logout.
 pub struct Sessions {
@@ -240,7 +257,8 @@ impl Sessions {
         })
     }
 
-    /// Creates a session for the user and returns its id and first refresh token.
+    /// Creates a session for the user and returns its id and first refresh token, keeping the
+    /// user within the cap as [`Sessions::start_from`] does (what it ended is not reported).
     pub async fn start(
         &self,
         user_id: &str,
@@ -254,7 +272,9 @@ impl Sessions {
     }
 
     /// Creates a session for the user, noting where it was started from (shown by
-    /// `GET /sessions`), after a password alone (`amr` `["pwd"]`).
+    /// `GET /sessions`), after a password alone (`amr` `["pwd"]`), and keeps the user within
+    /// the cap: the look at their other sessions runs beside the write, so a login below the
+    /// cap takes no extra round trip, and one at the cap one more (the evictions).
     pub async fn start_from(
         &self,
         user_id: &str,
@@ -263,9 +283,81 @@ impl Sessions {
         now: u64,
     ) -> Result<Started, ApiError> {
         let pwd = vec!["pwd".to_owned()];
-        let (session, started) = self.prepare(user_id, username, origin, &pwd, now)?;
-        self.store.create(&session).await?;
+        let (session, mut started) = self.prepare(user_id, username, origin, &pwd, now)?;
+        let (created, survey) =
+            tokio::join!(self.store.create(&session), self.survey(&session, now));
+        created?;
+        started.evicted = self.enforce_cap(&session, survey, now).await;
         Ok(started)
+    }
+
+    /// The session cap's look at the user's other live sessions, to run beside the write that
+    /// stores `session` (one `Query` of the `by-user` index, sending back ids and times only).
+    /// A failure is logged, not returned: the cap is bookkeeping, and the next login of the
+    /// user, which ends every session past the cap, catches up.
+    pub async fn survey(&self, session: &Session, now: u64) -> Survey {
+        if session.user_id.is_empty() {
+            return Survey(None);
+        }
+        match self
+            .store
+            .live_uses(&session.user_id, &session.id, now)
+            .await
+        {
+            Ok(others) => Survey(Some(others)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count the user's sessions for the cap");
+                Survey(None)
+            }
+        }
+    }
+
+    /// Once `session` is stored: ends the least recently used of the user's other live
+    /// sessions (as `survey` saw them) until the user holds at most `SESSION_CAP`, and returns
+    /// the ids this call ended. Each end is a conditional delete ([`SessionStore::evict`]):
+    /// only while the session is live and unused since the survey, so one refreshed meanwhile
+    /// is passed over for the next in line, and one that a concurrent login (or a logout)
+    /// ended meanwhile counts as ended. Never `session` itself, nor any session started in the
+    /// same second or later: that may be a concurrent login's, which must not end this one's
+    /// in return. So k logins of one user at once leave at most `cap + k - 1` live sessions
+    /// (each sees the others' only if their writes came first), and the next login brings the
+    /// user back to the cap. Failures are logged, as in [`Sessions::survey`].
+    pub async fn enforce_cap(&self, session: &Session, survey: Survey, now: u64) -> Vec<String> {
+        let Some(others) = survey.0 else {
+            return Vec::new();
+        };
+        let (mut needed, mut line) = past_cap(others, session, self.config.cap);
+        let mut ended = Vec::new();
+        for _ in 0..EVICTION_ROUNDS {
+            if needed == 0 || line.is_empty() {
+                break;
+            }
+            let round: Vec<SessionUse> = line.drain(..needed.min(line.len())).collect();
+            // Collected first: the writes borrow `round`, which outlives them.
+            let writes: Vec<_> = round
+                .iter()
+                .map(|victim| self.store.evict(&session.user_id, victim, now))
+                .collect();
+            let results: Vec<_> = futures_util::stream::iter(writes)
+                .buffered(EVICTIONS_IN_FLIGHT)
+                .collect()
+                .await;
+            for (victim, result) in round.into_iter().zip(results) {
+                match result {
+                    Ok(Eviction::Ended) => {
+                        needed -= 1;
+                        ended.push(victim.id);
+                    }
+                    Ok(Eviction::Gone) => needed -= 1,
+                    Ok(Eviction::Used) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not end a session past the cap");
+                        return ended;
+                    }
+                }
+            }
+        }
+        ended
     }
 
     /// A new session for the user, not yet stored (a login that stores it with other writes,
@@ -302,6 +394,7 @@ impl Sessions {
             refresh_token: self.tokens.mint(&session.id, 0)?,
             sid: session.id.clone(),
             expires_at: session.expires_at,
+            evicted: Vec::new(),
         };
         Ok((session, started))
     }
@@ -470,6 +563,19 @@ impl Sessions {
     }
 }
 
+/// How many of the user's other live sessions must end for `new` to fit within `cap`, and the
+/// ones that may, least recently used first: never one started in the same second as `new` or
+/// later (see [`Sessions::enforce_cap`]).
+fn past_cap(mut others: Vec<SessionUse>, new: &Session, cap: u32) -> (usize, Vec<SessionUse>) {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    let needed = (others.len() + 1).saturating_sub(cap);
+    others.retain(|s| s.created_at < new.created_at && s.id != new.id);
+    others.sort_by(|a, b| {
+        (a.last_used_at, a.created_at, &a.id).cmp(&(b.last_used_at, b.created_at, &b.id))
+    });
+    (needed, others)
+}
+
 /// A session's `amr`: `["pwd"]` for one started before it was kept.
 fn session_amr(session: &Session) -> Vec<String> {
     if session.amr.is_empty() {
@@ -505,6 +611,62 @@ mod tests {
         let a = new_session_id().unwrap();
         assert_eq!(B64.decode(&a).unwrap().len(), 16);
         assert_ne!(a, new_session_id().unwrap());
+    }
+
+    fn used(id: &str, created_at: u64, last_used_at: u64) -> SessionUse {
+        SessionUse {
+            id: id.into(),
+            created_at,
+            last_used_at,
+        }
+    }
+
+    fn new_session(created_at: u64) -> Session {
+        Session {
+            id: "new".into(),
+            user_id: "u".into(),
+            username: "name".into(),
+            created_at,
+            expires_at: created_at + 3600,
+            generation: 0,
+            rotated_at: created_at,
+            revoked: false,
+            last_used_at: created_at,
+            source_ip: String::new(),
+            user_agent: String::new(),
+            amr: vec!["pwd".into()],
+        }
+    }
+
+    #[test]
+    fn below_the_cap_nothing_ends() {
+        let others = vec![used("a", 10, 10), used("b", 20, 20)];
+        assert_eq!(past_cap(others.clone(), &new_session(100), 3).0, 0);
+        assert_eq!(past_cap(others, &new_session(100), 100).0, 0);
+    }
+
+    #[test]
+    fn past_the_cap_the_least_recently_used_end_first() {
+        // Started in this order, but `a` was refreshed last.
+        let others = vec![used("a", 10, 90), used("b", 20, 20), used("c", 30, 50)];
+        let (needed, line) = past_cap(others, &new_session(100), 2);
+        assert_eq!(needed, 2, "3 others and the new one, 2 allowed");
+        let ids: Vec<&str> = line.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn sessions_started_in_the_same_second_or_later_are_never_in_line() {
+        // `x` and `y` may be concurrent logins' sessions: ending them could end each other's.
+        let others = vec![
+            used("x", 100, 100),
+            used("old", 10, 10),
+            used("y", 101, 101),
+        ];
+        let (needed, line) = past_cap(others, &new_session(100), 1);
+        assert_eq!(needed, 3);
+        let ids: Vec<&str> = line.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["old"]);
     }
 
     #[test]

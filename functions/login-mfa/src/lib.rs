@@ -5,9 +5,10 @@
 //! challenge, the user and the failure slots at once (`shared::lockout`, the limits that protect
 //! passwords, so a million-code space cannot be walked); the second is one transaction that
 //! spends the challenge, consumes the code (the TOTP step advances, or the recovery code is used
-//! up), stores the session and makes the source familiar, beside giving the slots back. A code is accepted once: of
-//! concurrent logins with one code, one wins. A wrong code counts against the account's
-//! failure limits and the `mfa_token`, which dies after five.
+//! up), stores the session and makes the source familiar, beside giving the slots back and the
+//! session cap's count (past the cap, a third ends the least recently used sessions). A code is
+//! accepted once: of concurrent logins with one code, one wins. A wrong code counts against the
+//! account's failure limits and the `mfa_token`, which dies after five.
 
 use std::sync::Arc;
 
@@ -257,7 +258,8 @@ async fn login_mfa(
         deps.sessions
             .prepare(&challenge.user_id, &user.username, &origin, &amr, now)?;
     let mark = lockout.familiar_mark(&attempt, now);
-    let (outcome, (), ()) = tokio::join!(
+    // Beside the transaction, the session cap's look at the user's other sessions.
+    let (outcome, survey, (), ()) = tokio::join!(
         deps.challenges.finish_login(
             &challenge,
             mfa::MFA_TOKEN_MAX_WRONG,
@@ -266,11 +268,19 @@ async fn login_mfa(
             &session,
             mark.as_ref(),
         ),
+        deps.sessions.survey(&session, now),
         limiter.settle(&ip_slot),
         lockout.abandoned(attempt),
     );
     match outcome? {
-        ChallengeOutcome::Done => {}
+        ChallengeOutcome::Done => {
+            // The user's least recently used sessions past the cap end now, this one stored.
+            for evicted in deps.sessions.enforce_cap(&session, survey, now).await {
+                let who = Who::session(&challenge.user_id, &evicted, &user.username);
+                deps.audit
+                    .record(meta, action, Outcome::Success, "session_cap", who);
+            }
+        }
         ChallengeOutcome::ChallengeSpent => {
             deps.audit
                 .record(meta, action, Outcome::Failure, "invalid_mfa_token", who);

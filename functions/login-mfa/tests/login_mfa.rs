@@ -632,3 +632,60 @@ async fn a_login_with_the_second_factor_makes_its_source_familiar() {
     let tag = stored(f.store().as_ref(), &name).await.familiar_tag();
     assert_eq!(f.store().marked(&mark, f.now()).await.unwrap(), tag);
 }
+
+#[tokio::test]
+async fn a_login_past_the_session_cap_ends_the_least_recently_used_session_and_a_refused_one_none()
+{
+    let _turn = BURST.read().await;
+    let f = Fixture::local().await.with("SESSION_CAP", "3");
+    let deps = deps_from(&f);
+    let (name, mfa) = mfa_user(&f).await;
+    let mut earlier = Vec::new();
+    for ago in [30, 20, 10] {
+        earlier.push(
+            shared::testing::sign_in(f.store(), &name, f.now() - ago)
+                .await
+                .sid,
+        );
+    }
+    let live = |f: &Fixture| {
+        let store = f.store();
+        let (id, now) = (user_id_of(&name), f.now());
+        async move {
+            let mut sids: Vec<String> = store
+                .list(&id, Some(now))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            sids.sort();
+            sids
+        }
+    };
+    let token = challenge(&f, &name).await;
+
+    let response = send(
+        &deps,
+        json!({"mfa_token": token, "code": mfa.code(f.now())}),
+    )
+    .await;
+
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    let sid = tokens()
+        .verify(body_json(&response)["access_token"].as_str().unwrap())
+        .unwrap()
+        .sid;
+    let mut expected = vec![earlier[1].clone(), earlier[2].clone(), sid];
+    expected.sort();
+    assert_eq!(live(&f).await, expected, "the oldest ended, the cap kept");
+
+    // The spent token again: refused, and nothing more ends.
+    let again = send(
+        &deps,
+        json!({"mfa_token": token, "code": mfa.code(f.now())}),
+    )
+    .await;
+    assert_eq!(again.status(), 401, "{:?}", body_json(&again));
+    assert_eq!(live(&f).await, expected);
+}

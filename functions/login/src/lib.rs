@@ -242,6 +242,16 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         },
     );
     let started = session?;
+    // The user's least recently used sessions that this one ended, to stay within the cap.
+    for evicted in &started.evicted {
+        deps.audit.record(
+            meta,
+            Action::Login,
+            Outcome::Success,
+            "session_cap",
+            Who::session(&user_id, evicted, &user.username),
+        );
+    }
     if assigned?.as_deref() != Some(user_id.as_str()) {
         // A concurrent first login gave the user another id (or the user was deleted): this
         // session names the wrong one, and a retry succeeds.

@@ -18,14 +18,15 @@ use crate::config::{ConfigError, Tables};
 
 use crate::store::{
     AccessChange, Admission, BoxError, Challenge, ChallengeOutcome, ChallengeStore, Claim,
-    CounterStore, CreateUserError, EmailState, FamiliarMark, GuardedChange, MfaChange, MfaProof,
-    MfaState, NewUser, PendingEmail, RemainingAdmin, Session, SessionStore, StoreError, UserRecord,
-    UserStore, VerifyOutcome,
+    CounterStore, CreateUserError, EmailState, Eviction, FamiliarMark, GuardedChange, MfaChange,
+    MfaProof, MfaState, NewUser, PendingEmail, RemainingAdmin, Session, SessionCursor, SessionPage,
+    SessionStore, SessionUse, StoreError, UserRecord, UserStore, VerifyOutcome,
 };
 
 use crate::aws::sdk_config;
 
 mod counters;
+mod sessions;
 
 /// The sessions table's index by user id (see `template.yaml`).
 pub const SESSIONS_BY_USER: &str = "by-user";
@@ -1463,6 +1464,37 @@ impl SessionStore for DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| classify("deleting session", e))
+    }
+
+    #[tracing::instrument(name = "sessions.live_uses", skip_all)]
+    async fn live_uses(
+        &self,
+        user_id: &str,
+        except: &str,
+        now: u64,
+    ) -> Result<Vec<SessionUse>, StoreError> {
+        sessions::live_uses(self, user_id, except, now).await
+    }
+
+    #[tracing::instrument(name = "sessions.evict", skip_all)]
+    async fn evict(
+        &self,
+        user_id: &str,
+        victim: &SessionUse,
+        now: u64,
+    ) -> Result<Eviction, StoreError> {
+        sessions::evict(self, user_id, victim, now).await
+    }
+
+    #[tracing::instrument(name = "sessions.page", skip_all)]
+    async fn page(
+        &self,
+        user_id: &str,
+        now: u64,
+        limit: usize,
+        after: Option<&SessionCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        sessions::page(self, user_id, now, limit, after).await
     }
 }
 

@@ -555,6 +555,105 @@ impl Session {
     }
 }
 
+/// A live session as the session cap weighs it ([`SessionStore::live_uses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUse {
+    /// The session id.
+    pub id: String,
+    /// When it was started (epoch seconds).
+    pub created_at: u64,
+    /// When it was last refreshed (its start, until then): the least recently used goes first.
+    pub last_used_at: u64,
+}
+
+impl SessionUse {
+    /// What the cap weighs of `session`.
+    pub fn of(session: &Session) -> Self {
+        Self {
+            id: session.id.clone(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+        }
+    }
+}
+
+/// What [`SessionStore::evict`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// This call ended (deleted) the session.
+    Ended,
+    /// The session was no longer live (ended or expired meanwhile, or gone): nothing written.
+    Gone,
+    /// The session was refreshed since it was read, so it is no longer the least recently used
+    /// one: nothing written.
+    Used,
+}
+
+/// Where a page of a user's live sessions ended ([`SessionStore::page`]): the `by-user` index
+/// key of its last session (the user, the start time, the session id: what DynamoDB returns as
+/// `LastEvaluatedKey`), carried by the client as opaque base64url text. It names its user, and
+/// [`SessionCursor::decode`] takes only the caller's, so no cursor reaches another user's
+/// sessions (one made up for the caller only moves within the caller's own).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCursor {
+    #[serde(rename = "pk")]
+    pub(crate) sid: String,
+    pub(crate) user_id: String,
+    pub(crate) created_at: u64,
+}
+
+impl SessionCursor {
+    /// The longest cursor text [`SessionCursor::decode`] looks at.
+    pub const MAX_CHARS: usize = 512;
+
+    /// The cursor of a page that ends with `session` (one in the `by-user` index).
+    pub fn after(session: &Session) -> Self {
+        Self {
+            sid: session.id.clone(),
+            user_id: session.user_id.clone(),
+            created_at: session.created_at,
+        }
+    }
+
+    /// The text handed to the client: base64url (no padding) of the key as JSON.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        // Serialising three plain fields cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// The cursor `text` stands for, if it is one of `user_id`'s: `None` for anything
+    /// malformed, and for another user's cursor.
+    pub fn decode(text: &str, user_id: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.is_empty() || text.len() > Self::MAX_CHARS {
+            return None;
+        }
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let cursor: Self = serde_json::from_slice(&json).ok()?;
+        let sid_ok = !cursor.sid.is_empty()
+            && cursor.sid.len() <= 64
+            && cursor
+                .sid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (sid_ok && !user_id.is_empty() && cursor.user_id == user_id).then_some(cursor)
+    }
+}
+
+/// One page of a user's live sessions ([`SessionStore::page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    /// Newest first.
+    pub sessions: Vec<Session>,
+    /// Where the next page starts; `None` once nothing more can follow.
+    pub next: Option<SessionCursor>,
+}
+
 /// Everything a function may need of the store, as one object: `main` builds one
 /// `dynamo::DynamoStore` and hands it to `Deps::build`, which keeps the views it uses.
 pub trait Store: UserStore + CounterStore + SessionStore + ChallengeStore {}
@@ -597,6 +696,79 @@ pub trait SessionStore: Send + Sync {
     async fn delete_all(&self, user_id: &str, except: Option<&str>) -> Result<(), StoreError>;
     /// Deletes one session (idempotent).
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// The user's sessions live at `now` but `except` (the one being started), as the session
+    /// cap weighs them. The DynamoDB store answers with one `Query` of the `by-user` index that
+    /// sends back only ids and times; this default lists whole sessions.
+    async fn live_uses(
+        &self,
+        user_id: &str,
+        except: &str,
+        now: u64,
+    ) -> Result<Vec<SessionUse>, StoreError> {
+        let live = self.list(user_id, Some(now)).await?;
+        Ok(live
+            .iter()
+            .filter(|s| s.id != except)
+            .map(SessionUse::of)
+            .collect())
+    }
+
+    /// Ends `victim`, a session of `user_id` past the cap, by deleting it, only while it is
+    /// live at `now` and still last used when `victim` says (a session refreshed since it was
+    /// read is no longer the least recently used one, and is left alone). Deleted rather than
+    /// marked revoked, so the user's sessions in the index stay bounded by the cap; its refresh
+    /// token is then refused like any unknown session's. The DynamoDB store makes it one
+    /// conditional write; this default reads, then deletes.
+    async fn evict(
+        &self,
+        user_id: &str,
+        victim: &SessionUse,
+        now: u64,
+    ) -> Result<Eviction, StoreError> {
+        match self.get(&victim.id).await? {
+            Some(s) if s.user_id == user_id && s.is_live(now) => {
+                if s.last_used_at != victim.last_used_at {
+                    return Ok(Eviction::Used);
+                }
+                self.delete_session(&victim.id).await?;
+                Ok(Eviction::Ended)
+            }
+            _ => Ok(Eviction::Gone),
+        }
+    }
+
+    /// At most `limit` of the user's sessions live at `now`, newest first, starting after
+    /// `after` (the cursor of the page before); `next` is set while more may follow. The
+    /// DynamoDB store reads about `limit` index items per page, not all of them; this default
+    /// lists every session and cuts the page out.
+    async fn page(
+        &self,
+        user_id: &str,
+        now: u64,
+        limit: usize,
+        after: Option<&SessionCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        let live = self.list(user_id, Some(now)).await?;
+        let start = match after {
+            None => 0,
+            Some(cursor) => match live.iter().position(|s| s.id == cursor.sid) {
+                Some(i) => i + 1,
+                None => live
+                    .iter()
+                    .position(|s| s.created_at < cursor.created_at)
+                    .unwrap_or(live.len()),
+            },
+        };
+        let mut sessions: Vec<Session> = live.into_iter().skip(start).take(limit + 1).collect();
+        let next = if sessions.len() > limit {
+            sessions.truncate(limit);
+            sessions.last().map(SessionCursor::after)
+        } else {
+            None
+        };
+        Ok(SessionPage { sessions, next })
+    }
 }
 
 /// The session `sid` of the user `user_id` when it is live at `now`: what the Lambda authorizer
@@ -612,4 +784,50 @@ pub async fn live_session(
         // A session started before user ids existed has none to compare.
         s.is_live(now) && (s.user_id.is_empty() || s.user_id == user_id)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::SessionCursor;
+
+    fn cursor() -> SessionCursor {
+        SessionCursor {
+            sid: "AbC-_123AbC-_123AbC-_1".into(),
+            user_id: "user-1".into(),
+            created_at: 1_795_809_600,
+        }
+    }
+
+    #[test]
+    fn a_cursor_decodes_for_its_own_user_only() {
+        let text = cursor().encode();
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{text}"
+        );
+        assert!(text.len() <= SessionCursor::MAX_CHARS);
+        assert_eq!(SessionCursor::decode(&text, "user-1"), Some(cursor()));
+        assert_eq!(
+            SessionCursor::decode(&text, "user-2"),
+            None,
+            "another user's"
+        );
+        assert_eq!(SessionCursor::decode(&text, ""), None);
+    }
+
+    #[test]
+    fn a_malformed_cursor_decodes_to_nothing() {
+        let text = cursor().encode();
+        for (bad, case) in [
+            (String::new(), "empty"),
+            (format!("{text}="), "padding"),
+            (text[1..].to_owned(), "first character cut"),
+            ("not base64!".to_owned(), "not base64url"),
+            ("A".repeat(SessionCursor::MAX_CHARS + 1), "too long"),
+        ] {
+            assert_eq!(SessionCursor::decode(&bad, "user-1"), None, "{case}");
+        }
+    }
 }

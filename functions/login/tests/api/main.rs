@@ -2,6 +2,7 @@
 //! test binary for the crate, each file a module, so the AWS SDK is linked once, not per file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cap;
 mod handler;
 mod helpers;
 mod lockout;
