@@ -18,7 +18,7 @@
 //! | 8 | [`admin`], [`account`], `email` | the admin API's and the account routes' common parts: settings, the target user or the caller, views; the contact channel's links, mails and notices |
 //! | 7 | [`audit`] | the audit trail: actions, outcomes, request metadata |
 //! | 6 | [`http`] (with [`http::response`]) | requests and responses: bodies, bearer credentials, headers, rendering an [`ApiError`] |
-//! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa`, `keyed_token` | the domain: credentials, hashes, access tokens, sessions, the second factor, tokens that name their account |
+//! | 5 | [`validation`], [`password`], [`token`], [`refresh`], `mfa`, `mfa_token`, `keyed_token` | the domain: credentials, hashes, access tokens, sessions, the second factor (and the `mfa_token`), tokens that name their account |
 //! | 4 | [`error`] | the error vocabulary: status, code, message; nothing of responses |
 //! | 3 | [`rate_limit`], [`lockout`] | limits on the counter store (the login failure limits with familiar sources); nothing of HTTP |
 //! | 2 | [`store`] (with `store::dynamo`), [`keys`], `mail` | storage behind traits, key material, mail through SES; nothing of HTTP or the API error |
@@ -54,6 +54,8 @@ pub mod mail;
 pub mod metrics;
 #[cfg(feature = "mfa")]
 pub mod mfa;
+#[cfg(feature = "aws-lc")]
+pub mod mfa_token;
 pub mod password;
 pub mod rate_limit;
 #[cfg(feature = "aws-lc")]

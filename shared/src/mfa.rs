@@ -11,6 +11,12 @@ use aws_lc_rs::{aead, digest, hkdf, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+// Login hands out `mfa_token`s and `amr` values without linking TOTP: they live apart.
+pub use crate::mfa_token::{
+    MAX_MFA_TOKEN_CHARS, MFA_TOKEN_MAX_WRONG, MFA_TOKEN_TTL_SECONDS, new_mfa_token, parse_mfa_token,
+};
+pub use crate::token::{AMR_PASSWORD, AMR_RECOVERY_CODE, AMR_TOTP, amr};
+
 use crate::config::{ConfigError, Vars};
 use crate::error::ApiError;
 
@@ -20,20 +26,8 @@ pub const SECRET_BYTES: usize = 20;
 pub const RECOVERY_CODES: usize = 10;
 /// Random bytes per recovery code: 80 bits, 16 Crockford base32 characters.
 const RECOVERY_CODE_BYTES: usize = 10;
-/// How long an `mfa_token` lives (seconds).
-pub const MFA_TOKEN_TTL_SECONDS: u64 = 300;
-/// Wrong codes after which an `mfa_token` is dead.
-pub const MFA_TOKEN_MAX_WRONG: u32 = 5;
 /// The longest code or token read from a body: anything longer is refused before any work.
 pub const MAX_CODE_CHARS: usize = 64;
-/// The longest `mfa_token` read from a body.
-pub const MAX_MFA_TOKEN_CHARS: usize = 128;
-/// The `amr` of a password alone (RFC 8176).
-pub const AMR_PASSWORD: &[&str] = &["pwd"];
-/// The `amr` after a password and a TOTP code.
-pub const AMR_TOTP: &[&str] = &["mfa", "otp", "pwd"];
-/// The `amr` after a password and a recovery code.
-pub const AMR_RECOVERY_CODE: &[&str] = &["mfa", "pwd"];
 
 /// The minimum length of the key material (a master secret, as for the signing keys).
 const MIN_KEY_MATERIAL: usize = 32;
@@ -238,22 +232,6 @@ pub fn recovery_code_hashes(user_id: &str, codes: &[String]) -> Result<Vec<Strin
         .iter()
         .map(|c| recovery_code_hash(user_id, c).ok_or_else(|| unavailable("a recovery code")))
         .collect()
-}
-
-/// A new `mfa_token` for the user `key`: the token (given to the client once) and its id (the
-/// hash kept in the store), a [`crate::keyed_token`].
-pub fn new_mfa_token(key: &str) -> Result<(String, String), ApiError> {
-    crate::keyed_token::new(key)
-}
-
-/// The user key an `mfa_token` names and its id: `None` when it is not one.
-pub fn parse_mfa_token(token: &str) -> Option<(String, String)> {
-    crate::keyed_token::parse(token, MAX_MFA_TOKEN_CHARS)
-}
-
-/// The `amr` values as owned strings.
-pub fn amr(values: &[&str]) -> Vec<String> {
-    values.iter().map(|v| (*v).to_owned()).collect()
 }
 
 #[cfg(test)]

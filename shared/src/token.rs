@@ -328,6 +328,18 @@ fn reason(kind: &ErrorKind) -> Rejection {
     }
 }
 
+/// The `amr` of a password alone (RFC 8176).
+pub const AMR_PASSWORD: &[&str] = &["pwd"];
+/// The `amr` after a password and a TOTP code.
+pub const AMR_TOTP: &[&str] = &["mfa", "otp", "pwd"];
+/// The `amr` after a password and a recovery code.
+pub const AMR_RECOVERY_CODE: &[&str] = &["mfa", "pwd"];
+
+/// The `amr` values as owned strings.
+pub fn amr(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

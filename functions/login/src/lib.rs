@@ -13,13 +13,14 @@ use shared::http::response::admitted_headers;
 use shared::http::{json_response, read_json_object, require_method, session_origin};
 use shared::keys::{self, KeySet};
 use shared::lockout::Lockout;
-use shared::mfa;
+use shared::mfa_token;
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, TakeError, source_subject};
 use shared::refresh::Sessions;
 use shared::roles::RoleScopes;
 use shared::store::dynamo::DynamoStore;
 use shared::store::{Challenge, ChallengeStore, CounterStore, Store, UserRecord, UserStore};
+use shared::token::{AMR_PASSWORD, amr};
 use shared::token::{Subject, TokenResponse, Tokens};
 use shared::validation::{Credentials, Purpose};
 use shared::{ApiError, Clock, RequestMeta, system_clock};
@@ -204,12 +205,12 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
     if let Some(user_id) = user.user_id.as_deref().filter(|_| user.mfa.enabled()) {
         // The password was right, but no failure slot is given back as a success: the source
         // becomes familiar only once the second factor is given (`POST /login/mfa`).
-        let (token, id) = mfa::new_mfa_token(&key)?;
+        let (token, id) = mfa_token::new_mfa_token(&key)?;
         let challenge = Challenge {
             id,
             key: key.clone(),
             user_id: user_id.to_owned(),
-            expires_at: now + mfa::MFA_TOKEN_TTL_SECONDS,
+            expires_at: now + mfa_token::MFA_TOKEN_TTL_SECONDS,
             wrong: 0,
             used: false,
         };
@@ -263,7 +264,7 @@ async fn login(deps: &Deps, req: &Request, meta: &RequestMeta) -> Result<Respons
         rehash(deps, &key, &user.password_hash, &credentials.password).await;
     }
     let grant = deps.roles.grant(&user.roles);
-    let pwd = mfa::amr(mfa::AMR_PASSWORD);
+    let pwd = amr(AMR_PASSWORD);
     let subject = Subject {
         user_id: &user_id,
         username: &user.username,
@@ -310,7 +311,7 @@ fn mfa_required(
         "msg": error.message(),
         "error": error.code(),
         "mfa_token": token,
-        "expires_in": mfa::MFA_TOKEN_TTL_SECONDS,
+        "expires_in": mfa_token::MFA_TOKEN_TTL_SECONDS,
     });
     let mut response = json_response(StatusCode::FORBIDDEN, &body);
     admitted_headers(ip_slot, &deps.limits.per_ip, response.headers_mut());

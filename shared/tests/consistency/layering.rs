@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
         "refresh",
         "mfa",
         "keyed_token",
+        "mfa_token",
     ],
     &["http"],
     &["audit"],
