@@ -515,7 +515,8 @@ fn checks(
             f.peak_rss_kib <= most,
         ));
     }
-    // The session checks: one consistent read each, and GET /sessions one Query after it.
+    // The session checks: one consistent read each, and GET /sessions one Query after it (a
+    // full page of a user at the session cap: 100 sessions, one query of 101 index items).
     for (name, most) in [
         ("authorizer", 1),
         ("protected-session", 1),
