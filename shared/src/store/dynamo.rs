@@ -903,9 +903,12 @@ impl UserStore for DynamoStore {
         let verify = Update::builder()
             .table_name(&self.tables.users)
             .key("pk", AttributeValue::S(key.to_owned()))
+            // A reset link mailed to the address this one replaces dies with it: whoever
+            // keeps the old mailbox cannot reset the password any more.
             .update_expression(
                 "SET email = :address, email_write = :write \
-                 REMOVE email_pending, email_token, email_token_expires",
+                 REMOVE email_pending, email_token, email_token_expires, reset_token, \
+                 reset_expires",
             )
             .expression_attribute_values(":write", AttributeValue::S(write_id.clone()))
             .condition_expression(

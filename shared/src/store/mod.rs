@@ -356,7 +356,8 @@ pub trait UserStore: Send + Sync {
     /// transaction: the address becomes the verified one (only while `token` is the current,
     /// unexpired link of that pending address and the user is still theirs), its lower-cased
     /// form is claimed for the user (only while no other user holds it, so of two users
-    /// verifying one address concurrently one wins), and the address it replaces is released.
+    /// verifying one address concurrently one wins), and the address it replaces is released,
+    /// ending any reset link mailed to it.
     async fn verify_email(
         &self,
         key: &str,

@@ -173,11 +173,12 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
         of("EmailResendFunction"),
         "pk user_id email_pending email_token email_token_expires"
     );
-    // The verification's transaction: the user's update, then the address's claim.
+    // The verification's transaction: the user's update (ending a reset link mailed to the
+    // address it replaces), then the address's claim.
     assert_eq!(
         of("EmailVerifyFunction"),
-        "pk user_id email email_pending email_token email_token_expires email_write pk \
-         user_id user_key"
+        "pk user_id email email_pending email_token email_token_expires email_write reset_token \
+         reset_expires pk user_id user_key"
     );
     assert_eq!(
         of("PasswordForgotFunction"),
@@ -269,13 +270,14 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
             );
         }
         // A reset link: made by the forgotten-password route, spent by a reset, ended by a
-        // password change.
+        // password change or by the verification of a new address.
         if has("reset_token") || has("reset_expires") {
             assert!(
                 [
                     "PasswordForgotFunction",
                     "PasswordResetFunction",
                     "ChangePasswordFunction",
+                    "EmailVerifyFunction",
                 ]
                 .contains(&function.as_str()),
                 "{function} writes a reset link"

@@ -223,3 +223,44 @@ async fn a_deleted_account_gives_its_address_back() {
         VerifyOutcome::Verified(address)
     );
 }
+
+#[tokio::test]
+async fn a_reset_link_mailed_to_the_old_address_dies_when_a_new_one_is_verified() {
+    // Whoever holds the old mailbox (a recycled address, a former employer's domain) must not
+    // be able to reset the password once the user has moved to a new address.
+    let f = Fixture::local().await;
+    let name = user(&f).await;
+    let key = name.to_lowercase();
+    let old = pending(&f, &name, &address(), 600).await;
+    assert!(matches!(
+        verify(&f, &old, f.now()).await,
+        VerifyOutcome::Verified(_)
+    ));
+    let (_, reset) = shared::keyed_token::new(&key).unwrap();
+    assert!(
+        f.store()
+            .set_reset(&key, &user_id_of(&name), &reset, f.now() + 600)
+            .await
+            .unwrap()
+    );
+    let new = pending(&f, &name, &address(), 600).await;
+
+    assert!(matches!(
+        verify(&f, &new, f.now()).await,
+        VerifyOutcome::Verified(_)
+    ));
+
+    let used = f
+        .store()
+        .reset_password(&key, &reset, f.now(), "$argon2id$not-a-real-hash")
+        .await
+        .unwrap();
+    assert!(!used, "the old address's reset link still worked");
+    assert!(
+        stored(f.store().as_ref(), &name)
+            .await
+            .email
+            .reset_token
+            .is_none()
+    );
+}
