@@ -1,11 +1,14 @@
-//! `POST /email` `{"email", "password"}`: a new contact address for the caller. A verification
+//! `POST /email` `{"email", "password"}` (and `"code"` for a user with MFA): a new contact
+//! address for the caller. A verification
 //! link is mailed to it, and the address becomes the account's only once that link is opened
 //! (`POST /email/verify`): until then the verified address, if any, stays in force, and it is
 //! told of the change (a notice, so that a stolen session cannot move the account's mail away
 //! unseen).
 //!
 //! The password is checked like a login (limited by the account's failure limits, a wrong one
-//! counted as a failed login): a stolen access token alone cannot change where reset links go.
+//! counted as a failed login), and a user with a second factor also gives a TOTP or recovery
+//! code (a step-up, as for `POST /password`): a stolen access token, even with the password,
+//! cannot change where reset links go.
 //! The new link replaces any earlier pending address and its link. A verification mail that
 //! cannot be sent is a `503`; the address stays pending and `POST /email/resend` sends a new
 //! link. A stack with no mail configured answers `503` before any check.
@@ -13,7 +16,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
-use shared::account::{Checked, only_fields, password_field};
+use shared::account::{Checked, code_field, only_fields, password_field};
 use shared::audit::{Action, Notice, Outcome, Who};
 use shared::email::verification_mail;
 use shared::error::FieldErrors;
@@ -38,16 +41,20 @@ async fn change(
     meta: &RequestMeta,
 ) -> Result<Response<Body>, ApiError> {
     let (caller, body) = deps.caller_and_body(req, Method::POST).await?;
-    only_fields(&body, &["email", "password"])?;
+    only_fields(&body, &["email", "password", "code"])?;
     let username = caller.claims.preferred_username.as_str();
-    let (email, password) = match (
+    let (email, password, code) = match (
         email_field(&body),
         password_field(&body, "password", username),
+        code_field(&body, "code"),
     ) {
-        (Ok(email), Ok(password)) => (email, password),
-        (email, password) => {
+        (Ok(email), Ok(password), Ok(code)) => (email, password, code),
+        (email, password, code) => {
             let mut details = FieldErrors::new();
-            for error in [email.err(), password.err()].into_iter().flatten() {
+            for error in [email.err(), password.err(), code.err()]
+                .into_iter()
+                .flatten()
+            {
                 match error {
                     ApiError::Validation(d) => details.extend(d),
                     other => return Err(other),
@@ -60,7 +67,7 @@ async fn change(
 
     let who = Who::of(&caller.claims);
     let user = match deps
-        .check_password(&caller, &password, Action::EmailChange, meta)
+        .check_password_and_code(&caller, &password, code, Action::EmailChange, meta)
         .await?
     {
         Checked::Matched(user) => user,

@@ -11,7 +11,8 @@ use shared::account::Contact;
 use shared::store::{PendingEmail, UserStore, VerifyOutcome};
 use shared::testing::{
     Event, Fixture, SignedIn, TEST_PUBLIC_BASE_URL, account_deps, assert_invalid, body_json, call,
-    local_mailer, mails_to, signed_in, stored, test_contact, unique, user_id_of,
+    local_mailer, mails_to, signed_in, signed_in_with_mfa, stored, test_contact, unique,
+    user_id_of, wrong_code,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -293,4 +294,62 @@ async fn a_stack_without_mail_answers_503_before_checking_the_password() {
         stored(f.store().as_ref(), &me.name).await.email.pending,
         None
     );
+}
+
+// The step-up of a user with MFA: a stolen access token and the password must not be enough
+// to move where reset links go.
+
+fn change_with_code(user: &SignedIn, email: &str, code: &str) -> Request {
+    user.event("email-change")
+        .json(json!({"email": email, "password": PASSWORD, "code": code}))
+        .request()
+}
+
+#[tokio::test]
+async fn with_mfa_no_code_is_403_and_a_wrong_one_400_and_neither_leaves_an_address() {
+    local_mailer().await;
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
+    let wanted = address();
+
+    let without = handle(&deps, change(&me, &wanted, PASSWORD)).await;
+    let wrong = handle(
+        &deps,
+        change_with_code(&me, &wanted, &wrong_code(&mfa.secret, f.now())),
+    )
+    .await;
+
+    assert_eq!(without.status(), 403);
+    assert_eq!(body_json(&without)["error"], "mfa_required");
+    assert_eq!(wrong.status(), 400);
+    assert_eq!(body_json(&wrong)["error"], "invalid_code");
+    assert_eq!(
+        stored(f.store().as_ref(), &me.name).await.email.pending,
+        None
+    );
+    assert!(mails_to(&wanted).await.is_empty(), "no link was mailed");
+}
+
+#[tokio::test]
+async fn with_mfa_a_right_code_leaves_the_address_pending_once() {
+    local_mailer().await;
+    let f = Fixture::local().await;
+    let deps = account_deps(&f);
+    let (me, mfa) = signed_in_with_mfa(f.store(), f.now()).await;
+    let (wanted, code) = (address(), mfa.code(f.now()));
+
+    let response = handle(&deps, change_with_code(&me, &wanted, &code)).await;
+
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let after = stored(f.store().as_ref(), &me.name).await;
+    assert_eq!(after.email.pending.as_deref(), Some(wanted.as_str()));
+    assert_eq!(
+        after.mfa.last_step,
+        f.now() / 30,
+        "the code's step is spent"
+    );
+    let replay = handle(&deps, change_with_code(&me, &address(), &code)).await;
+    assert_eq!(replay.status(), 400);
+    assert_eq!(body_json(&replay)["error"], "invalid_code");
 }

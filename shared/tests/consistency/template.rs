@@ -165,9 +165,11 @@ fn every_write_to_the_users_table_names_the_attributes_it_may_touch() {
         "pk user_id username password_hash created_at email_pending email_token \
          email_token_expires"
     );
+    // With the step-up's code of a user with a second factor.
     assert_eq!(
         of("EmailChangeFunction"),
-        "pk user_id email_pending email_token email_token_expires"
+        "pk user_id email_pending email_token email_token_expires totp_secret totp_step \
+         recovery_codes mfa_write"
     );
     assert_eq!(
         of("EmailResendFunction"),
@@ -347,9 +349,9 @@ const SIGNERS: [&str; 4] = [
 ];
 
 /// The functions that open a TOTP secret (the second step of a login, the `/mfa` routes, the
-/// step-up of a password change and an account deletion): the only ones the MFA key is for.
-/// Turning a user's second factor off as an admin removes it unread.
-const MFA_KEY_HOLDERS: [&str; 7] = [
+/// step-up of a password change, an account deletion and a new address): the only ones the MFA
+/// key is for. Turning a user's second factor off as an admin removes it unread.
+const MFA_KEY_HOLDERS: [&str; 8] = [
     "LoginMfaFunction",
     "MfaEnrollFunction",
     "MfaConfirmFunction",
@@ -357,6 +359,7 @@ const MFA_KEY_HOLDERS: [&str; 7] = [
     "MfaDisableFunction",
     "ChangePasswordFunction",
     "DeleteAccountFunction",
+    "EmailChangeFunction",
 ];
 
 /// The statements of a function's (resolved) properties that give `secretsmanager`
