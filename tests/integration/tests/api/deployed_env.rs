@@ -10,120 +10,55 @@ use serde_norway::Value as Yaml;
 use shared::config::Vars;
 
 use crate::helpers::{functions, template};
+use crate::stack::Stack;
 
-/// The template with its parameters at their defaults, except those a test chooses.
-struct Stack<'d> {
-    doc: &'d Yaml,
-    chosen: BTreeMap<&'static str, &'static str>,
+/// Each function's variables (by binary) in `stack`, the Globals' merged in: a parameter's
+/// value for `!Ref`, the branch of an `!If` its condition picks, and a stand-in for what only
+/// CloudFormation knows (a resource's name or ARN, a `!Sub`, a `!GetAtt`).
+fn environments_of(stack: &Stack<'_>, doc: &Yaml) -> BTreeMap<String, Vars> {
+    let pairs = |vars: &Yaml| -> Vec<(String, String)> {
+        let vars = stack.resolve(vars).unwrap_or(Yaml::Null);
+        vars.as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let value = match v {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    Yaml::Tagged(t) if t.tag == "Ref" => {
+                        format!("{}-deployed", t.value.as_str().unwrap())
+                    }
+                    Yaml::Tagged(_) => "resolved-by-cloudformation".to_owned(),
+                    other => panic!("an environment value of an unexpected shape: {other:?}"),
+                };
+                (k.as_str().unwrap().to_owned(), value)
+            })
+            .collect()
+    };
+    let global = pairs(&doc["Globals"]["Function"]["Environment"]["Variables"]);
+    functions(doc)
+        .map(|(binary, resource)| {
+            let mut all = global.clone();
+            all.extend(pairs(&resource["Properties"]["Environment"]["Variables"]));
+            (binary.to_owned(), Vars::from_pairs(all))
+        })
+        .collect()
 }
 
-impl<'d> Stack<'d> {
-    fn new(doc: &'d Yaml, chosen: &[(&'static str, &'static str)]) -> Self {
-        for (name, _) in chosen {
-            assert!(!doc["Parameters"][*name].is_null(), "no parameter {name}");
-        }
-        Self {
-            doc,
-            chosen: chosen.iter().copied().collect(),
-        }
-    }
-
-    fn param(&self, name: &str) -> String {
-        if let Some(value) = self.chosen.get(name) {
-            return (*value).to_owned();
-        }
-        self.resolve(&self.doc["Parameters"][name]["Default"])
-            .unwrap_or_default()
-    }
-
-    /// A condition of the template, evaluated on these parameters (the functions its
-    /// conditions use: `Equals`, `Not`, `Or`, `And`, `Condition`).
-    fn condition(&self, name: &str) -> bool {
-        let condition = &self.doc["Conditions"][name];
-        assert!(!condition.is_null(), "no condition {name}");
-        self.holds(condition)
-    }
-
-    fn holds(&self, value: &Yaml) -> bool {
-        let Yaml::Tagged(tagged) = value else {
-            panic!("a condition of an unexpected shape: {value:?}")
-        };
-        let args = &tagged.value;
-        match tagged.tag.to_string().trim_start_matches('!') {
-            "Equals" => {
-                let pair = args.as_sequence().unwrap();
-                self.resolve(&pair[0]) == self.resolve(&pair[1])
-            }
-            "Not" => !self.holds(&args.as_sequence().unwrap()[0]),
-            "Or" => args.as_sequence().unwrap().iter().any(|c| self.holds(c)),
-            "And" => args.as_sequence().unwrap().iter().all(|c| self.holds(c)),
-            "Condition" => self.condition(args.as_str().unwrap()),
-            other => panic!("condition function {other} is not known here"),
-        }
-    }
-
-    /// A template value as the function would see it: a parameter's value for `!Ref`, the
-    /// branch of an `!If` its condition picks, and a stand-in for what only CloudFormation
-    /// knows (ARNs, names).
-    fn resolve(&self, value: &Yaml) -> Option<String> {
-        match value {
-            Yaml::String(s) => Some(s.clone()),
-            Yaml::Number(n) => Some(n.to_string()),
-            Yaml::Bool(b) => Some(b.to_string()),
-            Yaml::Tagged(tagged) => match tagged.tag.to_string().trim_start_matches('!') {
-                "Ref" => {
-                    let name = tagged.value.as_str().unwrap();
-                    if name == "AWS::NoValue" {
-                        return None;
-                    }
-                    if self.doc["Parameters"][name].is_null() {
-                        // A resource: its name or ARN.
-                        return Some(format!("{name}-deployed"));
-                    }
-                    Some(self.param(name))
-                }
-                "If" => {
-                    let branches = tagged.value.as_sequence().unwrap();
-                    let holds = self.condition(branches[0].as_str().unwrap());
-                    self.resolve(&branches[if holds { 1 } else { 2 }])
-                }
-                _ => Some("resolved-by-cloudformation".into()),
-            },
-            other => panic!("an environment value of an unexpected shape: {other:?}"),
-        }
-    }
-
-    /// Each function's variables (by binary), the Globals' merged in.
-    fn environments(&self) -> BTreeMap<String, Vars> {
-        let doc = self.doc;
-        let mut global = Vec::new();
-        if let Some(vars) = doc["Globals"]["Function"]["Environment"]["Variables"].as_mapping() {
-            for (k, v) in vars {
-                if let Some(v) = self.resolve(v) {
-                    global.push((k.as_str().unwrap().to_owned(), v));
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        for (binary, resource) in functions(doc) {
-            let mut pairs = global.clone();
-            if let Some(vars) = resource["Properties"]["Environment"]["Variables"].as_mapping() {
-                for (k, v) in vars {
-                    if let Some(v) = self.resolve(v) {
-                        pairs.push((k.as_str().unwrap().to_owned(), v));
-                    }
-                }
-            }
-            out.insert(binary.to_owned(), Vars::from_pairs(pairs));
-        }
-        out
-    }
+/// [`environments_of`] the stack with these parameters chosen, the others at their defaults.
+fn environments_with(doc: &Yaml, chosen: &[(&str, &str)]) -> BTreeMap<String, Vars> {
+    let chosen: Vec<(String, String)> = chosen
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    environments_of(&Stack::new(doc, &chosen), doc)
 }
 
 /// The environments of the stack with every parameter at its default.
 fn environments() -> BTreeMap<String, Vars> {
     let doc = template();
-    Stack::new(&doc, &[]).environments()
+    environments_with(&doc, &[])
 }
 
 type Check = fn(&Vars) -> Result<(), String>;
@@ -230,7 +165,7 @@ fn contact_of(vars: &Vars) -> Option<Result<shared::email::EmailSettings, String
 #[test]
 fn with_mail_the_senders_start_with_links_to_the_configured_base() {
     let doc = template();
-    let plain = Stack::new(&doc, &[]).environments();
+    let plain = environments_with(&doc, &[]);
     for (name, vars) in &plain {
         assert!(contact_of(vars).is_none(), "{name}: mail in a plain stack");
     }
@@ -253,7 +188,7 @@ fn with_mail_the_senders_start_with_links_to_the_configured_base() {
         ),
     ];
     for (chosen, base) in cases {
-        let envs = Stack::new(&doc, chosen).environments();
+        let envs = environments_with(&doc, chosen);
         let failures = failures(&envs);
         assert!(failures.is_empty(), "{chosen:?}: {failures:#?}");
         let mut senders = Vec::new();

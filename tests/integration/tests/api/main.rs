@@ -20,3 +20,8 @@ mod logs;
 mod metrics;
 mod mfa_store;
 mod sliding_log;
+// The template as CloudFormation deploys it for a choice of parameters: the one evaluator,
+// shared with `shared`'s template tests (which use the rest of it).
+#[allow(dead_code)]
+#[path = "../../../../shared/tests/consistency/stack.rs"]
+mod stack;
