@@ -11,7 +11,7 @@ use shared::account::Contact;
 use shared::store::{PendingEmail, UserStore, VerifyOutcome};
 use shared::testing::{
     Event, Fixture, SignedIn, TEST_PUBLIC_BASE_URL, account_deps, assert_invalid, body_json, call,
-    local_mailer, mails_to, signed_in, signed_in_with_mfa, stored, test_contact, unique,
+    local_mailer, mails_to, signed_in, signed_in_with_mfa, stored, unique, unreachable_contact,
     user_id_of, wrong_code,
 };
 
@@ -39,22 +39,6 @@ fn deps_with(f: &Fixture, contact: Option<Contact>) -> Deps {
         Some(contact) => deps.with_contact(contact),
         None => deps,
     }
-}
-
-/// The test contact channel with an SES endpoint that refuses connections.
-fn unreachable_contact() -> Contact {
-    use aws_sdk_sesv2::config::retry::RetryConfig;
-    let sdk = shared::aws::sdk_config().unwrap();
-    let config = aws_sdk_sesv2::config::Builder::from(&sdk)
-        .endpoint_url("http://127.0.0.1:1")
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let mut contact = test_contact();
-    contact.mailer = shared::mail::Mailer::new(
-        aws_sdk_sesv2::Client::from_conf(config),
-        contact.settings.mail_from.clone(),
-    );
-    contact
 }
 
 /// The token of the newest verification link mailed to `address`.

@@ -10,7 +10,8 @@ use shared::account::Contact;
 use shared::store::{PendingEmail, UserStore};
 use shared::testing::{
     Event, Fixture, SignedIn, TEST_PUBLIC_BASE_URL, assert_invalid, body_json, call, local_mailer,
-    mails_to, set_disabled, signed_in, stored, test_contact, unique, user_id_of,
+    mails_to, set_disabled, signed_in, stored, test_contact, unique, unreachable_contact,
+    user_id_of,
 };
 
 fn deps_with(f: &Fixture, contact: Contact) -> Deps {
@@ -237,20 +238,4 @@ async fn no_token_a_disabled_user_and_no_mail_configured_are_refused() {
     let response = handle(&deps, resend(&me)).await;
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"], "invalid_token");
-}
-
-/// The test contact channel with an SES endpoint that refuses connections.
-fn unreachable_contact() -> Contact {
-    use aws_sdk_sesv2::config::retry::RetryConfig;
-    let sdk = shared::aws::sdk_config().unwrap();
-    let config = aws_sdk_sesv2::config::Builder::from(&sdk)
-        .endpoint_url("http://127.0.0.1:1")
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let mut contact = test_contact();
-    contact.mailer = shared::mail::Mailer::new(
-        aws_sdk_sesv2::Client::from_conf(config),
-        contact.settings.mail_from.clone(),
-    );
-    contact
 }

@@ -43,6 +43,23 @@ pub fn test_contact() -> crate::account::Contact {
     }
 }
 
+/// [`test_contact`] with an SES endpoint that refuses connections and no retries: an SES that
+/// is down, failing at once.
+pub fn unreachable_contact() -> crate::account::Contact {
+    use aws_sdk_sesv2::config::retry::RetryConfig;
+    let sdk = crate::aws::sdk_config().unwrap();
+    let config = aws_sdk_sesv2::config::Builder::from(&sdk)
+        .endpoint_url("http://127.0.0.1:1")
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let mut contact = test_contact();
+    contact.mailer = Mailer::new(
+        aws_sdk_sesv2::Client::from_conf(config),
+        contact.settings.mail_from.clone(),
+    );
+    contact
+}
+
 /// A mailer on the local server's SES v2, its sender identity verified there.
 pub async fn local_mailer() -> Mailer {
     let client = local_ses();

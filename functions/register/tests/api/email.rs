@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use shared::store::UserStore;
 use shared::testing::{
     Event, Fixture, assert_invalid, body_json, call, local_mailer, mails_to, stored, unique,
+    unreachable_contact,
 };
 
-use crate::helpers::{deps_from, deps_with_mail, handle, link_token, unreachable_contact};
+use crate::helpers::{deps_from, deps_with_mail, handle, link_token};
 
 fn address() -> String {
     format!("{}@Example.com", unique("x"))

@@ -2,7 +2,6 @@
 //! it (with or without a contact channel).
 
 use register::{Deps, Settings};
-use shared::account::Contact;
 use shared::testing::{Fixture, call, test_contact};
 
 /// The handler under test; every response is also recorded for the OpenAPI contract check.
@@ -22,23 +21,6 @@ pub fn deps_from(f: &Fixture) -> Deps {
 /// [`deps_from`] with the local server's SES v2 as its contact channel.
 pub fn deps_with_mail(f: &Fixture) -> Deps {
     deps_from(f).with_contact(test_contact())
-}
-
-/// The test contact channel with an SES endpoint that refuses connections, like an SES that is
-/// down.
-pub fn unreachable_contact() -> Contact {
-    use aws_sdk_sesv2::config::retry::RetryConfig;
-    let sdk = shared::aws::sdk_config().unwrap();
-    let config = aws_sdk_sesv2::config::Builder::from(&sdk)
-        .endpoint_url("http://127.0.0.1:1")
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let mut contact = test_contact();
-    contact.mailer = shared::mail::Mailer::new(
-        aws_sdk_sesv2::Client::from_conf(config),
-        contact.settings.mail_from.clone(),
-    );
-    contact
 }
 
 /// The link token of the one verification mail sent to `address` (the text after `#token=`).
