@@ -60,6 +60,33 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// Whether a conditional write of the password hash `new` on `key` was done: yes on
+    /// success; on a refused condition, yes only if the stored hash is `new` (our own write
+    /// retried by the SDK after its answer was lost: a new hash, with its random salt, is ours
+    /// alone), no otherwise.
+    async fn hash_written<E>(
+        &self,
+        result: Result<
+            E,
+            SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >,
+        >,
+        key: &str,
+        new: &str,
+        op: &'static str,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(self
+                .find(key)
+                .await?
+                .is_some_and(|u| u.password_hash == new)),
+            Err(e) => Err(classify(op, e)),
+        }
+    }
+
     /// A store on `client` with these table names.
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
@@ -731,16 +758,9 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Changed meanwhile, or our own write retried by the SDK after a lost answer: the
-            // new hash (with its random salt) is ours alone.
-            Err(e) if is_condition_failure(&e) => Ok(self
-                .find(key)
-                .await?
-                .is_some_and(|u| u.password_hash == new)),
-            Err(e) => Err(classify("changing password", e)),
-        }
+        // Changed meanwhile, or our own write retried by the SDK after a lost answer.
+        self.hash_written(result, key, new, "changing password")
+            .await
     }
 
     #[tracing::instrument(name = "users.delete", skip_all)]
@@ -1037,16 +1057,9 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Used, superseded, expired or unknown; or our own write retried after a lost
-            // answer, which the new hash (its salt is ours alone) tells apart.
-            Err(e) if is_condition_failure(&e) => Ok(self
-                .find(key)
-                .await?
-                .is_some_and(|u| u.password_hash == new)),
-            Err(e) => Err(classify("resetting a password", e)),
-        }
+        // Used, superseded, expired or unknown; or our own write retried after a lost answer.
+        self.hash_written(result, key, new, "resetting a password")
+            .await
     }
 
     #[tracing::instrument(name = "users.email_owner", skip_all)]
