@@ -160,6 +160,20 @@ impl ApiError {
         Self::Validation(details)
     }
 
+    /// The one answer to several fields' problems: every field's messages in one `400`
+    /// (so that a client sees them all at once), unless one of them is not about a field,
+    /// which is then the answer.
+    pub fn all_of(errors: impl IntoIterator<Item = ApiError>) -> Self {
+        let mut details = FieldErrors::new();
+        for error in errors {
+            match error {
+                Self::Validation(d) => details.extend(d),
+                other => return other,
+            }
+        }
+        Self::Validation(details)
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -269,6 +283,23 @@ impl ApiError {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn all_of_gathers_every_fields_messages_unless_one_error_is_not_about_a_field() {
+        let both = ApiError::all_of([
+            ApiError::invalid("email", "is required"),
+            ApiError::invalid("password", "is too short"),
+        ]);
+        let ApiError::Validation(details) = both else {
+            panic!("{both:?}")
+        };
+        assert_eq!(details.len(), 2, "{details:?}");
+        let other = ApiError::all_of([
+            ApiError::invalid("email", "is required"),
+            ApiError::PayloadTooLarge { limit: 1 },
+        ]);
+        assert_eq!(other.code(), "payload_too_large");
+    }
 
     #[test]
     fn each_error_maps_to_its_status_and_code() {

@@ -16,7 +16,6 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::account::{Checked, code_field, new_password_field, only_fields, password_field};
 use shared::audit::{Action, Notice, Outcome, Who};
-use shared::error::FieldErrors;
 use shared::http::empty_response;
 use shared::{ApiError, RequestMeta};
 
@@ -44,14 +43,9 @@ async fn change(
     let (current, new, code) = match (current, new, code) {
         (Ok(current), Ok(new), Ok(code)) => (current, new, code),
         (current, new, code) => {
-            let mut details = FieldErrors::new();
-            for error in [current.err(), new.err(), code.err()].into_iter().flatten() {
-                match error {
-                    ApiError::Validation(d) => details.extend(d),
-                    other => return Err(other),
-                }
-            }
-            return Err(ApiError::Validation(details));
+            return Err(ApiError::all_of(
+                [current.err(), new.err(), code.err()].into_iter().flatten(),
+            ));
         }
     };
     if current.expose() == new.expose() {

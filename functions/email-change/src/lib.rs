@@ -19,7 +19,6 @@ use serde_json::{Map, Value, json};
 use shared::account::{Checked, code_field, only_fields, password_field};
 use shared::audit::{Action, Notice, Outcome, Who};
 use shared::email::verification_mail;
-use shared::error::FieldErrors;
 use shared::http::json_response;
 use shared::store::PendingEmail;
 use shared::validation::Email;
@@ -50,17 +49,11 @@ async fn change(
     ) {
         (Ok(email), Ok(password), Ok(code)) => (email, password, code),
         (email, password, code) => {
-            let mut details = FieldErrors::new();
-            for error in [email.err(), password.err(), code.err()]
-                .into_iter()
-                .flatten()
-            {
-                match error {
-                    ApiError::Validation(d) => details.extend(d),
-                    other => return Err(other),
-                }
-            }
-            return Err(ApiError::Validation(details));
+            return Err(ApiError::all_of(
+                [email.err(), password.err(), code.err()]
+                    .into_iter()
+                    .flatten(),
+            ));
         }
     };
     let contact = deps.contact()?;

@@ -16,7 +16,6 @@ use shared::account::Contact;
 use shared::audit::{Action, Audit, Outcome, Who};
 use shared::config::{Argon2Config, ConfigError, Limit, PasswordPolicy, Table, Tables, Vars};
 use shared::email::{self, VERIFY_TTL_DEFAULT};
-use shared::error::FieldErrors;
 use shared::http::{json_response, read_json_object, require_method};
 use shared::password::Passwords;
 use shared::rate_limit::{RateLimiter, source_subject};
@@ -155,14 +154,9 @@ async fn register(
     ) {
         (Ok(credentials), Ok(email)) => (credentials, email),
         (credentials, email) => {
-            let mut details = FieldErrors::new();
-            for error in [credentials.err(), email.err()].into_iter().flatten() {
-                match error {
-                    ApiError::Validation(d) => details.extend(d),
-                    other => return Err(other),
-                }
-            }
-            return Err(ApiError::Validation(details));
+            return Err(ApiError::all_of(
+                [credentials.err(), email.err()].into_iter().flatten(),
+            ));
         }
     };
     let now = (deps.clock)();
