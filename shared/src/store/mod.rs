@@ -567,17 +567,6 @@ pub struct SessionUse {
     pub last_used_at: u64,
 }
 
-impl SessionUse {
-    /// What the cap weighs of `session`.
-    pub fn of(session: &Session) -> Self {
-        Self {
-            id: session.id.clone(),
-            created_at: session.created_at,
-            last_used_at: session.last_used_at,
-        }
-    }
-}
-
 /// What [`SessionStore::evict`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eviction {
@@ -699,77 +688,34 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
 
     /// The user's sessions live at `now` but `except` (the one being started), as the session
-    /// cap weighs them. The DynamoDB store answers with one `Query` of the `by-user` index that
-    /// sends back only ids and times; this default lists whole sessions.
+    /// cap weighs them: one `Query` of the `by-user` index that sends back only ids and times.
     async fn live_uses(
         &self,
         user_id: &str,
         except: &str,
         now: u64,
-    ) -> Result<Vec<SessionUse>, StoreError> {
-        let live = self.list(user_id, Some(now)).await?;
-        Ok(live
-            .iter()
-            .filter(|s| s.id != except)
-            .map(SessionUse::of)
-            .collect())
-    }
-
+    ) -> Result<Vec<SessionUse>, StoreError>;
     /// Ends `victim`, a session of `user_id` past the cap, by deleting it, only while it is
     /// live at `now` and still last used when `victim` says (a session refreshed since it was
-    /// read is no longer the least recently used one, and is left alone). Deleted rather than
-    /// marked revoked, so the user's sessions in the index stay bounded by the cap; its refresh
-    /// token is then refused like any unknown session's. The DynamoDB store makes it one
-    /// conditional write; this default reads, then deletes.
+    /// read is no longer the least recently used one, and is left alone): one conditional
+    /// write. Deleted rather than marked revoked, so the user's sessions in the index stay
+    /// bounded by the cap; its refresh token is then refused like any unknown session's.
     async fn evict(
         &self,
         user_id: &str,
         victim: &SessionUse,
         now: u64,
-    ) -> Result<Eviction, StoreError> {
-        match self.get(&victim.id).await? {
-            Some(s) if s.user_id == user_id && s.is_live(now) => {
-                if s.last_used_at != victim.last_used_at {
-                    return Ok(Eviction::Used);
-                }
-                self.delete_session(&victim.id).await?;
-                Ok(Eviction::Ended)
-            }
-            _ => Ok(Eviction::Gone),
-        }
-    }
-
+    ) -> Result<Eviction, StoreError>;
     /// At most `limit` of the user's sessions live at `now`, newest first, starting after
-    /// `after` (the cursor of the page before); `next` is set while more may follow. The
-    /// DynamoDB store reads about `limit` index items per page, not all of them; this default
-    /// lists every session and cuts the page out.
+    /// `after` (the cursor of the page before); `next` is set while more may follow. About
+    /// `limit` index items are read per page, not all of the user's.
     async fn page(
         &self,
         user_id: &str,
         now: u64,
         limit: usize,
         after: Option<&SessionCursor>,
-    ) -> Result<SessionPage, StoreError> {
-        let live = self.list(user_id, Some(now)).await?;
-        let start = match after {
-            None => 0,
-            Some(cursor) => match live.iter().position(|s| s.id == cursor.sid) {
-                Some(i) => i + 1,
-                None => live
-                    .iter()
-                    .position(|s| s.created_at < cursor.created_at)
-                    .unwrap_or(live.len()),
-            },
-        };
-        let mut sessions: Vec<Session> = live.into_iter().skip(start).take(limit + 1).collect();
-        let next = if sessions.len() > limit {
-            sessions.truncate(limit);
-            sessions.last().map(SessionCursor::after)
-        } else {
-            None
-        };
-        Ok(SessionPage { sessions, next })
-    }
+    ) -> Result<SessionPage, StoreError>;
 }
 
 /// The session `sid` of the user `user_id` when it is live at `now`: what the Lambda authorizer

@@ -418,6 +418,31 @@ impl SessionStore for DeletedMeanwhile {
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
         self.0.delete_session(id).await
     }
+    async fn live_uses(
+        &self,
+        user_id: &str,
+        except: &str,
+        now: u64,
+    ) -> Result<Vec<shared::store::SessionUse>, StoreError> {
+        self.0.live_uses(user_id, except, now).await
+    }
+    async fn evict(
+        &self,
+        user_id: &str,
+        victim: &shared::store::SessionUse,
+        now: u64,
+    ) -> Result<shared::store::Eviction, StoreError> {
+        self.0.evict(user_id, victim, now).await
+    }
+    async fn page(
+        &self,
+        user_id: &str,
+        now: u64,
+        limit: usize,
+        after: Option<&shared::store::SessionCursor>,
+    ) -> Result<shared::store::SessionPage, StoreError> {
+        self.0.page(user_id, now, limit, after).await
+    }
 }
 
 fn admin_update(
