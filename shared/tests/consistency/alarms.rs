@@ -74,68 +74,41 @@ fn sources() -> Vec<String> {
 }
 
 /// The string literals of Rust source `text` (escapes left as written): plain, byte and raw
-/// strings, comments skipped, a char literal told apart from a lifetime.
+/// strings, read by `proc_macro2`'s tokenizer, so comments, char literals, lifetimes and raw
+/// identifiers are told apart as the compiler does; doc comments (`#[doc = "..."]` to the
+/// tokenizer) are comments here too.
 fn string_literals(text: &str) -> Vec<String> {
-    let c: Vec<char> = text.chars().collect();
-    let at = |i: usize| c.get(i).copied().unwrap_or('\0');
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < c.len() {
-        match c[i] {
-            '/' if at(i + 1) == '/' => {
-                while i < c.len() && c[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if at(i + 1) == '*' => {
-                i += 2;
-                while i < c.len() && !(c[i] == '*' && at(i + 1) == '/') {
-                    i += 1;
-                }
-                i += 2;
-            }
-            'r' if (at(i + 1) == '"' || at(i + 1) == '#')
-                && !(i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_')) =>
-            {
-                let hashes = c[i + 1..].iter().take_while(|&&ch| ch == '#').count();
-                if at(i + 1 + hashes) != '"' {
-                    i += 1; // a raw identifier, r#type
-                    continue;
-                }
-                let start = i + 2 + hashes;
-                let close: String = std::iter::once('"')
-                    .chain(std::iter::repeat_n('#', hashes))
-                    .collect();
-                let rest: String = c[start..].iter().collect();
-                let len = rest.find(&close).unwrap_or(rest.len());
-                out.push(rest[..len].to_owned());
-                i = start + rest[..len].chars().count() + close.chars().count();
-            }
-            '"' => {
-                let mut literal = String::new();
-                i += 1;
-                while i < c.len() && c[i] != '"' {
-                    if c[i] == '\\' {
-                        literal.push(c[i]);
-                        i += 1;
+    use proc_macro2::{TokenStream, TokenTree};
+    fn collect(tokens: TokenStream, out: &mut Vec<String>) {
+        let mut after_hash = false;
+        for token in tokens {
+            match &token {
+                TokenTree::Group(group) => {
+                    let is_doc = after_hash
+                        && matches!(group.stream().into_iter().next(),
+                            Some(TokenTree::Ident(ident)) if ident == "doc");
+                    if !is_doc {
+                        collect(group.stream(), out);
                     }
-                    literal.push(at(i));
-                    i += 1;
                 }
-                out.push(literal);
-                i += 1;
-            }
-            '\'' if at(i + 1) == '\\' => {
-                i += 2;
-                while i < c.len() && c[i] != '\'' {
-                    i += 1;
+                TokenTree::Literal(literal) => {
+                    let text = literal.to_string();
+                    let text = text.strip_prefix('b').unwrap_or(&text);
+                    if let Some(raw) = text.strip_prefix('r') {
+                        let hashes = raw.len() - raw.trim_start_matches('#').len();
+                        out.push(raw[hashes + 1..raw.len() - hashes - 1].to_owned());
+                    } else if text.starts_with('"') {
+                        out.push(text[1..text.len() - 1].to_owned());
+                    }
                 }
-                i += 1;
+                _ => {}
             }
-            '\'' if at(i + 2) == '\'' => i += 3,
-            _ => i += 1,
+            after_hash = matches!(&token, TokenTree::Punct(p) if p.as_char() == '#');
         }
     }
+    let tokens: TokenStream = text.parse().expect("Rust source, its delimiters balanced");
+    let mut out = Vec::new();
+    collect(tokens, &mut out);
     out
 }
 
@@ -156,14 +129,16 @@ impl Emitted {
         let start = audit
             .find("impl Action {")
             .expect("impl Action in audit.rs");
-        let end = start + audit[start..].find("\n}\n").unwrap();
+        // Through the impl's closing brace: the tokenizer wants its delimiters balanced.
+        let end = start + audit[start..].find("\n}\n").unwrap() + 2;
         let mut actions: BTreeSet<String> =
             string_literals(&audit[start..end]).into_iter().collect();
         for text in &sources {
             for (i, _) in text.match_indices("metrics::event(") {
                 let rest = text[i + "metrics::event(".len()..].trim_start();
                 if rest.starts_with('"') {
-                    actions.extend(string_literals(rest).into_iter().next());
+                    let first = &rest[..rest.find(',').unwrap_or(rest.len())];
+                    actions.extend(string_literals(first).into_iter().next());
                 }
             }
         }
@@ -177,7 +152,7 @@ impl Emitted {
         let start = response
             .find("fn dependency(")
             .expect("fn dependency in shared/src/http/response.rs");
-        let end = start + response[start..].find("\n}\n").unwrap();
+        let end = start + response[start..].find("\n}\n").unwrap() + 2;
         let dependencies: BTreeSet<String> =
             string_literals(&response[start..end]).into_iter().collect();
         assert!(dependencies.contains("dynamodb"), "{dependencies:?}");
